@@ -1,0 +1,149 @@
+"""Enrolment (DESIGN §4): one-time tokens made by an operator, exchanged for certificates.
+
+``hub token`` stores only the sha256 of the token's secret. The token a node is given reads
+``bm1.<secret>.<CA fingerprint>``: the fingerprint lets the node pin the county CA before it
+trusts the server it enrols with. The node makes its keys itself and sends CSRs; the CA
+certifies the identity the *token* names, so a CSR cannot ask for more.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from county_hub.ca import check_csr, issue_certificate
+from county_hub.hub import Hub
+from node.enrolment import TOKEN_PREFIX, parse_token
+from node.errors import PeerError, UsageError
+from node.identity import (
+    HUB_NODE_ID,
+    TIERS,
+    NodeIdentity,
+    certificate_der,
+    check_node_id,
+    fingerprint,
+)
+from sync import EnrolReply, EnrolRequest
+
+__all__ = ["IssuedToken", "enrol", "issue_token"]
+
+DEFAULT_TOKEN_TTL = dt.timedelta(days=7)
+
+
+class EnrolmentRefused(PeerError):
+    code = "enrolment_refused"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssuedToken:
+    token: str
+    node_id: str
+    tier: str
+    name: str
+    parent: str
+    expires_at: dt.datetime
+    ca_fingerprint: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_token(hub: Hub, *, node_id: str, tier: str, name: str = "", parent: str = "",
+                ttl: dt.timedelta = DEFAULT_TOKEN_TTL) -> IssuedToken:
+    check_node_id(node_id)
+    if tier not in TIERS or tier == "county":
+        raise UsageError(f"tier {tier!r}: enrol a village or a township", code="bad_tier")
+    if node_id in (HUB_NODE_ID,):
+        raise UsageError(f"node id {node_id} is reserved for the hub", code="reserved_node_id")
+    parent = parent or HUB_NODE_ID
+    now = hub.clock.now()
+    secret = base64.b32encode(secrets.token_bytes(20)).decode().lower().rstrip("=")
+    with hub.store.db.write() as conn:
+        if hub.store.node(conn, node_id) is not None:
+            raise UsageError(f"node {node_id} is already enrolled", code="already_enrolled")
+        if parent != HUB_NODE_ID:
+            up = hub.store.node(conn, parent)
+            if up is None or up.tier != "township":
+                raise UsageError(f"parent {parent} is not an enrolled township",
+                                 code="bad_parent")
+        hub.store.add_token(conn, token_hash=_hash(secret), node_id=node_id, tier=tier,
+                            name=name or node_id, parent=parent, now=now,
+                            expires_at=now + ttl)
+    ca_fp = fingerprint(hub.keys.ca_cert)
+    return IssuedToken(token=f"{TOKEN_PREFIX}.{secret}.{ca_fp}", node_id=node_id, tier=tier,
+                       name=name or node_id, parent=parent, expires_at=now + ttl,
+                       ca_fingerprint=ca_fp)
+
+
+def enrol(hub: Hub, request: EnrolRequest) -> EnrolReply:
+    """Check the token and the CSRs, certify the keys, mark the token used -- atomically."""
+    secret, ca_fp = parse_token(request.token)
+    if ca_fp != fingerprint(hub.keys.ca_cert):
+        raise EnrolmentRefused("this token was made by another county's hub (its CA "
+                               "fingerprint differs); ask this county for a token",
+                               code="token_unknown")
+    records_csr = _csr(request.records_csr, "records")
+    tls_csr = _csr(request.tls_csr, "tls")
+    now = hub.clock.now()
+    token_hash = _hash(secret)
+    with hub.store.db.write() as conn:
+        row = hub.store.token(conn, token_hash)
+        if row is None:
+            raise EnrolmentRefused("enrolment token is not known to this hub; ask the county "
+                                   "for a new one", code="token_unknown")
+        if row.used_at is not None:
+            raise EnrolmentRefused(f"enrolment token for {row.node_id} was already used at "
+                                   f"{row.used_at.isoformat()}; a token works once -- ask the "
+                                   "county for a new one", code="token_used")
+        if row.expires_at < now:
+            raise EnrolmentRefused(f"enrolment token for {row.node_id} expired at "
+                                   f"{row.expires_at.isoformat()}; ask the county for a new one",
+                                   code="token_expired")
+        if request.node_id and request.node_id != row.node_id:
+            raise EnrolmentRefused(f"this token was issued for node {row.node_id}, not "
+                                   f"{request.node_id}", code="node_mismatch")
+        if hub.store.node(conn, row.node_id) is not None:
+            raise EnrolmentRefused(f"node {row.node_id} is already enrolled",
+                                   code="already_enrolled")
+        certs = {}
+        for purpose, csr in (("records", records_csr), ("tls", tls_csr)):
+            identity = NodeIdentity(county_code=hub.config.county_code, node_id=row.node_id,
+                                    tier=row.tier, parent=row.parent, purpose=purpose)
+            certs[purpose] = issue_certificate(
+                ca_key=hub.keys.ca_key, ca_cert=hub.keys.ca_cert,
+                public_key=csr.public_key(),  # type: ignore[arg-type]  # checked by check_csr
+                identity=identity, now=now)
+        if not hub.store.use_token(conn, token_hash, now):
+            raise EnrolmentRefused("enrolment token was used by another request just now",
+                                   code="token_used")
+        hub.store.add_node(conn, node_id=row.node_id, tier=row.tier, name=row.name,
+                           parent=row.parent, tls_fingerprint=fingerprint(certs["tls"]),
+                           now=now)
+        hub.store.logs.add_certificate(conn, certs["records"])
+    return EnrolReply(
+        records_certificate=certificate_der(certs["records"]),
+        tls_certificate=certificate_der(certs["tls"]),
+        ca_certificate=certificate_der(hub.keys.ca_cert),
+        upstream_certificates=(certificate_der(hub.keys.records_cert),
+                               certificate_der(hub.keys.catalog_cert)),
+        county_code=hub.config.county_code,
+        tier=row.tier,
+        upstream_node_id=hub.node_id,
+        name=row.name,
+    )
+
+
+def _csr(der: bytes, purpose: str) -> x509.CertificateSigningRequest:
+    try:
+        csr = x509.load_der_x509_csr(der)
+    except ValueError as exc:
+        raise UsageError(f"{purpose} CSR is not a DER certificate signing request",
+                         code="bad_csr") from exc
+    check_csr(csr, purpose)
+    return csr

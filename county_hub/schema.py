@@ -1,0 +1,97 @@
+"""Table definitions of the hub's database (SQLite by default, PostgreSQL in production).
+
+The record tables are the ones every tier shares (``node.schema``); the rest is the hub's:
+enrolled nodes, enrolment tokens, and the cases as the county sees them, derived from records.
+Only portable SQLAlchemy types are used, so the same migrations run on both databases.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Text
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from node.schema import CaseRecordColumns, CertificateColumns, LogHeadColumns, RecordColumns
+
+__all__ = [
+    "HubBase",
+    "HubCase",
+    "HubCaseRecord",
+    "HubCertificate",
+    "HubLogHead",
+    "HubNode",
+    "HubRecord",
+    "HubToken",
+]
+
+
+class HubBase(SQLModel, registry=registry()):
+    pass
+
+
+class HubRecord(RecordColumns, HubBase, table=True):
+    __tablename__ = "records"
+
+
+class HubLogHead(LogHeadColumns, HubBase, table=True):
+    __tablename__ = "log_heads"
+
+
+class HubCertificate(CertificateColumns, HubBase, table=True):
+    __tablename__ = "certificates"
+
+
+class HubCaseRecord(CaseRecordColumns, HubBase, table=True):
+    __tablename__ = "case_records"
+
+
+class HubNode(HubBase, table=True):
+    """An enrolled node."""
+
+    __tablename__ = "nodes"
+    node_id: str = Field(primary_key=True, max_length=32)
+    tier: str = Field(max_length=16)
+    name: str
+    parent: str = Field(max_length=32)
+    tls_fingerprint: str = Field(max_length=64)
+    enrolled_at_ms: int = Field(sa_type=BigInteger)
+    last_seen_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class HubToken(HubBase, table=True):
+    """A one-time enrolment token; only its sha256 is stored."""
+
+    __tablename__ = "tokens"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    node_id: str = Field(max_length=32, index=True)
+    tier: str = Field(max_length=16)
+    name: str
+    parent: str = Field(max_length=32)
+    created_at_ms: int = Field(sa_type=BigInteger)
+    expires_at_ms: int = Field(sa_type=BigInteger)
+    used_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class HubCase(HubBase, table=True):
+    """A case as the county sees it, derived from records (rebuildable from them)."""
+
+    __tablename__ = "cases"
+    case_id: str = Field(primary_key=True, max_length=40)
+    origin_node: str = Field(max_length=32, index=True)
+    item_code: str = Field(max_length=32, index=True)
+    item_name: str
+    decided_by: str = Field(max_length=16)
+    departments: str = Field(sa_type=Text)  # comma-separated
+    applicant_name: str
+    applicant_id: str = Field(max_length=18)
+    state: str = Field(max_length=24, index=True)
+    complete: bool
+    missing: str = Field(sa_type=Text, default="")
+    reason: str = Field(sa_type=Text, default="")
+    operator: str = Field(default="")
+    department: str = Field(default="")
+    catalog_version: int = Field(sa_type=BigInteger)
+    submitted_at_ms: int = Field(sa_type=BigInteger)  # the node's clock
+    received_at_ms: int = Field(sa_type=BigInteger)  # the hub's clock: deadlines count from it
+    decided_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    updated_at_ms: int = Field(sa_type=BigInteger)

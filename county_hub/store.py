@@ -1,0 +1,203 @@
+"""The hub's database: shared record tables plus nodes, tokens and the county's case view.
+
+Every method takes the caller's connection, so one ingest batch -- records, case rows, head --
+commits or rolls back as a whole. Only portable SQLAlchemy Core is used (SQLite and
+PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Table, func, insert, select, update
+
+from county_hub.schema import (
+    HubCase,
+    HubCaseRecord,
+    HubCertificate,
+    HubLogHead,
+    HubNode,
+    HubRecord,
+    HubToken,
+)
+from node.catalog import Item
+from node.clock import from_ms, to_ms
+from node.db import Database
+from node.errors import NotFoundError
+from node.payloads import CaseSubmitted, Decision, PreReviewed
+from node.records import Record
+from node.schema import table_of
+from node.store import LogStore
+from node.workflow import State
+
+__all__ = ["HubCaseView", "HubStore", "NodeRow", "TokenRow"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenRow:
+    node_id: str
+    tier: str
+    name: str
+    parent: str
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeRow:
+    node_id: str
+    tier: str
+    name: str
+    parent: str
+    enrolled_at: dt.datetime
+    last_seen: dt.datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubCaseView:
+    case_id: str
+    origin_node: str
+    item_code: str
+    item_name: str
+    decided_by: str
+    departments: tuple[str, ...]
+    applicant_name: str
+    applicant_id: str
+    state: str
+    complete: bool
+    missing: tuple[str, ...]
+    reason: str
+    operator: str
+    department: str
+    catalog_version: int
+    submitted_at: dt.datetime
+    received_at: dt.datetime
+    decided_at: dt.datetime | None
+
+
+class HubStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.logs = LogStore(records=table_of(HubRecord), heads=table_of(HubLogHead),
+                             certificates=table_of(HubCertificate),
+                             case_records=table_of(HubCaseRecord))
+        self.nodes: Table = table_of(HubNode)
+        self.tokens: Table = table_of(HubToken)
+        self.cases: Table = table_of(HubCase)
+
+    # -- tokens and nodes -----------------------------------------------------------------------
+
+    def add_token(self, conn: Connection, *, token_hash: str, node_id: str, tier: str,
+                  name: str, parent: str, now: dt.datetime, expires_at: dt.datetime) -> None:
+        conn.execute(insert(self.tokens).values(
+            token_hash=token_hash, node_id=node_id, tier=tier, name=name, parent=parent,
+            created_at_ms=to_ms(now), expires_at_ms=to_ms(expires_at)))
+
+    def token(self, conn: Connection, token_hash: str) -> TokenRow | None:
+        row = conn.execute(select(self.tokens).where(self.tokens.c.token_hash == token_hash)
+                           ).first()
+        if row is None:
+            return None
+        return TokenRow(node_id=row.node_id, tier=row.tier, name=row.name, parent=row.parent,
+                        expires_at=from_ms(row.expires_at_ms),
+                        used_at=None if row.used_at_ms is None else from_ms(row.used_at_ms))
+
+    def use_token(self, conn: Connection, token_hash: str, now: dt.datetime) -> bool:
+        """Mark a token used; False if another enrolment used it first."""
+        done = conn.execute(update(self.tokens)
+                            .where(self.tokens.c.token_hash == token_hash,
+                                   self.tokens.c.used_at_ms.is_(None))
+                            .values(used_at_ms=to_ms(now)))
+        return done.rowcount == 1
+
+    def node(self, conn: Connection, node_id: str) -> NodeRow | None:
+        row = conn.execute(select(self.nodes).where(self.nodes.c.node_id == node_id)).first()
+        if row is None:
+            return None
+        return NodeRow(node_id=row.node_id, tier=row.tier, name=row.name, parent=row.parent,
+                       enrolled_at=from_ms(row.enrolled_at_ms),
+                       last_seen=None if row.last_seen_ms is None else from_ms(row.last_seen_ms))
+
+    def add_node(self, conn: Connection, *, node_id: str, tier: str, name: str, parent: str,
+                 tls_fingerprint: str, now: dt.datetime) -> None:
+        conn.execute(insert(self.nodes).values(
+            node_id=node_id, tier=tier, name=name, parent=parent,
+            tls_fingerprint=tls_fingerprint, enrolled_at_ms=to_ms(now)))
+
+    def list_nodes(self, conn: Connection) -> list[NodeRow]:
+        rows = conn.execute(select(self.nodes.c.node_id).order_by(self.nodes.c.node_id)).all()
+        return [n for r in rows if (n := self.node(conn, r.node_id)) is not None]
+
+    def touch_node(self, conn: Connection, node_id: str, now: dt.datetime) -> None:
+        conn.execute(update(self.nodes).where(self.nodes.c.node_id == node_id)
+                     .values(last_seen_ms=to_ms(now)))
+
+    # -- cases ----------------------------------------------------------------------------------
+
+    def receive_case(self, conn: Connection, record: Record, item: Item | None,
+                     now: dt.datetime) -> None:
+        case = record.payload
+        assert isinstance(case, CaseSubmitted)
+        exists = conn.execute(select(self.cases.c.case_id)
+                              .where(self.cases.c.case_id == case.case_id)).first()
+        if exists is not None:
+            return
+        conn.execute(insert(self.cases).values(
+            case_id=case.case_id, origin_node=record.log_id, item_code=case.item_code,
+            item_name=item.name if item else "", decided_by=item.decided_by if item else "county",
+            departments=",".join(item.departments) if item else "",
+            applicant_name=case.applicant.name, applicant_id=case.applicant.id_number,
+            state=State.RECEIVED.value, complete=False, missing="", reason="", operator="",
+            department="", catalog_version=case.catalog_version,
+            submitted_at_ms=to_ms(record.header.recorded_at), received_at_ms=to_ms(now),
+            updated_at_ms=to_ms(now)))
+
+    def record_pre_review(self, conn: Connection, record: Record, now: dt.datetime) -> None:
+        review = record.payload
+        assert isinstance(review, PreReviewed)
+        conn.execute(update(self.cases).where(self.cases.c.case_id == review.case_id).values(
+            complete=review.complete, missing=",".join(review.missing),
+            updated_at_ms=to_ms(now)))
+
+    def record_decision(self, conn: Connection, record: Record, state: State,
+                        now: dt.datetime) -> None:
+        decision = record.payload
+        assert isinstance(decision, Decision)
+        conn.execute(update(self.cases).where(self.cases.c.case_id == decision.case_id).values(
+            state=state.value, reason=decision.reason, operator=decision.operator,
+            department=decision.department, decided_at_ms=to_ms(now), updated_at_ms=to_ms(now)))
+
+    def get_case(self, conn: Connection, case_id: str) -> HubCaseView:
+        row = conn.execute(select(self.cases).where(self.cases.c.case_id == case_id)).first()
+        if row is None:
+            raise NotFoundError(f"case {case_id} is not at the hub; has its node synced? "
+                                "('bianmin hub cases' lists what the hub holds)")
+        return _view(row)
+
+    def list_cases(self, conn: Connection, *, state: str | None = None) -> list[HubCaseView]:
+        query = select(self.cases).order_by(self.cases.c.received_at_ms, self.cases.c.case_id)
+        if state is not None:
+            query = query.where(self.cases.c.state == state)
+        return [_view(r) for r in conn.execute(query)]
+
+    def count_cases(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(self.cases)).scalar() or 0)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(x for x in text.split(",") if x)
+
+
+def _view(row: object) -> HubCaseView:
+    r = row._mapping  # type: ignore[attr-defined]
+    return HubCaseView(
+        case_id=r["case_id"], origin_node=r["origin_node"], item_code=r["item_code"],
+        item_name=r["item_name"], decided_by=r["decided_by"],
+        departments=_split(r["departments"]), applicant_name=r["applicant_name"],
+        applicant_id=r["applicant_id"], state=r["state"], complete=bool(r["complete"]),
+        missing=_split(r["missing"]), reason=r["reason"], operator=r["operator"],
+        department=r["department"], catalog_version=r["catalog_version"],
+        submitted_at=from_ms(r["submitted_at_ms"]), received_at=from_ms(r["received_at_ms"]),
+        decided_at=None if r["decided_at_ms"] is None else from_ms(r["decided_at_ms"]),
+    )

@@ -1,0 +1,243 @@
+"""``bianmin node ...``: the village agent's commands. Thin: parse, call ``node.service``, print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from node.cli_support import Output, bianmin_command
+from node.clock import CST, SystemClock
+from node.enrolment import init_node
+from node.errors import BianminError, UsageError
+from node.payloads import (
+    Applicant,
+    CaseSubmitted,
+    CatalogPublished,
+    Decision,
+    Outcome,
+    PreReviewed,
+)
+from node.records import Record
+from node.service import MaterialInput, open_node, upstream_client
+from sync import ONE_SHOT
+
+__all__ = ["mask_id", "node"]
+
+
+@click.group()
+def node() -> None:
+    """A village (or township) node: intake offline, sync with the upstream."""
+
+
+def mask_id(id_number: str) -> str:
+    """A resident id as printed on paper: region and check digits only."""
+    return id_number[:6] + "*" * 8 + id_number[-4:] if len(id_number) == 18 else id_number
+
+
+@bianmin_command(node, "init")
+@click.option("--upstream", required=True, help="HOST:PORT of the hub's (or township's) sync "
+              "service.")
+@click.option("--token", required=True, help="One-time enrolment token from 'bianmin hub token'.")
+@click.option("--enrol", "enrol_address", help="HOST:PORT of the enrolment service "
+              "(default: the upstream's port + 1).")
+@click.option("--node-id", help="Refuse the token unless it was made for this node id.")
+def init(home: Path, out: Output, upstream: str, token: str, enrol_address: str | None,
+         node_id: str | None) -> None:
+    """Make this node's keys, enrol with a token, and fetch the current catalog."""
+    clock = SystemClock()
+    config = init_node(home, upstream=upstream, token=token, clock=clock,
+                       enrol_address=enrol_address, node_id=node_id)
+    service = open_node(home, clock)
+    catalog_version = 0
+    try:
+        with upstream_client(home, config, call_timeout_s=ONE_SHOT.call_timeout_s) as client:
+            catalog_version = service.sync(client, ONE_SHOT).catalog_version
+    except BianminError as exc:  # enrolled already; the catalog can come with the next sync
+        out.note(f"warning: enrolled, but the catalog could not be fetched yet ({exc}); "
+                 "run 'bianmin node sync'")
+    finally:
+        service.store.db.close()
+    out.result(
+        {"node_id": config.node_id, "tier": config.tier, "county_code": config.county_code,
+         "name": config.name, "upstream": config.upstream,
+         "upstream_node_id": config.upstream_node_id, "catalog_version": catalog_version},
+        f"enrolled {config.tier} {config.node_id} ({config.name}) of county "
+        f"{config.county_code}; upstream {config.upstream_node_id} at {config.upstream}; "
+        f"catalog version {catalog_version or 'not yet fetched'}",
+    )
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name:
+            raise UsageError(f"{option} {value!r}: write it as NAME=VALUE")
+        if name in fields:
+            raise UsageError(f"{option} {name} is given twice")
+        fields[name] = text
+    return fields
+
+
+@bianmin_command(node, "intake")
+@click.option("--item", "item_code", required=True, help="Catalog item code, e.g. MZ-001.")
+@click.option("--applicant-name", required=True)
+@click.option("--applicant-id", required=True, help="18-character resident identity number.")
+@click.option("--phone", default="")
+@click.option("--material", "materials", multiple=True, metavar="CODE[=PATH]",
+              help="A material presented; CODE=PATH also stores its scan. Repeat per material.")
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE",
+              help="A form field of the item. Repeat per field.")
+def intake(home: Path, out: Output, item_code: str, applicant_name: str, applicant_id: str,
+           phone: str, materials: tuple[str, ...], fields: tuple[str, ...]) -> None:
+    """Take a case at the desk, offline: pre-review it and print the receipt."""
+    given = []
+    seen = set()
+    for m in materials:
+        code, sep, path = m.partition("=")
+        if not code:
+            raise UsageError(f"--material {m!r}: write CODE or CODE=PATH")
+        if code in seen:
+            raise UsageError(f"material {code} is given twice")
+        seen.add(code)
+        given.append(MaterialInput(code=code, path=Path(path) if sep else None))
+    service = open_node(home, SystemClock())
+    try:
+        result = service.intake(
+            item_code=item_code,
+            applicant=Applicant(name=applicant_name, id_number=applicant_id, phone=phone),
+            materials=given, fields=_pairs(fields, "--field"),
+        )
+    finally:
+        service.store.db.close()
+    missing = [f"{c} ({spec.name})" for c in result.pre_review.missing
+               if (spec := result.item.material(c)) is not None]
+    lines = [
+        "受理回执 / receipt",
+        f"  case       {result.case_id}",
+        f"  item       {result.item.code} {result.item.name}",
+        f"  applicant  {result.applicant.name} ({mask_id(result.applicant.id_number)})",
+        "  pre-review " + ("complete" if result.pre_review.complete
+                           else "incomplete -- missing: " + ", ".join(missing)),
+        f"  catalog    version {result.catalog_version}"
+        + (" (EXPIRED: sync when the upstream is reachable)" if result.catalog_expired else ""),
+    ]
+    out.result(
+        {"case_id": result.case_id, "item": result.item.code, "state": result.state,
+         "pre_review": {"complete": result.pre_review.complete,
+                        "missing": list(result.pre_review.missing)},
+         "catalog_version": result.catalog_version, "catalog_expired": result.catalog_expired},
+        lines,
+    )
+
+
+def _case_json(view: Any) -> dict[str, Any]:
+    return {
+        "case_id": view.case_id, "item": view.item_code, "item_name": view.item_name,
+        "state": view.state, "applicant_name": view.applicant_name,
+        "complete": view.complete, "missing": list(view.missing), "reason": view.reason,
+        "operator": view.operator, "submitted_at": view.submitted_at,
+        "updated_at": view.updated_at,
+    }
+
+
+@bianmin_command(node, "cases")
+@click.option("--state", help="Only cases in this state (e.g. submitted, received, approved).")
+def cases(home: Path, out: Output, state: str | None) -> None:
+    """The node's cases and their state."""
+    service = open_node(home, SystemClock())
+    try:
+        views = service.cases(state)
+    finally:
+        service.store.db.close()
+    lines = [f"{v.case_id}  {v.item_code:<7} {v.state:<11} {v.applicant_name}"
+             + (f"  -- {v.reason}" if v.reason else "")
+             + (f"  (missing: {', '.join(v.missing)})" if v.missing and not v.reason else "")
+             for v in views] or ["no cases"]
+    out.result({"cases": [_case_json(v) for v in views]}, lines)
+
+
+def describe(record: Record) -> str:
+    """One line of a case's history."""
+    p = record.payload
+    match p:
+        case CaseSubmitted():
+            return f"submitted: item {p.item_code}, {len(p.materials)} material(s)"
+        case PreReviewed():
+            return ("pre-reviewed: complete" if p.complete
+                    else f"pre-reviewed: incomplete, missing {', '.join(p.missing)}")
+        case Decision():
+            verdict = "approved" if p.outcome is Outcome.APPROVE else "rejected"
+            return f"{verdict} by {p.operator}: {p.reason}"
+        case CatalogPublished():
+            return f"catalog version {p.version} published"
+    return "record"
+
+
+@bianmin_command(node, "show")
+@click.argument("case_id")
+def show(home: Path, out: Output, case_id: str) -> None:
+    """One case with its history."""
+    service = open_node(home, SystemClock())
+    try:
+        view, history = service.case(case_id)
+    finally:
+        service.store.db.close()
+    events: list[dict[str, Any]] = [
+        {"at": r.header.recorded_at, "log_id": r.log_id, "seq": r.seq, "event": describe(r)}
+        for r in history
+    ]
+    lines = [
+        f"case {view.case_id}: {view.state}",
+        f"  item       {view.item_code} {view.item_name}",
+        f"  applicant  {view.applicant_name} ({mask_id(view.applicant_id)})",
+    ]
+    if view.missing:
+        lines.append(f"  missing    {', '.join(view.missing)}")
+    if view.reason:
+        lines.append(f"  reason     {view.reason} ({view.operator})")
+    lines.append("  history")
+    lines += [f"    {e['at'].astimezone(CST):%Y-%m-%d %H:%M}  {e['log_id']}#{e['seq']}  "
+              f"{e['event']}" for e in events]
+    out.result({**_case_json(view), "history": events}, lines)
+
+
+@bianmin_command(node, "sync")
+def sync_cmd(home: Path, out: Output) -> None:
+    """One round with the upstream: push unsynced records, pull what is new."""
+    service = open_node(home, SystemClock())
+    try:
+        with upstream_client(home, service.config,
+                             call_timeout_s=ONE_SHOT.call_timeout_s) as client:
+            report = service.sync(client, ONE_SHOT)
+    finally:
+        service.store.db.close()
+    text = (f"pushed {report.pushed} record(s), {report.received} case(s) now received "
+            f"upstream; pulled {report.pulled} record(s): {report.decisions} decision(s)"
+            + (f", catalog version {report.catalog_version}" if report.catalog_version else ""))
+    out.result({"pushed": report.pushed, "received": report.received,
+                "pulled": report.pulled, "decisions": report.decisions,
+                "catalog_version": report.catalog_version}, text)
+
+
+@bianmin_command(node, "status")
+def status(home: Path, out: Output) -> None:
+    """This node: identity, upstream, unsynced records, catalog."""
+    service = open_node(home, SystemClock())
+    try:
+        info = service.status()
+    finally:
+        service.store.db.close()
+    catalog: Any = info["catalog"]
+    lines = [
+        f"node {info['node_id']} ({info['tier']}), upstream {info['upstream']}",
+        f"  log head {info['log_head']}, synced up to {info['synced_seq']} "
+        f"({info['unsynced_records']} unsynced)",
+        f"  cases {info['cases']}",
+        f"  catalog version {catalog.get('version') or 'none'}"
+        + (" (EXPIRED)" if catalog.get("expired") else ""),
+    ]
+    out.result(info, lines)

@@ -1,0 +1,51 @@
+"""The clock seam: the core reads time only through a ``Clock`` (STYLE §1, §3).
+
+Timestamps in records are the writer's own clock and may be skewed; the service time zone is
+China Standard Time (UTC+8, no daylight saving), in which case ids and deadlines count days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+__all__ = ["CST", "Clock", "FixedClock", "SystemClock", "from_ms", "to_ms"]
+
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current time, timezone-aware."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+class FixedClock:
+    """A clock for tests: stands still until moved."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        self._at = at
+
+    def now(self) -> dt.datetime:
+        return self._at
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self._at += delta
+
+
+def to_ms(moment: dt.datetime) -> int:
+    """Unix milliseconds of an aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: bianmin only handles timezone-aware times")
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)

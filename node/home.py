@@ -1,0 +1,119 @@
+"""A tier's home folder: config, keys and certificates on disk (DESIGN §4).
+
+Private keys never leave the node; they are written with mode 0600 and read back only by the
+process that signs. Config is a TOML file read once at the entry point and passed in as a
+frozen value (STYLE §11).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from node.errors import ConfigError
+from node.identity import certificate_pem, load_certificate, private_key_pem
+
+__all__ = [
+    "NodeConfig",
+    "load_ec_key",
+    "load_ed25519_key",
+    "read_certificate",
+    "read_toml",
+    "write_certificate",
+    "write_private_key",
+    "write_toml",
+]
+
+
+def write_private_key(path: Path, key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey,
+                      ) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private_key_pem(key))
+
+
+def _load_key(path: Path) -> object:
+    try:
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"key file {path} is missing; is this the right --home?") from exc
+    except ValueError as exc:
+        raise ConfigError(f"key file {path} is not a readable private key") from exc
+
+
+def load_ed25519_key(path: Path) -> ed25519.Ed25519PrivateKey:
+    key = _load_key(path)
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ConfigError(f"key file {path} does not hold an Ed25519 key")
+    return key
+
+
+def load_ec_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    key = _load_key(path)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ConfigError(f"key file {path} does not hold an ECDSA key")
+    return key
+
+
+def write_certificate(path: Path, cert: x509.Certificate) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(certificate_pem(cert))
+
+
+def read_certificate(path: Path) -> x509.Certificate:
+    try:
+        return load_certificate(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"certificate {path} is missing; is this the right --home?") from exc
+
+
+def write_toml(path: Path, data: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(dict(data)), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path} does not exist: run 'bianmin {path.stem} init' first, or pass the right "
+            "--home (or set BIANMIN_HOME)",
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeConfig:
+    """``node.toml``: who this node is and where its upstream is."""
+
+    node_id: str
+    tier: str
+    county_code: str
+    name: str
+    upstream: str  # HOST:PORT of the upstream's sync service
+    upstream_node_id: str
+
+    @classmethod
+    def load(cls, home: Path) -> NodeConfig:
+        raw = read_toml(home / "node.toml")
+        try:
+            return cls(**{k: str(raw[k]) for k in cls.__dataclass_fields__})
+        except KeyError as exc:
+            raise ConfigError(f"{home / 'node.toml'} lacks the setting {exc}") from exc
+
+    def save(self, home: Path) -> None:
+        write_toml(home / "node.toml", asdict(self))

@@ -1,0 +1,91 @@
+"""What a record says: the payloads of DESIGN §3 as frozen values.
+
+Each payload has exactly one writer (DESIGN §6): case submissions and pre-reviews are written by
+the node that took the case, decisions by the deciding tier, catalog versions by the catalog key.
+The protobuf form of these values lives in ``node.wire`` and nowhere else (STYLE §5).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from node.catalog import Catalog
+
+__all__ = [
+    "Applicant",
+    "CaseSubmitted",
+    "CatalogPublished",
+    "Decision",
+    "MaterialRef",
+    "Outcome",
+    "Payload",
+    "PreReviewed",
+]
+
+
+class Outcome(enum.StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Applicant:
+    name: str
+    id_number: str
+    phone: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaterialRef:
+    """A material presented at the desk; ``sha256`` names the stored scan, if any."""
+
+    code: str
+    sha256: bytes = b""
+    size: int = 0
+    filename: str = ""
+
+    @property
+    def scanned(self) -> bool:
+        return bool(self.sha256)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseSubmitted:
+    case_id: str
+    item_code: str
+    applicant: Applicant
+    materials: tuple[MaterialRef, ...]
+    fields: tuple[tuple[str, str], ...]
+    catalog_version: int
+    catalog_hash: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreReviewed:
+    case_id: str
+    complete: bool
+    missing: tuple[str, ...]
+    catalog_version: int
+    catalog_hash: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    case_id: str
+    outcome: Outcome
+    reason: str
+    operator: str
+    department: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CatalogPublished:
+    version: int
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    catalog: Catalog
+
+
+Payload = CaseSubmitted | PreReviewed | Decision | CatalogPublished

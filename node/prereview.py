@@ -1,0 +1,118 @@
+"""Pre-review (预审): the node's offline check of an application against its catalog. Pure.
+
+Two kinds of finding, handled differently (issue 2):
+
+* malformed input -- unknown item, an item this tier may not accept, an unknown material or
+  field, a bad field value, a bad resident id -- is refused with ``UsageError``/``CatalogError``
+  and nothing is stored; the agent corrects it at the desk;
+* missing required materials make a stored case marked *incomplete* with the list of what is
+  missing, because the villager may bring them later (补正).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from node.catalog import Catalog, FieldSpec, Item
+from node.errors import CatalogError
+
+__all__ = ["PreReview", "check_fields", "pre_review", "resolve_item"]
+
+_INT = re.compile(r"^[+-]?[0-9]+$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreReview:
+    complete: bool
+    missing: tuple[str, ...]
+
+
+def resolve_item(catalog: Catalog, item_code: str, tier: str) -> Item:
+    item = catalog.item(item_code)
+    if item is None:
+        known = ", ".join(i.code for i in catalog.items)
+        raise CatalogError(f"item {item_code!r} is not in the catalog; known items: {known}",
+                           code="unknown_item")
+    if tier not in item.accept_at:
+        raise CatalogError(
+            f"item {item.label} cannot be taken at a {tier}: it is accepted at "
+            f"{', '.join(item.accept_at)}",
+            code="item_not_accepted_here",
+        )
+    return item
+
+
+def pre_review(item: Item, materials: Sequence[str], fields: Mapping[str, str]) -> PreReview:
+    """Check materials and fields; missing materials are a finding, anything else refuses."""
+    for code in materials:
+        if item.material(code) is None:
+            known = ", ".join(m.code for m in item.materials)
+            raise CatalogError(
+                f"material {code!r} is not a material of item {item.label}; its materials "
+                f"are: {known}",
+                code="unknown_material",
+            )
+    check_fields(item, fields)
+    present = set(materials)
+    missing = tuple(m.code for m in item.materials if m.required and m.code not in present)
+    return PreReview(complete=not missing, missing=missing)
+
+
+def check_fields(item: Item, fields: Mapping[str, str]) -> None:
+    for name in fields:
+        if item.field_spec(name) is None:
+            known = ", ".join(f.name for f in item.fields) or "none"
+            raise CatalogError(
+                f"field {name!r} is not a field of item {item.label}; its fields are: {known}",
+                code="unknown_field",
+            )
+    for spec in item.fields:
+        value = fields.get(spec.name)
+        if value is None or value.strip() == "":
+            if spec.required:
+                raise CatalogError(
+                    f"field {spec.name} ({spec.label}) is required by item {item.label}; "
+                    f"give it with --field {spec.name}=VALUE",
+                    code="missing_field",
+                )
+            continue
+        _check_value(item, spec, value.strip())
+
+
+def _check_value(item: Item, spec: FieldSpec, value: str) -> None:
+    where = f"field {spec.name} ({spec.label}) of item {item.label}"
+    if spec.type == "text":
+        if spec.max_length is not None and len(value) > spec.max_length:
+            raise CatalogError(
+                f"{where}: {len(value)} characters, at most {spec.max_length} allowed",
+                code="bad_field",
+            )
+        return
+    if spec.type == "date":
+        try:
+            if not _DATE.fullmatch(value):
+                raise ValueError(value)
+            dt.date.fromisoformat(value)
+        except ValueError as exc:
+            raise CatalogError(f"{where}: {value!r} is not a date (use YYYY-MM-DD)",
+                               code="bad_field") from exc
+        return
+    if spec.type == "int" and not _INT.match(value):
+        raise CatalogError(f"{where}: {value!r} is not a whole number", code="bad_field")
+    try:
+        number = Decimal(value)
+    except InvalidOperation as exc:
+        raise CatalogError(f"{where}: {value!r} is not a number", code="bad_field") from exc
+    if not number.is_finite():
+        raise CatalogError(f"{where}: {value!r} is not a number", code="bad_field")
+    if spec.min is not None and number < spec.min:
+        raise CatalogError(f"{where}: {value} is below the minimum {spec.min}",
+                           code="bad_field")
+    if spec.max is not None and number > spec.max:
+        raise CatalogError(f"{where}: {value} is above the maximum {spec.max}",
+                           code="bad_field")

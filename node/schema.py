@@ -1,0 +1,132 @@
+"""Table definitions of a node's SQLite file, and the record tables every tier shares.
+
+SQLModel describes the schema; the hot paths write with SQLAlchemy Core on ``Model.__table__``
+(DESIGN §9). Numbers that can grow past 2^31 (seqs, millisecond times, sizes) are BigInteger.
+Each database has its own registry, so the node's and the hub's migrations see only their own
+tables. Changing a table means a new Alembic migration (``node/migrations``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, LargeBinary, Table, Text
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "CaseRecordColumns",
+    "CertificateColumns",
+    "LogHeadColumns",
+    "NodeBase",
+    "NodeCase",
+    "NodeCaseCounter",
+    "NodeCaseRecord",
+    "NodeCertificate",
+    "NodeLogHead",
+    "NodeRecord",
+    "NodeSyncState",
+    "RecordColumns",
+]
+
+
+class RecordColumns(SQLModel):
+    """A record exactly as signed: raw body and signature, plus its hash (DESIGN §3)."""
+
+    log_id: str = Field(primary_key=True, max_length=32)
+    seq: int = Field(primary_key=True, sa_type=BigInteger,
+                     sa_column_kwargs={"autoincrement": False})
+    hash: bytes = Field(sa_type=LargeBinary)
+    body: bytes = Field(sa_type=LargeBinary)
+    signature: bytes = Field(sa_type=LargeBinary)
+    # the node a record of an upstream log is meant for (None: every node), for pulls
+    audience: str | None = Field(default=None, max_length=32, index=True)
+    stored_at_ms: int = Field(sa_type=BigInteger)
+
+
+class LogHeadColumns(SQLModel):
+    """Where each log stands here; locked while appending so seqs never collide."""
+
+    log_id: str = Field(primary_key=True, max_length=32)
+    seq: int = Field(sa_type=BigInteger)
+    hash: bytes = Field(sa_type=LargeBinary)
+
+
+class CertificateColumns(SQLModel):
+    """Signing certificates (records and catalog keys), checked against the county CA."""
+
+    key_id: bytes = Field(primary_key=True, sa_type=LargeBinary)
+    node_id: str = Field(max_length=32, index=True)
+    purpose: str = Field(max_length=16)
+    der: bytes = Field(sa_type=LargeBinary)
+    fingerprint: str = Field(max_length=64)
+
+
+class CaseRecordColumns(SQLModel):
+    """Which records concern which case: the case's history, in order."""
+
+    case_id: str = Field(primary_key=True, max_length=40)
+    log_id: str = Field(primary_key=True, max_length=32)
+    seq: int = Field(primary_key=True, sa_type=BigInteger,
+                     sa_column_kwargs={"autoincrement": False})
+
+
+class NodeBase(SQLModel, registry=registry()):
+    pass
+
+
+class NodeRecord(RecordColumns, NodeBase, table=True):
+    __tablename__ = "records"
+
+
+class NodeLogHead(LogHeadColumns, NodeBase, table=True):
+    __tablename__ = "log_heads"
+
+
+class NodeCertificate(CertificateColumns, NodeBase, table=True):
+    __tablename__ = "certificates"
+
+
+class NodeCaseRecord(CaseRecordColumns, NodeBase, table=True):
+    __tablename__ = "case_records"
+
+
+class NodeSyncState(NodeBase, table=True):
+    """Sync marks: ``pushed`` (own log, acked upstream) and ``cursor:LOG`` (pulled logs)."""
+
+    __tablename__ = "sync_state"
+    name: str = Field(primary_key=True, max_length=64)
+    value: int = Field(sa_type=BigInteger)
+
+
+class NodeCaseCounter(NodeBase, table=True):
+    """The last daily number used for case ids, per local date."""
+
+    __tablename__ = "case_counters"
+    day: str = Field(primary_key=True, max_length=8)
+    last: int
+
+
+class NodeCase(NodeBase, table=True):
+    """The node's view of its cases, derived from records (it can be rebuilt from them)."""
+
+    __tablename__ = "cases"
+    case_id: str = Field(primary_key=True, max_length=40)
+    item_code: str = Field(max_length=32, index=True)
+    item_name: str
+    applicant_name: str
+    applicant_id: str = Field(max_length=18)
+    state: str = Field(max_length=24, index=True)
+    complete: bool
+    missing: str = Field(sa_type=Text, default="")  # comma-separated material codes
+    reason: str = Field(sa_type=Text, default="")
+    operator: str = Field(default="")
+    last_own_seq: int = Field(sa_type=BigInteger)  # last record of this node's log about it
+    submitted_at_ms: int = Field(sa_type=BigInteger)
+    updated_at_ms: int = Field(sa_type=BigInteger)
+    catalog_version: int = Field(sa_type=BigInteger)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel table class (for Core inserts on hot paths)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table

@@ -1,0 +1,346 @@
+"""The village node: intake at the desk, and the sync driver (DESIGN §6, §8).
+
+Intake never needs the network: the case is pre-reviewed against the signed catalog the node
+holds, signed, and committed to the node's own log before the receipt is printed.
+
+Sync is one round: push the unsynced part of the node's log in batches, advancing the synced
+mark only to what the upstream acknowledges as committed; then pull what is new for this node,
+verify every record (signature by a certificate of the county CA, the writer's identity, the
+catalog's chain) and apply each batch together with its cursors in one transaction. A cut at
+any point loses nothing: the next round resends or re-pulls from the saved marks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from sqlalchemy import Connection
+
+from node.blobs import BlobStore
+from node.case_id import format_case_id
+from node.catalog import Item
+from node.clock import CST, Clock
+from node.db import Database, sqlite_url
+from node.enrolment import NODE_MIGRATIONS, check_home
+from node.errmap import from_sync_error
+from node.errors import PeerError, UsageError, VerificationError
+from node.home import NodeConfig, load_ed25519_key, read_certificate
+from node.identity import (
+    CATALOG_LOG_ID,
+    HUB_NODE_ID,
+    Signer,
+    check_issued_by,
+    load_certificate,
+)
+from node.payloads import (
+    Applicant,
+    CaseSubmitted,
+    CatalogPublished,
+    Decision,
+    MaterialRef,
+    PreReviewed,
+)
+from node.prereview import PreReview, pre_review, resolve_item
+from node.records import LogHead, Record, seal, verify_log_batch
+from node.resident_id import validate_resident_id
+from node.store import PUSHED, CaseView, NodeStore
+from node.wire import decode_body
+from sync import (
+    PullBatch,
+    RetryPolicy,
+    SyncError,
+    WireRecord,
+    batches,
+    next_push_mark,
+)
+from sync.client import UpstreamClient
+from sync.tls import ClientTls
+
+__all__ = [
+    "IntakeResult",
+    "MaterialInput",
+    "NodeService",
+    "SyncReport",
+    "open_node",
+    "upstream_client",
+]
+
+MAX_FILE_BYTES = 20 << 20
+PUSH_READ_LIMIT = 2_000  # records read from the database at a time while pushing
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaterialInput:
+    code: str
+    path: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeResult:
+    case_id: str
+    item: Item
+    applicant: Applicant
+    pre_review: PreReview
+    state: str
+    catalog_version: int
+    catalog_expired: bool
+
+
+@dataclass(kw_only=True)
+class SyncReport:
+    pushed: int = 0
+    pulled: int = 0
+    decisions: int = 0
+    catalog_version: int = 0
+    received: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+class NodeService:
+    def __init__(self, *, config: NodeConfig, store: NodeStore, signer: Signer,
+                 ca: x509.Certificate, clock: Clock, blobs: BlobStore) -> None:
+        self.config = config
+        self.store = store
+        self.signer = signer
+        self.ca = ca
+        self.clock = clock
+        self.blobs = blobs
+
+    # -- intake ---------------------------------------------------------------------------------
+
+    def intake(self, *, item_code: str, applicant: Applicant,
+               materials: Sequence[MaterialInput], fields: Mapping[str, str]) -> IntakeResult:
+        now = self.clock.now()
+        with self.store.db.read() as conn:
+            catalog_record, published = self.store.latest_catalog(conn, CATALOG_LOG_ID)
+        item = resolve_item(published.catalog, item_code, self.config.tier)
+        applicant = Applicant(
+            name=_required(applicant.name, "applicant name"),
+            id_number=validate_resident_id(applicant.id_number, today=now.astimezone(CST).date()),
+            phone=applicant.phone.strip(),
+        )
+        codes = [m.code for m in materials]
+        if len(set(codes)) != len(codes):
+            raise UsageError("a material is listed twice; give each --material once")
+        review = pre_review(item, codes, fields)
+        refs = []
+        for m in materials:  # blobs first: a blob without a record is harmless, not the reverse
+            if m.path is None:
+                refs.append(MaterialRef(code=m.code))
+            else:
+                blob = self.blobs.put_file(m.path, max_bytes=MAX_FILE_BYTES)
+                refs.append(MaterialRef(code=m.code, sha256=blob.sha256, size=blob.size,
+                                        filename=m.path.name))
+        with self.store.db.write() as conn:
+            day = now.astimezone(CST).date()
+            number = self.store.next_daily_number(conn, day)
+            case_id = format_case_id(self.config.county_code, self.config.node_id, day, number)
+            head = self.store.logs.head(conn, self.config.node_id, lock=True)
+            submitted = self._seal(CaseSubmitted(
+                case_id=case_id, item_code=item.code, applicant=applicant,
+                materials=tuple(refs), fields=tuple(sorted(fields.items())),
+                catalog_version=published.version, catalog_hash=catalog_record.hash,
+            ), head)
+            reviewed = self._seal(PreReviewed(
+                case_id=case_id, complete=review.complete, missing=review.missing,
+                catalog_version=published.version, catalog_hash=catalog_record.hash,
+            ), submitted.head)
+            self.store.logs.append(conn, [submitted, reviewed], now=now)
+            self.store.add_case(conn, submitted, reviewed, item.name)
+        return IntakeResult(
+            case_id=case_id, item=item, applicant=applicant, pre_review=review,
+            state="submitted" if review.complete else "incomplete",
+            catalog_version=published.version, catalog_expired=published.expires_at < now,
+        )
+
+    def _seal(self, payload: CaseSubmitted | PreReviewed, head: LogHead) -> Record:
+        return seal(payload, log_id=self.config.node_id, head=head, signer=self.signer,
+                    clock=self.clock)
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def cases(self, state: str | None = None) -> list[CaseView]:
+        with self.store.db.read() as conn:
+            return self.store.list_cases(conn, state=state)
+
+    def case(self, case_id: str) -> tuple[CaseView, list[Record]]:
+        with self.store.db.read() as conn:
+            view = self.store.get_case(conn, case_id)
+            return view, self.store.logs.case_history(conn, case_id)
+
+    def status(self) -> dict[str, object]:
+        with self.store.db.read() as conn:
+            head = self.store.logs.head(conn, self.config.node_id)
+            pushed = self.store.mark(conn, PUSHED)
+            try:
+                _record, catalog = self.store.latest_catalog(conn, CATALOG_LOG_ID)
+                catalog_info: dict[str, object] = {
+                    "version": catalog.version,
+                    "expires_at": catalog.expires_at.isoformat(),
+                    "expired": catalog.expires_at < self.clock.now(),
+                }
+            except UsageError:
+                catalog_info = {"version": 0}
+            return {
+                "node_id": self.config.node_id,
+                "tier": self.config.tier,
+                "upstream": self.config.upstream,
+                "log_head": head.seq,
+                "synced_seq": pushed,
+                "unsynced_records": max(0, head.seq - pushed),
+                "cases": self.store.count_cases(conn),
+                "catalog": catalog_info,
+            }
+
+    # -- sync -----------------------------------------------------------------------------------
+
+    def sync(self, client: UpstreamClient, policy: RetryPolicy,
+             progress: Callable[[str, int], None] = lambda _what, _n: None) -> SyncReport:
+        """One round: push, then pull. Raises ``TransportError`` if the upstream is away."""
+        report = SyncReport()
+        try:
+            self._push(client, policy, report, progress)
+            self._pull(client, policy, report, progress)
+        except SyncError as exc:
+            raise from_sync_error(exc) from exc
+        return report
+
+    def _push(self, client: UpstreamClient, policy: RetryPolicy, report: SyncReport,
+              progress: Callable[[str, int], None]) -> None:
+        node_id = self.config.node_id
+        rounds = 0
+        while True:
+            with self.store.db.read() as conn:
+                pushed = self.store.mark(conn, PUSHED)
+                rows = self.store.logs.raw_after(conn, node_id, pushed, PUSH_READ_LIMIT)
+            if not rows:
+                return
+            for batch in batches(WireRecord(body=b, signature=s, seq=q) for q, b, s in rows):
+                result = policy.run(functools.partial(client.push, node_id, batch))
+                mark = next_push_mark(batch, result.committed_seq)
+                with self.store.db.write() as conn:
+                    self.store.set_mark(conn, PUSHED, mark)
+                    report.received += self.store.mark_received(conn, mark, self.clock.now())
+                report.pushed += sum(1 for o in result.outcomes if o.status != "refused")
+                progress("pushed", report.pushed)
+                if result.refused:
+                    report.refused.extend(f"{node_id}#{o.seq}: {o.message}"
+                                          for o in result.refused)
+                    raise PeerError(
+                        f"upstream refused {len(result.refused)} record(s) of this node's log: "
+                        f"{result.refused[0].message}",
+                        code=result.refused[0].reason_code or "refused",
+                    )
+                if mark < batch[-1].seq:
+                    break  # the upstream holds less than we thought: resend from its mark
+            rounds += 1
+            if rounds > 10_000:  # every round moves the mark or breaks out; bound it all the same
+                raise PeerError("push made no progress; the upstream keeps acknowledging "
+                                "less than it is sent", code="no_progress")
+
+    def _pull(self, client: UpstreamClient, policy: RetryPolicy, report: SyncReport,
+              progress: Callable[[str, int], None]) -> None:
+        def once() -> None:
+            with self.store.db.read() as conn:
+                cursors = self.store.cursors(conn)
+            cursors.setdefault(CATALOG_LOG_ID, 0)
+            cursors.setdefault(self.config.upstream_node_id, 0)
+            for batch in client.pull(cursors):
+                self.apply_pull_batch(batch, report)
+                progress("pulled", report.pulled)
+
+        policy.run(once)
+
+    def apply_pull_batch(self, batch: PullBatch, report: SyncReport | None = None) -> None:
+        """Verify and apply one pulled batch with its cursors, atomically; refuse it whole."""
+        report = report if report is not None else SyncReport()
+        now = self.clock.now()
+        with self.store.db.write() as conn:
+            for der in batch.certificates:
+                cert = load_certificate(der)
+                check_issued_by(cert, self.ca, now)
+                self.store.logs.add_certificate(conn, cert)
+            by_log: dict[str, list[tuple[bytes, bytes]]] = {}
+            for r in batch.records:
+                by_log.setdefault(_log_of(r), []).append((r.body, r.signature))
+            for log_id, raw in by_log.items():
+                self._apply_log(conn, log_id, raw, now, report)
+            for log_id, after in batch.cursors.items():
+                self.store.set_cursor(conn, log_id, after)
+
+    def _apply_log(self, conn: Connection, log_id: str, raw: list[tuple[bytes, bytes]],
+                   now: dt.datetime, report: SyncReport) -> None:
+        if log_id not in (CATALOG_LOG_ID, self.config.upstream_node_id):
+            raise VerificationError(f"upstream sent records of log {log_id}, which this node "
+                                    "does not follow", code="unexpected_log")
+        logs = self.store.logs
+        result = verify_log_batch(
+            raw, log_id=log_id, head=logs.head(conn, log_id),
+            known_hash=lambda seq: logs.hash_at(conn, log_id, seq),
+            keyring=logs.keyring(conn), contiguous=log_id == CATALOG_LOG_ID,
+        )
+        result.raise_for()
+        for record in result.accepted:
+            payload = record.payload
+            if isinstance(payload, Decision):
+                if not self.store.apply_decision(conn, record, now):
+                    raise VerificationError(
+                        f"{record}: decision for case {payload.case_id}, which is not a case of "
+                        "this node", code="not_my_case")
+                report.decisions += 1
+            elif isinstance(payload, CatalogPublished):
+                if payload.version != record.seq:
+                    raise VerificationError(f"{record}: catalog version {payload.version} does "
+                                            "not match its place in the catalog log",
+                                            code="bad_catalog")
+                report.catalog_version = payload.version
+            elif log_id == CATALOG_LOG_ID:
+                raise VerificationError(f"{record}: the catalog log holds only catalog "
+                                        "versions", code="bad_catalog")
+        logs.append(conn, list(result.accepted), now=now)
+        report.pulled += len(result.accepted)
+
+
+def _log_of(record: WireRecord) -> str:
+    header, _payload = decode_body(record.body)
+    return header.log_id
+
+
+def _required(value: str, what: str) -> str:
+    if not value.strip():
+        raise UsageError(f"{what} is empty")
+    return value.strip()
+
+
+def open_node(home: Path, clock: Clock) -> NodeService:
+    """Load a node's home folder: config, keys, CA, database (upgraded to the newest schema)."""
+    check_home(home)
+    config = NodeConfig.load(home)
+    db = Database(sqlite_url(home / "node.db"), migrations=NODE_MIGRATIONS)
+    db.upgrade()
+    return NodeService(
+        config=config,
+        store=NodeStore(db),
+        signer=Signer(load_ed25519_key(home / "keys" / "records.key")),
+        ca=read_certificate(home / "certs" / "ca.pem"),
+        clock=clock,
+        blobs=BlobStore(home / "blobs"),
+    )
+
+
+def upstream_client(home: Path, config: NodeConfig, *, call_timeout_s: float) -> UpstreamClient:
+    """A mutual-TLS client to this node's upstream, checking it is who the config says."""
+    tls = ClientTls(
+        ca_pem=(home / "certs" / "ca.pem").read_bytes(),
+        private_key_pem=(home / "keys" / "tls.key").read_bytes(),
+        certificate_pem=(home / "certs" / "tls.pem").read_bytes(),
+    )
+    upstream_id = config.upstream_node_id
+    name = "hub" if upstream_id == HUB_NODE_ID else f"township {upstream_id}"
+    return UpstreamClient(config.upstream, config.upstream_node_id, tls,
+                          call_timeout_s=call_timeout_s, name=name)

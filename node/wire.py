@@ -1,0 +1,287 @@
+"""The one place where record bodies meet protobuf (STYLE §5).
+
+``encode_body`` turns a header and a payload into the bytes that get signed; ``decode_body``
+turns received bytes back into values and fails closed: a body that does not parse, has an
+unknown field, or would not re-encode to the very same bytes is refused (STYLE §9).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
+
+from node.catalog import Catalog, FieldSpec, Item, MaterialSpec
+from node.clock import from_ms, to_ms
+from node.errors import VerificationError
+from node.payloads import (
+    Applicant,
+    CaseSubmitted,
+    CatalogPublished,
+    Decision,
+    MaterialRef,
+    Outcome,
+    Payload,
+    PreReviewed,
+)
+from sync.pb import records_pb2 as pb
+
+__all__ = ["BODY_FORMAT", "Header", "decode_body", "encode_body"]
+
+BODY_FORMAT = 1
+
+_OUTCOMES = {Outcome.APPROVE: pb.OUTCOME_APPROVE, Outcome.REJECT: pb.OUTCOME_REJECT}
+_OUTCOMES_BACK = {v: k for k, v in _OUTCOMES.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Header:
+    log_id: str
+    seq: int
+    prev_hash: bytes
+    recorded_at: dt.datetime
+    key_id: bytes
+
+
+def encode_body(header: Header, payload: Payload) -> bytes:
+    body = pb.RecordBody(
+        format=BODY_FORMAT,
+        log_id=header.log_id,
+        seq=header.seq,
+        prev_hash=header.prev_hash,
+        recorded_at_ms=to_ms(header.recorded_at),
+        key_id=header.key_id,
+    )
+    match payload:
+        case CaseSubmitted():
+            body.case_submitted.CopyFrom(_case_submitted(payload))
+        case PreReviewed():
+            body.pre_reviewed.CopyFrom(
+                pb.PreReviewed(
+                    case_id=payload.case_id,
+                    complete=payload.complete,
+                    missing=list(payload.missing),
+                    catalog_version=payload.catalog_version,
+                    catalog_hash=payload.catalog_hash,
+                ),
+            )
+        case Decision():
+            body.decision.CopyFrom(
+                pb.Decision(
+                    case_id=payload.case_id,
+                    outcome=_OUTCOMES[payload.outcome],
+                    reason=payload.reason,
+                    operator=payload.operator,
+                    department=payload.department,
+                ),
+            )
+        case CatalogPublished():
+            body.catalog_published.CopyFrom(
+                pb.CatalogPublished(
+                    version=payload.version,
+                    issued_at_ms=to_ms(payload.issued_at),
+                    expires_at_ms=to_ms(payload.expires_at),
+                    catalog=_catalog(payload.catalog),
+                ),
+            )
+    return body.SerializeToString(deterministic=True)
+
+
+def decode_body(data: bytes) -> tuple[Header, Payload]:
+    """Parse a received body. Raises ``VerificationError`` (code ``malformed_body``)."""
+    body = pb.RecordBody()
+    try:
+        body.ParseFromString(data)
+    except DecodeError as exc:
+        raise VerificationError("record body does not parse", code="malformed_body") from exc
+    if _has_unknown_fields(body):
+        raise VerificationError(
+            "record body has fields this version of bianmin does not know; refusing it "
+            "(a newer writer, or tampering) -- upgrade bianmin if the county has",
+            code="unknown_field",
+        )
+    if body.SerializeToString(deterministic=True) != data:
+        raise VerificationError("record body is not canonically encoded; refusing it",
+                                code="malformed_body")
+    if body.format != BODY_FORMAT:
+        raise VerificationError(
+            f"record body format {body.format} is not supported (this node reads format "
+            f"{BODY_FORMAT}); upgrade bianmin",
+            code="malformed_body",
+        )
+    header = Header(
+        log_id=body.log_id,
+        seq=body.seq,
+        prev_hash=body.prev_hash,
+        recorded_at=from_ms(body.recorded_at_ms),
+        key_id=body.key_id,
+    )
+    return header, _payload(body)
+
+
+def _has_unknown_fields(message: Message) -> bool:
+    """True if ``message`` or any message inside it carries fields outside the schema."""
+    if len(UnknownFieldSet(message)):
+        return True
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None:
+            continue
+        children = value if descriptor.is_repeated else [value]
+        if any(_has_unknown_fields(child) for child in children):
+            return True
+    return False
+
+
+def _payload(body: pb.RecordBody) -> Payload:
+    kind = body.WhichOneof("payload")
+    try:
+        match kind:
+            case "case_submitted":
+                return _case_submitted_back(body.case_submitted)
+            case "pre_reviewed":
+                p = body.pre_reviewed
+                return PreReviewed(
+                    case_id=p.case_id,
+                    complete=p.complete,
+                    missing=tuple(p.missing),
+                    catalog_version=p.catalog_version,
+                    catalog_hash=p.catalog_hash,
+                )
+            case "decision":
+                d = body.decision
+                if d.outcome not in _OUTCOMES_BACK:
+                    raise VerificationError("decision has no outcome", code="malformed_body")
+                return Decision(
+                    case_id=d.case_id,
+                    outcome=_OUTCOMES_BACK[d.outcome],
+                    reason=d.reason,
+                    operator=d.operator,
+                    department=d.department,
+                )
+            case "catalog_published":
+                c = body.catalog_published
+                return CatalogPublished(
+                    version=c.version,
+                    issued_at=from_ms(c.issued_at_ms),
+                    expires_at=from_ms(c.expires_at_ms),
+                    catalog=_catalog_back(c.catalog),
+                )
+    except VerificationError:
+        raise
+    except Exception as exc:  # a value our constructors refuse: the signed body is not sound
+        raise VerificationError(f"record payload is not valid: {exc}",
+                                code="malformed_body") from exc
+    raise VerificationError("record body carries no payload", code="malformed_body")
+
+
+def _case_submitted(p: CaseSubmitted) -> pb.CaseSubmitted:
+    return pb.CaseSubmitted(
+        case_id=p.case_id,
+        item_code=p.item_code,
+        applicant=pb.Applicant(
+            name=p.applicant.name, id_number=p.applicant.id_number, phone=p.applicant.phone,
+        ),
+        materials=[
+            pb.Material(code=m.code, sha256=m.sha256, size=m.size, filename=m.filename)
+            for m in p.materials
+        ],
+        fields=[pb.FieldValue(name=n, value=v) for n, v in p.fields],
+        catalog_version=p.catalog_version,
+        catalog_hash=p.catalog_hash,
+    )
+
+
+def _case_submitted_back(p: pb.CaseSubmitted) -> CaseSubmitted:
+    return CaseSubmitted(
+        case_id=p.case_id,
+        item_code=p.item_code,
+        applicant=Applicant(
+            name=p.applicant.name, id_number=p.applicant.id_number, phone=p.applicant.phone,
+        ),
+        materials=tuple(
+            MaterialRef(code=m.code, sha256=m.sha256, size=m.size, filename=m.filename)
+            for m in p.materials
+        ),
+        fields=tuple((f.name, f.value) for f in p.fields),
+        catalog_version=p.catalog_version,
+        catalog_hash=p.catalog_hash,
+    )
+
+
+def _catalog(c: Catalog) -> pb.Catalog:
+    return pb.Catalog(
+        county_code=c.county_code,
+        county_name=c.county_name,
+        title=c.title,
+        items=[
+            pb.Item(
+                code=i.code,
+                name=i.name,
+                name_en=i.name_en,
+                accept_at=list(i.accept_at),
+                decided_by=i.decided_by,
+                departments=list(i.departments),
+                statutory_days=i.statutory_days,
+                promised_days=i.promised_days,
+                fee_yuan=str(i.fee_yuan),
+                materials=[
+                    pb.MaterialSpec(code=m.code, name=m.name, required=m.required)
+                    for m in i.materials
+                ],
+                fields=[_field_spec(f) for f in i.fields],
+            )
+            for i in c.items
+        ],
+    )
+
+
+def _field_spec(f: FieldSpec) -> pb.FieldSpec:
+    spec = pb.FieldSpec(name=f.name, label=f.label, type=f.type, required=f.required)
+    if f.min is not None:
+        spec.min = str(f.min)
+    if f.max is not None:
+        spec.max = str(f.max)
+    if f.max_length is not None:
+        spec.max_length = f.max_length
+    return spec
+
+
+def _catalog_back(c: pb.Catalog) -> Catalog:
+    return Catalog(
+        county_code=c.county_code,
+        county_name=c.county_name,
+        title=c.title,
+        items=tuple(
+            Item(
+                code=i.code,
+                name=i.name,
+                name_en=i.name_en,
+                accept_at=tuple(i.accept_at),
+                decided_by=i.decided_by,
+                departments=tuple(i.departments),
+                statutory_days=i.statutory_days,
+                promised_days=i.promised_days,
+                fee_yuan=Decimal(i.fee_yuan or "0"),
+                materials=tuple(
+                    MaterialSpec(code=m.code, name=m.name, required=m.required)
+                    for m in i.materials
+                ),
+                fields=tuple(
+                    FieldSpec(
+                        name=f.name,
+                        label=f.label,
+                        type=f.type,
+                        required=f.required,
+                        min=Decimal(f.min) if f.HasField("min") else None,
+                        max=Decimal(f.max) if f.HasField("max") else None,
+                        max_length=f.max_length if f.HasField("max_length") else None,
+                    )
+                    for f in i.fields
+                ),
+            )
+            for i in c.items
+        ),
+    )

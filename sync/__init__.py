@@ -1,0 +1,36 @@
+"""bianmin's wire and sync protocol, generic over signed records (DESIGN §10, layer 1).
+
+It knows records only as signed bytes and talks to storage through small protocols, so it
+never imports ``node`` or anything above it.
+"""
+
+from sync.errors import CallRefused, ProtocolViolation, Refusal, SyncError, Unreachable
+from sync.protocol import (
+    EnrolReply,
+    EnrolRequest,
+    PullBatch,
+    PushResult,
+    RecordOutcome,
+    WireRecord,
+    batches,
+    next_push_mark,
+)
+from sync.retry import ONE_SHOT, RetryPolicy
+
+__all__ = [
+    "ONE_SHOT",
+    "CallRefused",
+    "EnrolReply",
+    "EnrolRequest",
+    "ProtocolViolation",
+    "PullBatch",
+    "PushResult",
+    "RecordOutcome",
+    "Refusal",
+    "RetryPolicy",
+    "SyncError",
+    "Unreachable",
+    "WireRecord",
+    "batches",
+    "next_push_mark",
+]

@@ -1,0 +1,154 @@
+"""The client half of sync: push batches, pull streams, enrol (DESIGN §8).
+
+Foreign errors are translated here, at the boundary (STYLE §7): ``grpc.RpcError`` becomes
+``Unreachable`` (transient: retried by the caller's ``RetryPolicy``) or ``CallRefused``
+(permanent). gRPC reports a client certificate the server refused as UNAVAILABLE, not
+UNAUTHENTICATED (DESIGN §4), so the message says so when the handshake is what failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+import grpc
+
+from sync.errors import CallRefused, Refusal, Unreachable
+from sync.pb import records_pb2, sync_pb2, sync_pb2_grpc
+from sync.protocol import (
+    EnrolReply,
+    EnrolRequest,
+    PullBatch,
+    PushResult,
+    RecordOutcome,
+    WireRecord,
+)
+from sync.tls import CHANNEL_OPTIONS, ClientTls
+
+__all__ = ["UpstreamClient", "enrol", "translate_rpc_error"]
+
+_STATUS_TEXT = {
+    sync_pb2.RECORD_STATUS_ACCEPTED: "accepted",
+    sync_pb2.RECORD_STATUS_ALREADY_HAD: "already_had",
+    sync_pb2.RECORD_STATUS_REFUSED: "refused",
+}
+_REFUSALS = {
+    grpc.StatusCode.UNAUTHENTICATED: Refusal.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED: Refusal.PERMISSION_DENIED,
+    grpc.StatusCode.INVALID_ARGUMENT: Refusal.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION: Refusal.FAILED_PRECONDITION,
+    grpc.StatusCode.NOT_FOUND: Refusal.NOT_FOUND,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Refusal.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ALREADY_EXISTS: Refusal.ALREADY_EXISTS,
+}
+_HANDSHAKE_HINTS = ("handshake", "certificate", "ssl", "tls", "socket closed", "peer name")
+
+
+def translate_rpc_error(exc: grpc.RpcError, address: str, what: str = "upstream") -> Exception:
+    """Our error for a gRPC failure of a call to ``address``."""
+    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+    details = (exc.details() if isinstance(exc, grpc.Call) else "") or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        lowered = details.lower()
+        if "connection refused" in lowered or ("failed to connect" not in lowered and not any(
+            h in lowered for h in _HANDSHAKE_HINTS
+        )):
+            return Unreachable(f"{what} unreachable at {address}", address=address)
+        if any(h in lowered for h in _HANDSHAKE_HINTS):
+            return Unreachable(
+                f"{what} unreachable at {address}: the TLS handshake failed -- the {what} may "
+                "have refused this node's certificate (revoked, or issued by another county "
+                "CA), presented one this node does not trust, or the link dropped",
+                address=address,
+            )
+        return Unreachable(f"{what} unreachable at {address}", address=address)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return Unreachable(f"{what} at {address} did not answer in time", address=address)
+    if code == grpc.StatusCode.CANCELLED:
+        return Unreachable(f"call to {what} at {address} was cancelled", address=address)
+    refusal = _REFUSALS.get(code, Refusal.INTERNAL)
+    return CallRefused(refusal, details or f"{what} at {address} refused the call ({code.name})")
+
+
+class UpstreamClient:
+    """One mutual-TLS channel to an upstream (the township or the county hub)."""
+
+    def __init__(self, address: str, expected_node_id: str, tls: ClientTls,
+                 *, call_timeout_s: float = 30.0, name: str = "upstream") -> None:
+        self.address = address
+        self.name = name
+        self._timeout = call_timeout_s
+        self._channel = tls.channel(address, expected_node_id)
+        self._stub = sync_pb2_grpc.SyncStub(self._channel)  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> UpstreamClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def push(self, log_id: str, records: Sequence[WireRecord]) -> PushResult:
+        request = sync_pb2.PushRequest(
+            log_id=log_id,
+            records=[records_pb2.SignedRecord(body=r.body, signature=r.signature)
+                     for r in records],
+        )
+        try:
+            reply = self._stub.Push(request, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise translate_rpc_error(exc, self.address, self.name) from exc
+        return PushResult(
+            committed_seq=reply.committed_seq,
+            outcomes=tuple(
+                RecordOutcome(seq=r.seq, status=_STATUS_TEXT.get(r.status, "refused"),
+                              reason_code=r.reason_code, message=r.message)
+                for r in reply.results
+            ),
+        )
+
+    def pull(self, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
+        request = sync_pb2.PullRequest(
+            cursors=[sync_pb2.LogCursor(log_id=k, after_seq=v) for k, v in cursors.items()],
+        )
+        stream = self._stub.Pull(request, timeout=self._timeout)
+        try:
+            for reply in stream:
+                yield PullBatch(
+                    records=tuple(WireRecord(body=r.body, signature=r.signature)
+                                  for r in reply.records),
+                    certificates=tuple(reply.certificates),
+                    cursors={c.log_id: c.after_seq for c in reply.cursors},
+                )
+        except grpc.RpcError as exc:
+            raise translate_rpc_error(exc, self.address, self.name) from exc
+        finally:
+            stream.cancel()
+
+
+def enrol(address: str, request: EnrolRequest, *, ca_pem: bytes, expected_node_id: str,
+          timeout_s: float = 30.0) -> EnrolReply:
+    """Exchange a token and CSRs for certificates, over server-authenticated TLS."""
+    options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", expected_node_id)]
+    with grpc.secure_channel(address, grpc.ssl_channel_credentials(ca_pem),
+                             options=options) as channel:
+        stub = sync_pb2_grpc.EnrolmentStub(channel)  # type: ignore[no-untyped-call]
+        try:
+            reply = stub.Enrol(
+                sync_pb2.EnrolRequest(token=request.token, node_id=request.node_id,
+                                      records_csr=request.records_csr, tls_csr=request.tls_csr),
+                timeout=timeout_s,
+            )
+        except grpc.RpcError as exc:
+            raise translate_rpc_error(exc, address, what="enrolment service") from exc
+    return EnrolReply(
+        records_certificate=reply.records_certificate,
+        tls_certificate=reply.tls_certificate,
+        ca_certificate=reply.ca_certificate,
+        upstream_certificates=tuple(reply.upstream_certificates),
+        county_code=reply.county_code,
+        tier=reply.tier,
+        upstream_node_id=reply.upstream_node_id,
+        name=reply.name,
+    )

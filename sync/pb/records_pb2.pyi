@@ -1,0 +1,203 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
+    OUTCOME_APPROVE: _ClassVar[Outcome]
+    OUTCOME_REJECT: _ClassVar[Outcome]
+OUTCOME_UNSPECIFIED: Outcome
+OUTCOME_APPROVE: Outcome
+OUTCOME_REJECT: Outcome
+
+class SignedRecord(_message.Message):
+    __slots__ = ("body", "signature")
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    signature: bytes
+    def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class RecordBody(_message.Message):
+    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "decision", "catalog_published")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    PREV_HASH_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CASE_SUBMITTED_FIELD_NUMBER: _ClassVar[int]
+    PRE_REVIEWED_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    format: int
+    log_id: str
+    seq: int
+    prev_hash: bytes
+    recorded_at_ms: int
+    key_id: bytes
+    case_submitted: CaseSubmitted
+    pre_reviewed: PreReviewed
+    decision: Decision
+    catalog_published: CatalogPublished
+    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ...) -> None: ...
+
+class Applicant(_message.Message):
+    __slots__ = ("name", "id_number", "phone")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ID_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    id_number: str
+    phone: str
+    def __init__(self, name: _Optional[str] = ..., id_number: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
+
+class Material(_message.Message):
+    __slots__ = ("code", "sha256", "size", "filename")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    sha256: bytes
+    size: int
+    filename: str
+    def __init__(self, code: _Optional[str] = ..., sha256: _Optional[bytes] = ..., size: _Optional[int] = ..., filename: _Optional[str] = ...) -> None: ...
+
+class FieldValue(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class CaseSubmitted(_message.Message):
+    __slots__ = ("case_id", "item_code", "applicant", "materials", "fields", "catalog_version", "catalog_hash")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_CODE_FIELD_NUMBER: _ClassVar[int]
+    APPLICANT_FIELD_NUMBER: _ClassVar[int]
+    MATERIALS_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_HASH_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    item_code: str
+    applicant: Applicant
+    materials: _containers.RepeatedCompositeFieldContainer[Material]
+    fields: _containers.RepeatedCompositeFieldContainer[FieldValue]
+    catalog_version: int
+    catalog_hash: bytes
+    def __init__(self, case_id: _Optional[str] = ..., item_code: _Optional[str] = ..., applicant: _Optional[_Union[Applicant, _Mapping]] = ..., materials: _Optional[_Iterable[_Union[Material, _Mapping]]] = ..., fields: _Optional[_Iterable[_Union[FieldValue, _Mapping]]] = ..., catalog_version: _Optional[int] = ..., catalog_hash: _Optional[bytes] = ...) -> None: ...
+
+class PreReviewed(_message.Message):
+    __slots__ = ("case_id", "complete", "missing", "catalog_version", "catalog_hash")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_HASH_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    complete: bool
+    missing: _containers.RepeatedScalarFieldContainer[str]
+    catalog_version: int
+    catalog_hash: bytes
+    def __init__(self, case_id: _Optional[str] = ..., complete: _Optional[bool] = ..., missing: _Optional[_Iterable[str]] = ..., catalog_version: _Optional[int] = ..., catalog_hash: _Optional[bytes] = ...) -> None: ...
+
+class Decision(_message.Message):
+    __slots__ = ("case_id", "outcome", "reason", "operator", "department")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    outcome: Outcome
+    reason: str
+    operator: str
+    department: str
+    def __init__(self, case_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., reason: _Optional[str] = ..., operator: _Optional[str] = ..., department: _Optional[str] = ...) -> None: ...
+
+class CatalogPublished(_message.Message):
+    __slots__ = ("version", "issued_at_ms", "expires_at_ms", "catalog")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    issued_at_ms: int
+    expires_at_ms: int
+    catalog: Catalog
+    def __init__(self, version: _Optional[int] = ..., issued_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., catalog: _Optional[_Union[Catalog, _Mapping]] = ...) -> None: ...
+
+class Catalog(_message.Message):
+    __slots__ = ("county_code", "county_name", "title", "items")
+    COUNTY_CODE_FIELD_NUMBER: _ClassVar[int]
+    COUNTY_NAME_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    county_code: str
+    county_name: str
+    title: str
+    items: _containers.RepeatedCompositeFieldContainer[Item]
+    def __init__(self, county_code: _Optional[str] = ..., county_name: _Optional[str] = ..., title: _Optional[str] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ...) -> None: ...
+
+class Item(_message.Message):
+    __slots__ = ("code", "name", "name_en", "accept_at", "decided_by", "departments", "statutory_days", "promised_days", "fee_yuan", "materials", "fields")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_EN_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_AT_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENTS_FIELD_NUMBER: _ClassVar[int]
+    STATUTORY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    PROMISED_DAYS_FIELD_NUMBER: _ClassVar[int]
+    FEE_YUAN_FIELD_NUMBER: _ClassVar[int]
+    MATERIALS_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    name: str
+    name_en: str
+    accept_at: _containers.RepeatedScalarFieldContainer[str]
+    decided_by: str
+    departments: _containers.RepeatedScalarFieldContainer[str]
+    statutory_days: int
+    promised_days: int
+    fee_yuan: str
+    materials: _containers.RepeatedCompositeFieldContainer[MaterialSpec]
+    fields: _containers.RepeatedCompositeFieldContainer[FieldSpec]
+    def __init__(self, code: _Optional[str] = ..., name: _Optional[str] = ..., name_en: _Optional[str] = ..., accept_at: _Optional[_Iterable[str]] = ..., decided_by: _Optional[str] = ..., departments: _Optional[_Iterable[str]] = ..., statutory_days: _Optional[int] = ..., promised_days: _Optional[int] = ..., fee_yuan: _Optional[str] = ..., materials: _Optional[_Iterable[_Union[MaterialSpec, _Mapping]]] = ..., fields: _Optional[_Iterable[_Union[FieldSpec, _Mapping]]] = ...) -> None: ...
+
+class MaterialSpec(_message.Message):
+    __slots__ = ("code", "name", "required")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    name: str
+    required: bool
+    def __init__(self, code: _Optional[str] = ..., name: _Optional[str] = ..., required: _Optional[bool] = ...) -> None: ...
+
+class FieldSpec(_message.Message):
+    __slots__ = ("name", "label", "type", "required", "min", "max", "max_length")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    label: str
+    type: str
+    required: bool
+    min: str
+    max: str
+    max_length: int
+    def __init__(self, name: _Optional[str] = ..., label: _Optional[str] = ..., type: _Optional[str] = ..., required: _Optional[bool] = ..., min: _Optional[str] = ..., max: _Optional[str] = ..., max_length: _Optional[int] = ...) -> None: ...

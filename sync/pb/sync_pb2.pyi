@@ -1,0 +1,104 @@
+from . import records_pb2 as _records_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RecordStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RECORD_STATUS_UNSPECIFIED: _ClassVar[RecordStatus]
+    RECORD_STATUS_ACCEPTED: _ClassVar[RecordStatus]
+    RECORD_STATUS_ALREADY_HAD: _ClassVar[RecordStatus]
+    RECORD_STATUS_REFUSED: _ClassVar[RecordStatus]
+RECORD_STATUS_UNSPECIFIED: RecordStatus
+RECORD_STATUS_ACCEPTED: RecordStatus
+RECORD_STATUS_ALREADY_HAD: RecordStatus
+RECORD_STATUS_REFUSED: RecordStatus
+
+class PushRequest(_message.Message):
+    __slots__ = ("log_id", "records")
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    log_id: str
+    records: _containers.RepeatedCompositeFieldContainer[_records_pb2.SignedRecord]
+    def __init__(self, log_id: _Optional[str] = ..., records: _Optional[_Iterable[_Union[_records_pb2.SignedRecord, _Mapping]]] = ...) -> None: ...
+
+class RecordResult(_message.Message):
+    __slots__ = ("seq", "status", "reason_code", "message")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    status: RecordStatus
+    reason_code: str
+    message: str
+    def __init__(self, seq: _Optional[int] = ..., status: _Optional[_Union[RecordStatus, str]] = ..., reason_code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class PushReply(_message.Message):
+    __slots__ = ("committed_seq", "results")
+    COMMITTED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    committed_seq: int
+    results: _containers.RepeatedCompositeFieldContainer[RecordResult]
+    def __init__(self, committed_seq: _Optional[int] = ..., results: _Optional[_Iterable[_Union[RecordResult, _Mapping]]] = ...) -> None: ...
+
+class LogCursor(_message.Message):
+    __slots__ = ("log_id", "after_seq")
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    log_id: str
+    after_seq: int
+    def __init__(self, log_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+
+class PullRequest(_message.Message):
+    __slots__ = ("cursors",)
+    CURSORS_FIELD_NUMBER: _ClassVar[int]
+    cursors: _containers.RepeatedCompositeFieldContainer[LogCursor]
+    def __init__(self, cursors: _Optional[_Iterable[_Union[LogCursor, _Mapping]]] = ...) -> None: ...
+
+class PullReply(_message.Message):
+    __slots__ = ("records", "certificates", "cursors")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
+    CURSORS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[_records_pb2.SignedRecord]
+    certificates: _containers.RepeatedScalarFieldContainer[bytes]
+    cursors: _containers.RepeatedCompositeFieldContainer[LogCursor]
+    def __init__(self, records: _Optional[_Iterable[_Union[_records_pb2.SignedRecord, _Mapping]]] = ..., certificates: _Optional[_Iterable[bytes]] = ..., cursors: _Optional[_Iterable[_Union[LogCursor, _Mapping]]] = ...) -> None: ...
+
+class EnrolRequest(_message.Message):
+    __slots__ = ("token", "node_id", "records_csr", "tls_csr")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_CSR_FIELD_NUMBER: _ClassVar[int]
+    TLS_CSR_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    node_id: str
+    records_csr: bytes
+    tls_csr: bytes
+    def __init__(self, token: _Optional[str] = ..., node_id: _Optional[str] = ..., records_csr: _Optional[bytes] = ..., tls_csr: _Optional[bytes] = ...) -> None: ...
+
+class EnrolReply(_message.Message):
+    __slots__ = ("records_certificate", "tls_certificate", "ca_certificate", "upstream_certificates", "county_code", "tier", "upstream_node_id", "name")
+    RECORDS_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    TLS_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    CA_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
+    COUNTY_CODE_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    records_certificate: bytes
+    tls_certificate: bytes
+    ca_certificate: bytes
+    upstream_certificates: _containers.RepeatedScalarFieldContainer[bytes]
+    county_code: str
+    tier: str
+    upstream_node_id: str
+    name: str
+    def __init__(self, records_certificate: _Optional[bytes] = ..., tls_certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ..., upstream_certificates: _Optional[_Iterable[bytes]] = ..., county_code: _Optional[str] = ..., tier: _Optional[str] = ..., upstream_node_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...

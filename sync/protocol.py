@@ -1,0 +1,132 @@
+"""The sync protocol's pure logic (DESIGN §8): batching and acknowledgement. No I/O.
+
+Push: a node sends its records in batches bounded in count and bytes; the upstream replies with
+the highest contiguous seq of that log it has *committed*. The node moves its synced mark to
+exactly that value -- forward when records were stored, backward when the upstream turns out to
+hold less than the node believed (a restored database): the node then resends from there.
+Resending is always safe because applying a record is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sync.errors import ProtocolViolation
+
+__all__ = [
+    "DEFAULT_BATCH_BYTES",
+    "DEFAULT_BATCH_RECORDS",
+    "Certificates",
+    "EnrolReply",
+    "EnrolRequest",
+    "PullBatch",
+    "PushResult",
+    "RecordOutcome",
+    "WireRecord",
+    "batches",
+    "next_push_mark",
+]
+
+DEFAULT_BATCH_RECORDS = 500
+DEFAULT_BATCH_BYTES = 1 << 20  # 1 MiB of record bytes per message, far below the message bound
+
+
+@dataclass(frozen=True, slots=True)
+class WireRecord:
+    """A record as the wire carries it: signed bytes, nothing interpreted."""
+
+    body: bytes
+    signature: bytes
+    seq: int = 0  # the sender's seq for this record, for batching bookkeeping only
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.signature)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordOutcome:
+    seq: int
+    status: str  # "accepted" | "already_had" | "refused"
+    reason_code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushResult:
+    committed_seq: int
+    outcomes: tuple[RecordOutcome, ...] = ()
+
+    @property
+    def refused(self) -> tuple[RecordOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == "refused")
+
+
+Certificates = tuple[bytes, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullBatch:
+    records: tuple[WireRecord, ...]
+    certificates: Certificates
+    cursors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnrolRequest:
+    token: str
+    node_id: str
+    records_csr: bytes
+    tls_csr: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnrolReply:
+    records_certificate: bytes
+    tls_certificate: bytes
+    ca_certificate: bytes
+    upstream_certificates: Certificates
+    county_code: str
+    tier: str
+    upstream_node_id: str
+    name: str
+
+
+def batches(
+    records: Iterable[WireRecord],
+    *,
+    max_records: int = DEFAULT_BATCH_RECORDS,
+    max_bytes: int = DEFAULT_BATCH_BYTES,
+) -> Iterator[list[WireRecord]]:
+    """Group records into batches of at most ``max_records`` and about ``max_bytes``.
+
+    A record larger than ``max_bytes`` travels alone (its own size bound is the receiver's).
+    Consumes ``records`` lazily, so a long backlog never sits in memory at once.
+    """
+    if max_records < 1 or max_bytes < 1:
+        raise ValueError("batch bounds must be positive")
+    batch: list[WireRecord] = []
+    size = 0
+    for record in records:
+        if batch and (len(batch) >= max_records or size + record.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(record)
+        size += record.size
+    if batch:
+        yield batch
+
+
+def next_push_mark(sent: Sequence[WireRecord], committed_seq: int) -> int:
+    """The node's new synced mark after the upstream acknowledged a batch.
+
+    The upstream can never have committed more of a log than the node has written, so an ack
+    beyond the last record sent is a protocol violation.
+    """
+    if sent and committed_seq > sent[-1].seq:
+        raise ProtocolViolation(
+            f"upstream acknowledged seq {committed_seq}, beyond the last record sent "
+            f"({sent[-1].seq})",
+        )
+    return committed_seq

@@ -1,0 +1,183 @@
+"""The server half of sync: thin servicers and their assembly (STYLE §4).
+
+A servicer converts protobuf to wire values, reads the caller's certificate from TLS, calls a
+handler, and maps a ``CallRefused`` to a status code -- nothing more. What a handler decides
+(who may push what, what a node may pull) belongs to the tier that implements it.
+An unexpected exception in a handler is logged and answered with INTERNAL; it never takes the
+server down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from typing import NoReturn, Protocol
+
+import grpc
+
+from sync.errors import CallRefused, Refusal
+from sync.pb import records_pb2, sync_pb2, sync_pb2_grpc
+from sync.protocol import EnrolReply, EnrolRequest, PullBatch, PushResult, WireRecord
+from sync.tls import SERVER_OPTIONS, ServerTls, peer_certificate_pem
+
+__all__ = ["EnrolHandler", "RunningServer", "SyncHandler", "start_server"]
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    Refusal.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Refusal.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    Refusal.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    Refusal.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    Refusal.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Refusal.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Refusal.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    Refusal.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+_STATUS = {
+    "accepted": sync_pb2.RECORD_STATUS_ACCEPTED,
+    "already_had": sync_pb2.RECORD_STATUS_ALREADY_HAD,
+    "refused": sync_pb2.RECORD_STATUS_REFUSED,
+}
+
+
+class SyncHandler(Protocol):
+    def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord]) -> PushResult: ...
+
+    def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]: ...
+
+
+class EnrolHandler(Protocol):
+    def enrol(self, request: EnrolRequest) -> EnrolReply: ...
+
+
+def _abort(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
+    if isinstance(exc, CallRefused):
+        context.abort(_CODES[exc.refusal], str(exc))
+    log.exception("unexpected error while serving a call")
+    context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
+
+
+def _peer(context: grpc.ServicerContext) -> bytes:
+    pem = peer_certificate_pem(context)
+    if pem is None:  # cannot happen behind require_client_auth; fail closed all the same
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, "no client certificate")
+    return pem
+
+
+class _SyncServicer(sync_pb2_grpc.SyncServicer):
+    def __init__(self, handler: SyncHandler) -> None:
+        self._handler = handler
+
+    def Push(self, request: sync_pb2.PushRequest,  # noqa: N802 -- gRPC method name
+             context: grpc.ServicerContext) -> sync_pb2.PushReply:
+        peer = _peer(context)
+        records = [WireRecord(body=r.body, signature=r.signature) for r in request.records]
+        try:
+            result = self._handler.push(peer, request.log_id, records)
+        except Exception as exc:
+            _abort(context, exc)
+        return sync_pb2.PushReply(
+            committed_seq=result.committed_seq,
+            results=[
+                sync_pb2.RecordResult(seq=o.seq, status=_STATUS[o.status],
+                                      reason_code=o.reason_code, message=o.message)
+                for o in result.outcomes
+            ],
+        )
+
+    def Pull(self, request: sync_pb2.PullRequest,  # noqa: N802 -- gRPC method name
+             context: grpc.ServicerContext) -> Iterator[sync_pb2.PullReply]:
+        peer = _peer(context)
+        cursors = {c.log_id: c.after_seq for c in request.cursors}
+        try:
+            for batch in self._handler.pull(peer, cursors):
+                yield sync_pb2.PullReply(
+                    records=[records_pb2.SignedRecord(body=r.body, signature=r.signature)
+                             for r in batch.records],
+                    certificates=list(batch.certificates),
+                    cursors=[sync_pb2.LogCursor(log_id=k, after_seq=v)
+                             for k, v in batch.cursors.items()],
+                )
+        except Exception as exc:
+            _abort(context, exc)
+
+
+class _EnrolmentServicer(sync_pb2_grpc.EnrolmentServicer):
+    def __init__(self, handler: EnrolHandler) -> None:
+        self._handler = handler
+
+    def Enrol(self, request: sync_pb2.EnrolRequest,  # noqa: N802 -- gRPC method name
+              context: grpc.ServicerContext) -> sync_pb2.EnrolReply:
+        try:
+            reply = self._handler.enrol(
+                EnrolRequest(token=request.token, node_id=request.node_id,
+                             records_csr=request.records_csr, tls_csr=request.tls_csr),
+            )
+        except Exception as exc:
+            _abort(context, exc)
+        return sync_pb2.EnrolReply(
+            records_certificate=reply.records_certificate,
+            tls_certificate=reply.tls_certificate,
+            ca_certificate=reply.ca_certificate,
+            upstream_certificates=list(reply.upstream_certificates),
+            county_code=reply.county_code,
+            tier=reply.tier,
+            upstream_node_id=reply.upstream_node_id,
+            name=reply.name,
+        )
+
+
+@dataclass
+class RunningServer:
+    """The sync server (mutual TLS) and, if any, the enrolment server (server TLS)."""
+
+    sync_server: grpc.Server
+    sync_port: int
+    enrol_server: grpc.Server | None
+    enrol_port: int
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        events = [self.sync_server.stop(grace_s)]
+        if self.enrol_server is not None:
+            events.append(self.enrol_server.stop(grace_s))
+        for event in events:
+            event.wait(grace_s + 1)
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        return self.sync_server.wait_for_termination(timeout_s)
+
+
+def start_server(
+    *,
+    tls: ServerTls,
+    listen: str,
+    handler: SyncHandler,
+    enrol_listen: str | None = None,
+    enrol_handler: EnrolHandler | None = None,
+    max_workers: int = 32,
+) -> RunningServer:
+    """Bind and start. Ports of ``:0`` addresses are chosen by the OS and reported back."""
+    sync_server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
+                                                         thread_name_prefix="sync"),
+                              options=SERVER_OPTIONS)
+    sync_pb2_grpc.add_SyncServicer_to_server(_SyncServicer(handler), sync_server)  # type: ignore[no-untyped-call]
+    sync_port = sync_server.add_secure_port(listen, tls.mutual())
+    if sync_port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    enrol_server, enrol_port = None, 0
+    if enrol_listen is not None and enrol_handler is not None:
+        enrol_server = grpc.server(futures.ThreadPoolExecutor(max_workers=4,
+                                                              thread_name_prefix="enrol"),
+                                   options=SERVER_OPTIONS)
+        sync_pb2_grpc.add_EnrolmentServicer_to_server(_EnrolmentServicer(enrol_handler),
+                                                      enrol_server)  # type: ignore[no-untyped-call]
+        enrol_port = enrol_server.add_secure_port(enrol_listen, tls.server_only())
+        if enrol_port == 0:
+            raise OSError(f"cannot listen on {enrol_listen}")
+        enrol_server.start()
+    sync_server.start()
+    return RunningServer(sync_server=sync_server, sync_port=sync_port,
+                         enrol_server=enrol_server, enrol_port=enrol_port)

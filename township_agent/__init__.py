@@ -1,0 +1,1 @@
+"""township_agent."""
