@@ -10,18 +10,35 @@ decision (``node.workflow``), not this module's.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from county_hub.hub import Hub
 from node.catalog import Catalog
-from node.errors import StateError, UsageError
+from node.errors import NotFoundError, StateError, UsageError
 from node.identity import CATALOG_LOG_ID, HUB_NODE_ID
-from node.payloads import CatalogPublished, Decision, Outcome
+from node.payloads import CatalogPublished, Decision, NodeRevoked, Outcome
 from node.records import Record, seal
 from node.workflow import Action, State, next_state
 
-__all__ = ["DEFAULT_CATALOG_VALIDITY", "decide", "publish_catalog"]
+__all__ = [
+    "DEFAULT_CATALOG_VALIDITY",
+    "decide",
+    "publish_catalog",
+    "resolve_alarm",
+    "revoke",
+    "verification_code",
+]
 
 DEFAULT_CATALOG_VALIDITY = dt.timedelta(days=365)
+
+
+_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+def verification_code() -> str:
+    """A short code for the applicant's result slip, e.g. ``7KQ2-M9XD`` (40 random bits)."""
+    chars = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+    return f"{chars[:4]}-{chars[4:]}"
 
 
 def decide(hub: Hub, case_id: str, *, outcome: Outcome, reason: str,
@@ -49,7 +66,8 @@ def decide(hub: Hub, case_id: str, *, outcome: Outcome, reason: str,
         record = seal(
             Decision(case_id=case_id, outcome=outcome, reason=reason.strip(),
                      operator=operator.strip(),
-                     department=case.departments[0] if len(case.departments) == 1 else ""),
+                     department=case.departments[0] if len(case.departments) == 1 else "",
+                     verification_code=verification_code()),
             log_id=hub.node_id, head=head, signer=hub.keys.records, clock=hub.clock,
         )
         store.logs.append(conn, [record], now=now, audience=lambda _r: case.origin_node)
@@ -74,3 +92,46 @@ def publish_catalog(hub: Hub, catalog: Catalog, *,
         )
         hub.store.logs.append(conn, [record], now=now)
     return record
+
+
+def revoke(hub: Hub, node_id: str, *, reason: str, operator: str,
+           from_seq: int | None = None) -> Record:
+    """Withdraw a node's certificates from a point of its log on (DESIGN §4).
+
+    By default the point is the first record the hub has not yet committed: everything the hub
+    holds stays valid, anything signed later with the node's keys is refused everywhere. Give
+    ``from_seq`` lower when the key is known to have been stolen earlier; records the hub holds
+    from that seq on are then reported by ``hub audit verify``.
+    """
+    if not reason.strip():
+        raise UsageError("a revocation needs a reason (--reason)", code="reason_required")
+    now = hub.clock.now()
+    store = hub.store
+    with store.db.write() as conn:
+        if store.node(conn, node_id) is None:
+            raise NotFoundError(f"node {node_id} is not enrolled at this hub")
+        if store.logs.revocation(conn, node_id) is not None:
+            raise UsageError(f"node {node_id} is already revoked", code="already_revoked")
+        committed = store.logs.head(conn, node_id).seq
+        point = committed + 1 if from_seq is None else from_seq
+        if point < 1:
+            raise UsageError("--from-seq must be 1 or more", code="bad_seq")
+        head = store.logs.head(conn, hub.node_id, lock=True)
+        payload = NodeRevoked(node_id=node_id, from_seq=point, reason=reason.strip(),
+                              operator=operator.strip())
+        record = seal(payload, log_id=hub.node_id, head=head, signer=hub.keys.records,
+                      clock=hub.clock)
+        store.logs.append(conn, [record], now=now)
+        store.logs.add_revocation(conn, payload, now)
+    return record
+
+
+def resolve_alarm(hub: Hub, alarm_id: int, *, operator: str, note: str) -> None:
+    """Close an alarm after looking into it; a resolved fork alarm releases held pushes."""
+    if not note.strip():
+        raise UsageError("say what was found and done (--note)", code="note_required")
+    with hub.store.db.write() as conn:
+        if not hub.store.logs.resolve_alarm(conn, alarm_id, operator=operator.strip(),
+                                            note=note.strip(), now=hub.clock.now()):
+            raise NotFoundError(f"alarm #{alarm_id} is not an open alarm; list them with "
+                                "'bianmin hub alarms'")

@@ -10,17 +10,19 @@ from typing import Any
 import click
 
 from county_hub.actions import decide as decide_case
-from county_hub.actions import publish_catalog
+from county_hub.actions import publish_catalog, resolve_alarm
+from county_hub.actions import revoke as revoke_node
+from county_hub.audit import export_case, verify_all
 from county_hub.enrolment import issue_token
 from county_hub.hub import Hub, init_hub
 from county_hub.server import ServeInfo
 from county_hub.server import serve as serve_hub
 from node.catalog import parse_catalog_toml
-from node.cli_support import Output, bianmin_command
-from node.clock import CST, SystemClock
-from node.errors import UsageError
+from node.cli_support import Output, bianmin_command, clock
+from node.clock import CST
+from node.errors import BianminError, UsageError
 from node.identity import fingerprint
-from node.payloads import CatalogPublished, Outcome
+from node.payloads import CatalogPublished, Decision, NodeRevoked, Outcome
 
 __all__ = ["hub"]
 
@@ -31,7 +33,7 @@ def hub() -> None:
 
 
 def _open(home: Path) -> Hub:
-    return Hub.open(home, SystemClock())
+    return Hub.open(home, clock())
 
 
 def _read_catalog(path: Path) -> Any:
@@ -55,10 +57,10 @@ def init(home: Path, out: Output, county_code: str, county_name: str, db_url: st
     if catalog is not None and catalog.county_code != county_code:
         raise UsageError(f"{catalog_path} is the catalog of county {catalog.county_code}, not "
                          f"{county_code}")
-    clock = SystemClock()
+    the_clock = clock()
     config = init_hub(home, county_code=county_code, county_name=county_name, db_url=db_url,
-                      clock=clock)
-    the_hub = Hub.open(home, clock)
+                      clock=the_clock)
+    the_hub = Hub.open(home, the_clock)
     try:
         version = publish_catalog(the_hub, catalog).seq if catalog is not None else 0
         ca_fp = fingerprint(the_hub.keys.ca_cert)
@@ -95,7 +97,7 @@ def serve(home: Path, out: Output, listen: str, enrol_listen: str | None, worker
         sys.stdout.flush()
 
     try:
-        serve_hub(home, listen=listen, enrol_listen=enrol_listen, clock=SystemClock(),
+        serve_hub(home, listen=listen, enrol_listen=enrol_listen, clock=clock(),
                   on_ready=ready, max_workers=workers)
     except OSError as exc:
         raise UsageError(f"cannot serve: {exc}", code="cannot_listen") from exc
@@ -157,6 +159,7 @@ def _case_json(view: Any) -> dict[str, Any]:
         "applicant_name": view.applicant_name, "complete": view.complete,
         "missing": list(view.missing), "reason": view.reason, "operator": view.operator,
         "received_at": view.received_at, "decided_at": view.decided_at,
+        "flags": list(view.flags),
     }
 
 
@@ -173,6 +176,7 @@ def cases(home: Path, out: Output, state: str | None) -> None:
     lines = [f"{v.case_id}  {v.item_code:<7} {v.state:<9} {v.applicant_name}"
              + ("" if v.complete else f"  (incomplete: missing {', '.join(v.missing)})")
              + (f"  -- {v.reason}" if v.reason else "")
+             + "".join(f"\n    ! {f}" for f in v.flags)
              for v in views] or ["no cases"]
     out.result({"cases": [_case_json(v) for v in views]}, lines)
 
@@ -194,24 +198,182 @@ def decide(home: Path, out: Output, case_id: str, outcome: str | None, reason: s
                                     operator=operator)
     finally:
         the_hub.close()
+    decision = record.payload
+    assert isinstance(decision, Decision)
     out.result({"case_id": case_id, "state": state.value, "record": f"{record}",
-                "hash": record.hash},
-               f"case {case_id} {state.value} by {operator}: {reason} (record {record})")
+                "hash": record.hash, "verification_code": decision.verification_code},
+               f"case {case_id} {state.value} by {operator}: {reason} (record {record}, "
+               f"verification code {decision.verification_code})")
+
+
+SILENT_AFTER = dt.timedelta(days=2)
 
 
 @bianmin_command(hub, "nodes")
 def nodes(home: Path, out: Output) -> None:
-    """Enrolled nodes and when they were last seen."""
+    """Enrolled nodes: last heartbeat, head, what the hub holds, backlog, missing records."""
     the_hub = _open(home)
+    now = the_hub.clock.now()
     try:
         with the_hub.store.db.read() as conn:
             rows = the_hub.store.list_nodes(conn)
-            heads = {r.node_id: the_hub.store.logs.head(conn, r.node_id).seq for r in rows}
+            views = []
+            for r in rows:
+                synced = the_hub.store.logs.head(conn, r.node_id).seq
+                revoked = the_hub.store.logs.revocation(conn, r.node_id)
+                views.append({
+                    "node_id": r.node_id, "tier": r.tier, "name": r.name, "parent": r.parent,
+                    "enrolled_at": r.enrolled_at, "last_seen": r.last_seen,
+                    "last_heartbeat": r.heartbeat_at, "head_seq": r.claimed_seq,
+                    "synced_seq": synced, "backlog": max(0, r.claimed_seq - synced),
+                    "missing": ([synced + 1, r.claimed_seq] if r.claimed_seq > synced
+                                else None),
+                    "silent": r.heartbeat_at is None or now - r.heartbeat_at > SILENT_AFTER,
+                    "clock_skew_s": r.clock_skew_s,
+                    "revoked": revoked is not None,
+                    "open_alarms": len(the_hub.store.logs.open_alarms(conn, node_id=r.node_id)),
+                })
     finally:
         the_hub.close()
-    out.result(
-        {"nodes": [{**r.__dict__, "synced_seq": heads[r.node_id]} for r in rows]},
-        [f"{r.node_id:<6} {r.tier:<9} {r.name}  synced up to {heads[r.node_id]}, last seen "
-         + (f"{r.last_seen.astimezone(CST):%Y-%m-%d %H:%M}" if r.last_seen else "never")
-         for r in rows] or ["no nodes enrolled"],
-    )
+
+    def line(v: dict[str, Any]) -> str:
+        beat = v["last_heartbeat"]
+        seen = f"{beat.astimezone(CST):%Y-%m-%d %H:%M}" if beat else "never"
+        state = ("REVOKED" if v["revoked"] else "silent" if v["silent"] else "active")
+        extra = ""
+        if v["missing"]:
+            lo, hi = v["missing"]
+            extra += f"; missing {lo}-{hi} from {v['node_id']}" if hi > lo else (
+                f"; missing {lo} from {v['node_id']}")
+        if v["open_alarms"]:
+            extra += f"; {v['open_alarms']} open alarm(s)"
+        return (f"{v['node_id']:<6} {v['tier']:<9} {state:<7} heartbeat {seen}, head "
+                f"{v['head_seq']}, synced {v['synced_seq']}, backlog {v['backlog']}{extra}  "
+                f"{v['name']}")
+
+    out.result({"nodes": views}, [line(v) for v in views] or ["no nodes enrolled"])
+
+
+@bianmin_command(hub, "revoke")
+@click.argument("node_id")
+@click.option("--reason", required=True)
+@click.option("--operator", required=True)
+@click.option("--from-seq", type=click.IntRange(min=1), help="Refuse the node's records from "
+              "this seq on (default: everything the hub has not yet received).")
+def revoke(home: Path, out: Output, node_id: str, reason: str, operator: str,
+           from_seq: int | None) -> None:
+    """Revoke a node: a signed record sent to every node; its later records are refused."""
+    the_hub = _open(home)
+    try:
+        record = revoke_node(the_hub, node_id, reason=reason, operator=operator,
+                             from_seq=from_seq)
+    finally:
+        the_hub.close()
+    payload = record.payload
+    assert isinstance(payload, NodeRevoked)
+    out.result({"node_id": node_id, "from_seq": payload.from_seq, "record": str(record)},
+               f"{node_id} revoked from seq {payload.from_seq} on (record {record}); every "
+               "node learns it with its next sync")
+
+
+@hub.group("alarms", invoke_without_command=True)
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False),
+              envvar="BIANMIN_HOME", help="The hub's data folder (default: $BIANMIN_HOME).")
+@click.option("--all", "include_resolved", is_flag=True, help="Include resolved alarms.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
+@click.pass_context
+def alarms(ctx: click.Context, home: Path | None, include_resolved: bool,
+           as_json: bool) -> None:
+    """Open alarms (forks, forged or altered records, impersonation); 'resolve' closes one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    out = Output(as_json)
+    if home is None:
+        raise click.UsageError("Missing option '--home' (or set BIANMIN_HOME).")
+    try:
+        the_hub = _open(home)
+        try:
+            with the_hub.store.db.read() as conn:
+                found = the_hub.store.logs.open_alarms(conn, include_resolved=include_resolved)
+        finally:
+            the_hub.close()
+    except BianminError as exc:
+        out.error(exc)
+        sys.exit(1)
+    out.result({"alarms": [a.__dict__ for a in found]},
+               [f"#{a.id} {a.kind:<13} {a.node_id:<6} {a.raised_at.astimezone(CST):%Y-%m-%d %H:%M}"
+                f"  {a.message}" + (f"  [resolved by {a.resolved_by}: {a.resolution}]"
+                                    if a.resolved_at else "")
+                for a in found] or ["no open alarms"])
+
+
+@bianmin_command(alarms, "resolve")
+@click.argument("alarm_id", type=int)
+@click.option("--operator", required=True)
+@click.option("--note", required=True, help="What was found and done.")
+def resolve(home: Path, out: Output, alarm_id: int, operator: str, note: str) -> None:
+    """Close an alarm; a resolved fork alarm releases the node's held pushes."""
+    the_hub = _open(home)
+    try:
+        resolve_alarm(the_hub, alarm_id, operator=operator, note=note)
+    finally:
+        the_hub.close()
+    out.result({"alarm": alarm_id, "resolved_by": operator}, f"alarm #{alarm_id} resolved")
+
+
+@bianmin_command(hub, "refusals")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+def refusals(home: Path, out: Output, limit: int) -> None:
+    """Refused records: counts by reason, and the most recent ones (kept as evidence)."""
+    the_hub = _open(home)
+    try:
+        with the_hub.store.db.read() as conn:
+            counts = the_hub.store.logs.refusal_counts(conn)
+            recent = the_hub.store.logs.recent_evidence(conn, limit)
+    finally:
+        the_hub.close()
+    lines = [f"{n:>6}  {reason}" for reason, n in sorted(counts.items())] or ["no refusals"]
+    lines += [f"  #{e['id']} {e['log_id']}#{e['seq']} from {e['peer']}: {e['message']}"
+              for e in recent]
+    out.result({"counts": counts, "recent": recent}, lines)
+
+
+@hub.group()
+def audit() -> None:
+    """Re-verify what the hub holds."""
+
+
+@bianmin_command(audit, "verify")
+def audit_verify(home: Path, out: Output) -> None:
+    """Re-check every stored record's signature, certificate and chain from the raw bytes.
+    Exits 0 only when everything verifies."""
+    the_hub = _open(home)
+    try:
+        report = verify_all(the_hub)
+    finally:
+        the_hub.close()
+    summary = (f"checked {report.records} records in {report.logs} logs and "
+               f"{report.certificates} certificates: "
+               + ("all verify" if report.clean else f"{len(report.problems)} problem(s)"))
+    out.result({"clean": report.clean, "records": report.records, "logs": report.logs,
+                "certificates": report.certificates,
+                "problems": [p.__dict__ for p in report.problems]},
+               [summary, *(f"  {p}" for p in report.problems)])
+    if not report.clean:
+        sys.exit(1)
+
+
+@bianmin_command(hub, "export")
+@click.argument("case_id")
+@click.option("--out", "out_dir", required=True,
+              type=click.Path(path_type=Path, file_okay=False))
+def export(home: Path, out: Output, case_id: str, out_dir: Path) -> None:
+    """Write a case's records, certificates and VERIFY.md (openssl commands) to a folder."""
+    the_hub = _open(home)
+    try:
+        manifest = export_case(the_hub, case_id, out_dir)
+    finally:
+        the_hub.close()
+    out.result({"case_id": case_id, "out": out_dir, "records": manifest},
+               f"{len(manifest)} records of {case_id} exported to {out_dir}; see "
+               f"{out_dir / 'VERIFY.md'}")

@@ -28,6 +28,7 @@ from node.identity import (
     check_node_id,
     fingerprint,
 )
+from node.records import LogHead
 from sync import EnrolReply, EnrolRequest
 
 __all__ = ["IssuedToken", "enrol", "issue_token"]
@@ -125,7 +126,9 @@ def enrol(hub: Hub, request: EnrolRequest) -> EnrolReply:
         hub.store.add_node(conn, node_id=row.node_id, tier=row.tier, name=row.name,
                            parent=row.parent, tls_fingerprint=fingerprint(certs["tls"]),
                            now=now)
-        hub.store.logs.add_certificate(conn, certs["records"])
+        key_id = hub.store.logs.add_certificate(conn, certs["records"])
+        # the enrolled key is the one in force for the node's first record (DESIGN §4)
+        hub.store.logs.set_head(conn, row.node_id, LogHead(key_id=key_id or b""))
     return EnrolReply(
         records_certificate=certificate_der(certs["records"]),
         tls_certificate=certificate_der(certs["tls"]),

@@ -1,22 +1,26 @@
 """Hub ingest and serving pulls (DESIGN §8, §9).
 
-Push: the caller's identity comes from its TLS certificate; a village may push only its own
-log. Each record is checked on its own first (body, signer, signature -- spread over threads,
-outside any write lock), then placed on the log inside one write transaction that also updates
-the case view; the reply acknowledges the head *after* commit. A repeated record is
-acknowledged and stored once.
+Push: the caller's identity comes from its TLS certificate, checked against enrolment and
+revocation on every call (grpcio has no CRL hook, DESIGN §4). A village may push only its own
+log; verification, storage, evidence and alarms are ``node.ingest``'s, shared with townships;
+the hub adds its case view and the signed heartbeat of each node. The reply acknowledges the
+head *after* commit. A repeated record is acknowledged and stored once.
 
-Pull: a node gets the whole ``CATALOG`` log and the records of the hub's log meant for it.
-Cursors advance past records meant for others, so nothing is scanned twice.
+Pull: a node gets the whole ``CATALOG`` log and the records of the hub's log meant for it or
+for everyone (revocations). Cursors advance past records meant for others, so nothing is
+scanned twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from cryptography import x509
 from sqlalchemy import Connection
 
+from county_hub.ca import check_csr, issue_certificate
 from county_hub.hub import Hub
 from node.errors import NotFoundError, PeerError, UsageError
 from node.identity import (
@@ -26,8 +30,10 @@ from node.identity import (
     identity_of,
     load_certificate,
 )
+from node.ingest import LogIngest
 from node.payloads import CaseSubmitted, PreReviewed
-from node.records import Record, RecordVerdict, chain_batch, check_records
+from node.prereview import PreReview, recheck
+from node.records import Record, RecordVerdict
 from node.wire import decode_body
 from sync import PullBatch, PushResult, RecordOutcome, WireRecord
 
@@ -42,12 +48,14 @@ class Ingest:
         self.hub = hub
         self._pool = ThreadPoolExecutor(max_workers=verify_threads,
                                         thread_name_prefix="verify")
+        self.logs = LogIngest(hub.store.db, hub.store.logs, ca=hub.keys.ca_cert,
+                              clock=hub.clock, map_fn=self._pool.map)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
     def peer(self, peer_pem: bytes) -> NodeIdentity:
-        """The enrolled node behind a TLS certificate."""
+        """The enrolled, unrevoked node behind a TLS certificate."""
         who = identity_of(load_certificate(peer_pem))
         if who.purpose != "tls" or who.county_code != self.hub.config.county_code:
             raise PeerError(f"certificate of {who.node_id} is not a TLS certificate of county "
@@ -56,36 +64,38 @@ class Ingest:
             if self.hub.store.node(conn, who.node_id) is None:
                 raise PeerError(f"node {who.node_id} is not enrolled at this hub",
                                 code="not_enrolled")
+            revoked = self.hub.store.logs.revocation(conn, who.node_id)
+        if revoked is not None:
+            raise PeerError(f"node {who.node_id} was revoked at {revoked.revoked_at:%Y-%m-%d} "
+                            f"({revoked.reason}); its certificates are no longer accepted",
+                            code="revoked")
         return who
 
     # -- push -----------------------------------------------------------------------------------
 
-    def push(self, peer_pem: bytes, log_id: str, raw: Sequence[WireRecord]) -> PushResult:
+    def push(self, peer_pem: bytes, log_id: str, raw: Sequence[WireRecord],
+             heartbeat: WireRecord | None = None) -> PushResult:
         who = self.peer(peer_pem)
+        pairs = [(r.body, r.signature) for r in raw]
         if log_id != who.node_id:
-            raise PeerError(f"node {who.node_id} may only push its own log, not {log_id}",
-                            code="wrong_log")
+            message = f"node {who.node_id} may only push its own log, not {log_id}"
+            self.logs.refuse_all(peer=who.node_id, log_id=log_id, raw=pairs,
+                                 reason="wrong_log", message=message)
+            raise PeerError(message, code="wrong_log")
         if len(raw) > MAX_PUSH_RECORDS:
             raise UsageError(f"a push carries at most {MAX_PUSH_RECORDS} records; this one has "
                              f"{len(raw)}", code="batch_too_large")
-        pairs = [(r.body, r.signature) for r in raw]
-        store, logs = self.hub.store, self.hub.store.logs
-        with store.db.read() as conn:
-            checked = check_records(pairs, log_id=log_id, keyring=logs.keyring(conn),
-                                    map_fn=self._pool.map)
-        now = self.hub.clock.now()
-        with store.db.write() as conn:
-            head = logs.head(conn, log_id, lock=True)
-            result = chain_batch(checked, log_id=log_id, head=head,
-                                 known_hash=lambda seq: logs.hash_at(conn, log_id, seq))
-            logs.append(conn, list(result.accepted), now=now)
-            for record in result.accepted:
-                self._project(conn, record)
-            store.touch_node(conn, who.node_id, now)
-        return PushResult(
-            committed_seq=result.head.seq,
-            outcomes=tuple(_outcome(v) for v in result.verdicts),
-        )
+        result = self.logs.receive(peer=who.node_id, log_id=log_id, raw=pairs,
+                                   project=self._project)
+        if heartbeat is not None:
+            claim = self.logs.heartbeat(peer=who.node_id, body=heartbeat.body,
+                                        signature=heartbeat.signature)
+            with self.hub.store.db.write() as conn:
+                self.hub.store.record_heartbeat(conn, claim, self.hub.clock.now())
+        with self.hub.store.db.write() as conn:
+            self.hub.store.touch_node(conn, who.node_id, self.hub.clock.now())
+        return PushResult(committed_seq=result.head.seq,
+                          outcomes=tuple(_outcome(v) for v in result.verdicts))
 
     def _project(self, conn: Connection, record: Record) -> None:
         payload, now = record.payload, self.hub.clock.now()
@@ -98,6 +108,54 @@ class Ingest:
             self.hub.store.receive_case(conn, record, item, now)
         elif isinstance(payload, PreReviewed):
             self.hub.store.record_pre_review(conn, record, now)
+            self._recheck(conn, record.log_id, payload)
+
+    def _recheck(self, conn: Connection, node_id: str, review: PreReviewed) -> None:
+        """Re-check the case against the catalog it cites and the current one (DESIGN §5)."""
+        logs = self.hub.store.logs
+        record = next((r for r in logs.case_history(conn, review.case_id)
+                       if isinstance(r.payload, CaseSubmitted)), None)
+        if record is None:
+            return
+        submitted = record.payload
+        assert isinstance(submitted, CaseSubmitted)
+        origin = self.hub.store.node(conn, node_id)
+        cited = current = None
+        if logs.hash_at(conn, CATALOG_LOG_ID, submitted.catalog_version) == (
+                submitted.catalog_hash):
+            with contextlib.suppress(NotFoundError):
+                cited = self.hub.catalog_version(conn, submitted.catalog_version)
+        with contextlib.suppress(NotFoundError):
+            current = self.hub.catalog_version(conn)
+        flags = recheck(
+            materials=[m.code for m in submitted.materials], fields=dict(submitted.fields),
+            item_code=submitted.item_code, tier=origin.tier if origin else "village",
+            node_review=PreReview(complete=review.complete, missing=review.missing),
+            cited=cited.catalog if cited else None, cited_version=submitted.catalog_version,
+            cited_expired=bool(cited and record.header.recorded_at > cited.expires_at),
+            current=current.catalog if current else None,
+            current_version=current.version if current else 0,
+        )
+        if flags:
+            self.hub.store.flag_case(conn, review.case_id, flags)
+
+    # -- key rotation ---------------------------------------------------------------------------
+
+    def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:
+        """Certify a new records key for the calling node; the node then writes a
+        ``KeyRotated`` record, signed by its old key, that puts the new one in force."""
+        who = self.peer(peer_pem)
+        try:
+            csr = x509.load_der_x509_csr(records_csr)
+        except ValueError as exc:
+            raise UsageError("records CSR is not DER PKCS#10", code="bad_csr") from exc
+        check_csr(csr, "records")
+        cert = issue_certificate(ca_key=self.hub.keys.ca_key, ca_cert=self.hub.keys.ca_cert,
+                                 public_key=csr.public_key(),  # type: ignore[arg-type]
+                                 identity=who.with_purpose("records"), now=self.hub.clock.now())
+        with self.hub.store.db.write() as conn:
+            self.hub.store.logs.add_certificate(conn, cert)
+        return certificate_der(cert)
 
     # -- pull -----------------------------------------------------------------------------------
 
@@ -143,3 +201,5 @@ class Ingest:
 def _outcome(verdict: RecordVerdict) -> RecordOutcome:
     return RecordOutcome(seq=verdict.seq, status=verdict.verdict.value,
                          reason_code=verdict.reason_code, message=verdict.message)
+
+

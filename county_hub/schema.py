@@ -7,20 +7,31 @@ Only portable SQLAlchemy types are used, so the same migrations run on both data
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Text
+from sqlalchemy import BigInteger, LargeBinary, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from node.schema import CaseRecordColumns, CertificateColumns, LogHeadColumns, RecordColumns
+from node.schema import (
+    AlarmColumns,
+    CaseRecordColumns,
+    CertificateColumns,
+    EvidenceColumns,
+    LogHeadColumns,
+    RecordColumns,
+    RevocationColumns,
+)
 
 __all__ = [
+    "HubAlarm",
     "HubBase",
     "HubCase",
     "HubCaseRecord",
     "HubCertificate",
+    "HubEvidence",
     "HubLogHead",
     "HubNode",
     "HubRecord",
+    "HubRevocation",
     "HubToken",
 ]
 
@@ -45,8 +56,20 @@ class HubCaseRecord(CaseRecordColumns, HubBase, table=True):
     __tablename__ = "case_records"
 
 
+class HubEvidence(EvidenceColumns, HubBase, table=True):
+    __tablename__ = "evidence"
+
+
+class HubAlarm(AlarmColumns, HubBase, table=True):
+    __tablename__ = "alarms"
+
+
+class HubRevocation(RevocationColumns, HubBase, table=True):
+    __tablename__ = "revocations"
+
+
 class HubNode(HubBase, table=True):
-    """An enrolled node."""
+    """An enrolled node, and what its last signed heartbeat said."""
 
     __tablename__ = "nodes"
     node_id: str = Field(primary_key=True, max_length=32)
@@ -56,6 +79,10 @@ class HubNode(HubBase, table=True):
     tls_fingerprint: str = Field(max_length=64)
     enrolled_at_ms: int = Field(sa_type=BigInteger)
     last_seen_ms: int | None = Field(default=None, sa_type=BigInteger)
+    heartbeat_at_ms: int | None = Field(default=None, sa_type=BigInteger)  # hub clock
+    heartbeat_sent_ms: int | None = Field(default=None, sa_type=BigInteger)  # node clock
+    claimed_seq: int = Field(default=0, sa_type=BigInteger)
+    claimed_hash: bytes = Field(default=b"", sa_type=LargeBinary)
 
 
 class HubToken(HubBase, table=True):
@@ -95,3 +122,5 @@ class HubCase(HubBase, table=True):
     received_at_ms: int = Field(sa_type=BigInteger)  # the hub's clock: deadlines count from it
     decided_at_ms: int | None = Field(default=None, sa_type=BigInteger)
     updated_at_ms: int = Field(sa_type=BigInteger)
+    # what the hub's own re-check on arrival found (DESIGN §5), one finding per line
+    flags: str = Field(default="", sa_type=Text)

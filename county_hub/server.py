@@ -36,9 +36,16 @@ class HubSyncHandler:
     def __init__(self, ingest: Ingest) -> None:
         self._ingest = ingest
 
-    def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord]) -> PushResult:
+    def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
+             heartbeat: WireRecord | None) -> PushResult:
         try:
-            return self._ingest.push(peer_pem, log_id, records)
+            return self._ingest.push(peer_pem, log_id, records, heartbeat)
+        except BianminError as exc:
+            raise to_call_refused(exc) from exc
+
+    def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:
+        try:
+            return self._ingest.rotate_key(peer_pem, records_csr)
         except BianminError as exc:
             raise to_call_refused(exc) from exc
 

@@ -13,18 +13,22 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Table, func, insert, select, update
 
 from county_hub.schema import (
+    HubAlarm,
     HubCase,
     HubCaseRecord,
     HubCertificate,
+    HubEvidence,
     HubLogHead,
     HubNode,
     HubRecord,
+    HubRevocation,
     HubToken,
 )
 from node.catalog import Item
 from node.clock import from_ms, to_ms
 from node.db import Database
 from node.errors import NotFoundError
+from node.ingest import Claim
 from node.payloads import CaseSubmitted, Decision, PreReviewed
 from node.records import Record
 from node.schema import table_of
@@ -52,6 +56,9 @@ class NodeRow:
     parent: str
     enrolled_at: dt.datetime
     last_seen: dt.datetime | None
+    heartbeat_at: dt.datetime | None = None
+    claimed_seq: int = 0
+    clock_skew_s: float | None = None  # node clock minus hub clock at the last heartbeat
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +81,7 @@ class HubCaseView:
     submitted_at: dt.datetime
     received_at: dt.datetime
     decided_at: dt.datetime | None
+    flags: tuple[str, ...]
 
 
 class HubStore:
@@ -81,7 +89,9 @@ class HubStore:
         self.db = db
         self.logs = LogStore(records=table_of(HubRecord), heads=table_of(HubLogHead),
                              certificates=table_of(HubCertificate),
-                             case_records=table_of(HubCaseRecord))
+                             case_records=table_of(HubCaseRecord),
+                             evidence=table_of(HubEvidence), alarms=table_of(HubAlarm),
+                             revocations=table_of(HubRevocation))
         self.nodes: Table = table_of(HubNode)
         self.tokens: Table = table_of(HubToken)
         self.cases: Table = table_of(HubCase)
@@ -115,9 +125,14 @@ class HubStore:
         row = conn.execute(select(self.nodes).where(self.nodes.c.node_id == node_id)).first()
         if row is None:
             return None
+        beat = row.heartbeat_at_ms
         return NodeRow(node_id=row.node_id, tier=row.tier, name=row.name, parent=row.parent,
                        enrolled_at=from_ms(row.enrolled_at_ms),
-                       last_seen=None if row.last_seen_ms is None else from_ms(row.last_seen_ms))
+                       last_seen=None if row.last_seen_ms is None else from_ms(row.last_seen_ms),
+                       heartbeat_at=None if beat is None else from_ms(beat),
+                       claimed_seq=row.claimed_seq,
+                       clock_skew_s=None if beat is None or row.heartbeat_sent_ms is None
+                       else (row.heartbeat_sent_ms - beat) / 1000)
 
     def add_node(self, conn: Connection, *, node_id: str, tier: str, name: str, parent: str,
                  tls_fingerprint: str, now: dt.datetime) -> None:
@@ -128,6 +143,11 @@ class HubStore:
     def list_nodes(self, conn: Connection) -> list[NodeRow]:
         rows = conn.execute(select(self.nodes.c.node_id).order_by(self.nodes.c.node_id)).all()
         return [n for r in rows if (n := self.node(conn, r.node_id)) is not None]
+
+    def record_heartbeat(self, conn: Connection, claim: Claim, now: dt.datetime) -> None:
+        conn.execute(update(self.nodes).where(self.nodes.c.node_id == claim.node_id).values(
+            heartbeat_at_ms=to_ms(now), heartbeat_sent_ms=to_ms(claim.sent_at),
+            claimed_seq=claim.head_seq))
 
     def touch_node(self, conn: Connection, node_id: str, now: dt.datetime) -> None:
         conn.execute(update(self.nodes).where(self.nodes.c.node_id == node_id)
@@ -149,7 +169,7 @@ class HubStore:
             departments=",".join(item.departments) if item else "",
             applicant_name=case.applicant.name, applicant_id=case.applicant.id_number,
             state=State.RECEIVED.value, complete=False, missing="", reason="", operator="",
-            department="", catalog_version=case.catalog_version,
+            department="", catalog_version=case.catalog_version, flags="",
             submitted_at_ms=to_ms(record.header.recorded_at), received_at_ms=to_ms(now),
             updated_at_ms=to_ms(now)))
 
@@ -159,6 +179,10 @@ class HubStore:
         conn.execute(update(self.cases).where(self.cases.c.case_id == review.case_id).values(
             complete=review.complete, missing=",".join(review.missing),
             updated_at_ms=to_ms(now)))
+
+    def flag_case(self, conn: Connection, case_id: str, flags: list[str]) -> None:
+        conn.execute(update(self.cases).where(self.cases.c.case_id == case_id)
+                     .values(flags="\n".join(flags)))
 
     def record_decision(self, conn: Connection, record: Record, state: State,
                         now: dt.datetime) -> None:
@@ -200,4 +224,5 @@ def _view(row: object) -> HubCaseView:
         department=r["department"], catalog_version=r["catalog_version"],
         submitted_at=from_ms(r["submitted_at_ms"]), received_at=from_ms(r["received_at_ms"]),
         decided_at=None if r["decided_at_ms"] is None else from_ms(r["decided_at_ms"]),
+        flags=tuple(f for f in r["flags"].split("\n") if f),
     )

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from node.cli_support import Output, bianmin_command
-from node.clock import CST, SystemClock
+from node.cli_support import Output, bianmin_command, clock
+from node.clock import CST
 from node.enrolment import init_node
 from node.errors import BianminError, UsageError
 from node.payloads import (
@@ -17,6 +17,8 @@ from node.payloads import (
     CaseSubmitted,
     CatalogPublished,
     Decision,
+    KeyRotated,
+    NodeRevoked,
     Outcome,
     PreReviewed,
 )
@@ -47,10 +49,10 @@ def mask_id(id_number: str) -> str:
 def init(home: Path, out: Output, upstream: str, token: str, enrol_address: str | None,
          node_id: str | None) -> None:
     """Make this node's keys, enrol with a token, and fetch the current catalog."""
-    clock = SystemClock()
-    config = init_node(home, upstream=upstream, token=token, clock=clock,
+    the_clock = clock()
+    config = init_node(home, upstream=upstream, token=token, clock=the_clock,
                        enrol_address=enrol_address, node_id=node_id)
-    service = open_node(home, clock)
+    service = open_node(home, the_clock)
     catalog_version = 0
     try:
         with upstream_client(home, config, call_timeout_s=ONE_SHOT.call_timeout_s) as client:
@@ -104,7 +106,7 @@ def intake(home: Path, out: Output, item_code: str, applicant_name: str, applica
             raise UsageError(f"material {code} is given twice")
         seen.add(code)
         given.append(MaterialInput(code=code, path=Path(path) if sep else None))
-    service = open_node(home, SystemClock())
+    service = open_node(home, clock())
     try:
         result = service.intake(
             item_code=item_code,
@@ -140,7 +142,8 @@ def _case_json(view: Any) -> dict[str, Any]:
         "state": view.state, "applicant_name": view.applicant_name,
         "complete": view.complete, "missing": list(view.missing), "reason": view.reason,
         "operator": view.operator, "submitted_at": view.submitted_at,
-        "updated_at": view.updated_at,
+        "updated_at": view.updated_at, "catalog_version": view.catalog_version,
+        "catalog_expired": view.catalog_expired,
     }
 
 
@@ -148,7 +151,7 @@ def _case_json(view: Any) -> dict[str, Any]:
 @click.option("--state", help="Only cases in this state (e.g. submitted, received, approved).")
 def cases(home: Path, out: Output, state: str | None) -> None:
     """The node's cases and their state."""
-    service = open_node(home, SystemClock())
+    service = open_node(home, clock())
     try:
         views = service.cases(state)
     finally:
@@ -174,6 +177,10 @@ def describe(record: Record) -> str:
             return f"{verdict} by {p.operator}: {p.reason}"
         case CatalogPublished():
             return f"catalog version {p.version} published"
+        case KeyRotated():
+            return "records key rotated"
+        case NodeRevoked():
+            return f"{p.node_id} revoked from seq {p.from_seq}: {p.reason}"
     return "record"
 
 
@@ -181,7 +188,7 @@ def describe(record: Record) -> str:
 @click.argument("case_id")
 def show(home: Path, out: Output, case_id: str) -> None:
     """One case with its history."""
-    service = open_node(home, SystemClock())
+    service = open_node(home, clock())
     try:
         view, history = service.case(case_id)
     finally:
@@ -190,6 +197,8 @@ def show(home: Path, out: Output, case_id: str) -> None:
         {"at": r.header.recorded_at, "log_id": r.log_id, "seq": r.seq, "event": describe(r)}
         for r in history
     ]
+    decisions = [r.payload for r in history if isinstance(r.payload, Decision)]
+    code = decisions[-1].verification_code if decisions else ""
     lines = [
         f"case {view.case_id}: {view.state}",
         f"  item       {view.item_code} {view.item_name}",
@@ -199,16 +208,20 @@ def show(home: Path, out: Output, case_id: str) -> None:
         lines.append(f"  missing    {', '.join(view.missing)}")
     if view.reason:
         lines.append(f"  reason     {view.reason} ({view.operator})")
+    if code:
+        lines.append(f"  verification code {code} (print it on the result slip)")
+    if view.catalog_expired:
+        lines.append(f"  ! taken under catalog version {view.catalog_version} after it expired")
     lines.append("  history")
     lines += [f"    {e['at'].astimezone(CST):%Y-%m-%d %H:%M}  {e['log_id']}#{e['seq']}  "
               f"{e['event']}" for e in events]
-    out.result({**_case_json(view), "history": events}, lines)
+    out.result({**_case_json(view), "verification_code": code, "history": events}, lines)
 
 
 @bianmin_command(node, "sync")
 def sync_cmd(home: Path, out: Output) -> None:
     """One round with the upstream: push unsynced records, pull what is new."""
-    service = open_node(home, SystemClock())
+    service = open_node(home, clock())
     try:
         with upstream_client(home, service.config,
                              call_timeout_s=ONE_SHOT.call_timeout_s) as client:
@@ -226,18 +239,42 @@ def sync_cmd(home: Path, out: Output) -> None:
 @bianmin_command(node, "status")
 def status(home: Path, out: Output) -> None:
     """This node: identity, upstream, unsynced records, catalog."""
-    service = open_node(home, SystemClock())
+    service = open_node(home, clock())
     try:
         info = service.status()
     finally:
         service.store.db.close()
     catalog: Any = info["catalog"]
+    revoked: Any = info["revoked"]
     lines = [
         f"node {info['node_id']} ({info['tier']}), upstream {info['upstream']}",
         f"  log head {info['log_head']}, synced up to {info['synced_seq']} "
         f"({info['unsynced_records']} unsynced)",
         f"  cases {info['cases']}",
+        *([f"  {info['open_alarms']} open alarm(s): records from the upstream were refused"]
+          if info["open_alarms"] else []),
         f"  catalog version {catalog.get('version') or 'none'}"
-        + (" (EXPIRED)" if catalog.get("expired") else ""),
+        + (f", expires {catalog['expires_at'][:10]}" if catalog.get("expires_at") else "")
+        + (" (EXPIRED: intake continues, cases are flagged; sync to renew)"
+           if catalog.get("expired") else ""),
     ]
+    if revoked:
+        lines.insert(0, f"THIS NODE IS REVOKED from seq {revoked['from_seq']} "
+                        f"({revoked['reason']}): the county refuses its new records")
     out.result(info, lines)
+
+
+@bianmin_command(node, "rotate-key")
+def rotate_key(home: Path, out: Output) -> None:
+    """Continue this node's log under a new records key, certified by the upstream."""
+    service = open_node(home, clock())
+    try:
+        with upstream_client(home, service.config,
+                             call_timeout_s=ONE_SHOT.call_timeout_s) as client:
+            record = service.rotate_key(client)
+    finally:
+        service.store.db.close()
+    out.result({"record": str(record), "key_id": service.signer.key_id},
+               f"new records key {service.signer.key_id.hex()[:16]} in force from "
+               f"{service.config.node_id}#{record.seq + 1}; records signed under the old key "
+               "still verify")

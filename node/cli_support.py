@@ -12,6 +12,7 @@ import datetime as dt
 import enum
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,11 +20,29 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from node.errors import BianminError
+from node.clock import Clock, OffsetClock, SystemClock
+from node.errors import BianminError, ConfigError
 
-__all__ = ["Output", "bianmin_command", "jsonable"]
+__all__ = ["Output", "bianmin_command", "clock", "jsonable"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+UNSAFE_CLOCK_OFFSET = "BIANMIN_UNSAFE_CLOCK_OFFSET_S"
+
+
+def clock() -> Clock:
+    """The clock commands use: the system's, unless ``BIANMIN_UNSAFE_CLOCK_OFFSET_S`` shifts it
+    (for tests and rehearsals of skewed village clocks; a warning says so)."""
+    raw = os.environ.get(UNSAFE_CLOCK_OFFSET)
+    if not raw:
+        return SystemClock()
+    try:
+        seconds = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{UNSAFE_CLOCK_OFFSET}={raw!r} is not a number of seconds") from exc
+    click.echo(f"warning: clock shifted by {seconds:+.0f} s ({UNSAFE_CLOCK_OFFSET})", err=True)
+    return OffsetClock(dt.timedelta(seconds=seconds))
 
 
 def jsonable(value: object) -> object:

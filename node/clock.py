@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-__all__ = ["CST", "Clock", "FixedClock", "SystemClock", "from_ms", "to_ms"]
+__all__ = ["CST", "Clock", "FixedClock", "OffsetClock", "SystemClock", "from_ms", "to_ms"]
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 
@@ -23,6 +23,18 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
+
+
+class OffsetClock:
+    """The system clock shifted by a fixed amount: a node whose clock is days off, or a
+    rehearsal of next week. Built only from ``BIANMIN_UNSAFE_CLOCK_OFFSET_S`` at the entry
+    point (``node.cli_support.clock``); never in production."""
+
+    def __init__(self, offset: dt.timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
 
 
 class FixedClock:

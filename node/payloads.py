@@ -18,7 +18,10 @@ __all__ = [
     "CaseSubmitted",
     "CatalogPublished",
     "Decision",
+    "Heartbeat",
+    "KeyRotated",
     "MaterialRef",
+    "NodeRevoked",
     "Outcome",
     "Payload",
     "PreReviewed",
@@ -78,6 +81,31 @@ class Decision:
     reason: str
     operator: str
     department: str = ""
+    verification_code: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeRevoked:
+    node_id: str
+    from_seq: int
+    reason: str
+    operator: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyRotated:
+    new_certificate: bytes  # DER
+
+
+@dataclass(frozen=True, kw_only=True)
+class Heartbeat:
+    """Not a record payload: a node's signed statement of its log head (see records.proto)."""
+
+    node_id: str
+    head_seq: int
+    head_hash: bytes
+    sent_at: dt.datetime
+    key_id: bytes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,4 +116,4 @@ class CatalogPublished:
     catalog: Catalog
 
 
-Payload = CaseSubmitted | PreReviewed | Decision | CatalogPublished
+Payload = CaseSubmitted | PreReviewed | Decision | CatalogPublished | NodeRevoked | KeyRotated

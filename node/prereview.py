@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from node.catalog import Catalog, FieldSpec, Item
 from node.errors import CatalogError
 
-__all__ = ["PreReview", "check_fields", "pre_review", "resolve_item"]
+__all__ = ["PreReview", "check_fields", "pre_review", "recheck", "resolve_item"]
 
 _INT = re.compile(r"^[+-]?[0-9]+$")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -116,3 +116,44 @@ def _check_value(item: Item, spec: FieldSpec, value: str) -> None:
     if spec.max is not None and number > spec.max:
         raise CatalogError(f"{where}: {value} is above the maximum {spec.max}",
                            code="bad_field")
+
+
+def recheck(*, materials: Sequence[str], fields: Mapping[str, str], item_code: str,
+            tier: str, node_review: PreReview, cited: Catalog | None, cited_version: int,
+            cited_expired: bool, current: Catalog | None, current_version: int) -> list[str]:
+    """The upstream's re-check of a case on arrival (DESIGN §5): the findings worth flagging.
+
+    A village may have pre-reviewed under an old or expired catalog while offline; the case is
+    never refused for that, but differences are flagged for the operator: with the version the
+    node cited, and with the version in force now.
+    """
+    findings: list[str] = []
+    if cited is None:
+        findings.append(f"pre-reviewed under catalog version {cited_version}, which the hub "
+                        "does not hold")
+    else:
+        if cited_expired:
+            findings.append(f"taken under catalog version {cited_version} after it expired")
+        try:
+            review = pre_review(resolve_item(cited, item_code, tier), materials, fields)
+        except CatalogError as exc:
+            findings.append(f"re-check under catalog version {cited_version} refuses it: {exc}")
+        else:
+            if review != node_review:
+                findings.append(
+                    f"the node's pre-review ({_describe(node_review)}) differs from the hub's "
+                    f"re-check under catalog version {cited_version} ({_describe(review)})")
+    if current is not None and current_version != cited_version:
+        try:
+            now = pre_review(resolve_item(current, item_code, tier), materials, fields)
+        except CatalogError as exc:
+            findings.append(f"under the current catalog version {current_version}: {exc}")
+        else:
+            if now != node_review:
+                findings.append(f"under the current catalog version {current_version} it is "
+                                f"{_describe(now)}")
+    return findings
+
+
+def _describe(review: PreReview) -> str:
+    return "complete" if review.complete else "missing " + ", ".join(review.missing)

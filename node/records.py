@@ -20,11 +20,19 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from node.clock import Clock
 from node.errors import ForkError, VerificationError
-from node.identity import CATALOG_LOG_ID, Signer, identity_of, verify_signature
-from node.payloads import Payload
+from node.identity import (
+    CATALOG_LOG_ID,
+    Signer,
+    identity_of,
+    key_id_of,
+    load_certificate,
+    verify_signature,
+)
+from node.payloads import KeyRotated, Payload
 from node.wire import Header, decode_body, encode_body
 
 __all__ = [
@@ -50,10 +58,13 @@ SIGNATURE_BYTES = 64
 
 @dataclass(frozen=True, kw_only=True)
 class LogHead:
-    """Where a log stands: its last seq and that record's hash (``0`` / zeros when empty)."""
+    """Where a log stands: its last seq and that record's hash (``0`` / zeros when empty),
+    and the records key in force for the next record (empty: any key certified to the log's
+    node; set at enrolment and moved by ``KeyRotated`` records)."""
 
     seq: int = 0
     hash: bytes = ZERO_HASH
+    key_id: bytes = b""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,8 +85,17 @@ class Record:
 
     @property
     def head(self) -> LogHead:
-        """The log head once this record is appended."""
-        return LogHead(seq=self.seq, hash=self.hash)
+        """The log head once this record is appended. The key in force stays this record's
+        signer, unless the record rotates the log to a new key."""
+        key_id = self.header.key_id
+        if isinstance(self.payload, KeyRotated):
+            try:
+                public_key = load_certificate(self.payload.new_certificate).public_key()
+                if isinstance(public_key, ed25519.Ed25519PublicKey):
+                    key_id = key_id_of(public_key)
+            except VerificationError:
+                pass  # an unreadable rotation never gets accepted (``chain_batch``)
+        return LogHead(seq=self.seq, hash=self.hash, key_id=key_id)
 
     def __str__(self) -> str:
         return f"{self.log_id}#{self.seq}"
@@ -139,6 +159,7 @@ class RecordVerdict:
     reason_code: str = ""
     message: str = ""
     record: Record | None = None  # the parsed record, when it parsed
+    raw: tuple[bytes, bytes] = (b"", b"")  # body and signature as received, for evidence
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +192,8 @@ def verify_log_batch(
     keyring: Keyring,
     contiguous: bool = True,
     map_fn: MapFn = map,
+    revoked_from: int | None = None,
+    admit_key: Callable[[bytes], bytes] | None = None,
 ) -> BatchResult:
     """Check a batch of one log's records against where that log stands here.
 
@@ -182,7 +205,8 @@ def verify_log_batch(
     After the first refusal nothing later in the batch can chain, so it is refused too.
     """
     return chain_batch(check_records(raw, log_id=log_id, keyring=keyring, map_fn=map_fn),
-                       log_id=log_id, head=head, known_hash=known_hash, contiguous=contiguous)
+                       log_id=log_id, head=head, known_hash=known_hash, contiguous=contiguous,
+                       revoked_from=revoked_from, admit_key=admit_key)
 
 
 MapFn = Callable[[Callable[[tuple[bytes, bytes]], "Record | RecordVerdict"],
@@ -198,60 +222,86 @@ def check_records(raw: Sequence[tuple[bytes, bytes]], *, log_id: str, keyring: K
 
 def chain_batch(checked: Sequence[Record | RecordVerdict], *, log_id: str, head: LogHead,
                 known_hash: Callable[[int], bytes | None], contiguous: bool = True,
-                ) -> BatchResult:
-    """Place checked records on the log: accepted, already had, fork, gap or broken chain."""
+                revoked_from: int | None = None,
+                admit_key: Callable[[bytes], bytes] | None = None) -> BatchResult:
+    """Place checked records on the log: accepted, already had, fork, gap or broken chain.
+
+    Two rules about keys over time (DESIGN §4) apply here because they depend on the place in
+    the log: records from ``revoked_from`` on are refused; and a record must be signed by the
+    key in force, which a ``KeyRotated`` record changes. ``admit_key`` checks the certificate
+    a rotation names (issued by the county CA to this log's node) and returns its key id.
+    """
     verdicts: list[RecordVerdict] = []
     accepted: list[Record] = []
     in_batch: dict[int, bytes] = {}  # seq -> hash of records accepted in this very batch
+
+    def known(seq: int) -> bytes | None:
+        return in_batch.get(seq) or known_hash(seq)
+
     broken = False
     for outcome in checked:
         if isinstance(outcome, RecordVerdict):
             verdicts.append(outcome)
             broken = True
             continue
-        record = outcome
         if broken:
-            verdicts.append(_refuse(record, "after_refusal",
-                                    f"{record}: not applied because an earlier record in the "
+            verdicts.append(_refuse(outcome, "after_refusal",
+                                    f"{outcome}: not applied because an earlier record in the "
                                     "batch was refused"))
             continue
-        if record.seq <= head.seq:
-            stored = in_batch.get(record.seq) or known_hash(record.seq)
-            if stored == record.hash:
-                verdicts.append(RecordVerdict(seq=record.seq, verdict=Verdict.ALREADY_HAD,
-                                              record=record))
-                continue
-            if stored is None and not contiguous:
-                verdicts.append(RecordVerdict(seq=record.seq, verdict=Verdict.ALREADY_HAD,
-                                              record=record))
-                continue
-            verdicts.append(_refuse(record, "fork",
-                                    f"{record}: a different record is already stored at this "
-                                    "position of the log (fork)"))
+        verdict, after = _place(outcome, head, log_id=log_id, known=known,
+                                contiguous=contiguous, revoked_from=revoked_from,
+                                admit_key=admit_key)
+        verdicts.append(verdict)
+        if verdict.verdict is Verdict.REFUSED:
             broken = True
-            continue
-        if contiguous and record.seq != head.seq + 1:
-            verdicts.append(_refuse(record, "gap",
-                                    f"{record}: expected seq {head.seq + 1}; records "
-                                    f"{head.seq + 1}-{record.seq - 1} are missing"))
-            broken = True
-            continue
-        if contiguous and record.header.prev_hash != head.hash:
-            verdicts.append(_refuse(record, "broken_chain",
-                                    f"{record}: previous hash does not match record "
-                                    f"{log_id}#{head.seq}; the chain is broken"))
-            broken = True
-            continue
-        verdicts.append(RecordVerdict(seq=record.seq, verdict=Verdict.ACCEPTED, record=record))
-        accepted.append(record)
-        in_batch[record.seq] = record.hash
-        head = record.head
+        elif verdict.verdict is Verdict.ACCEPTED:
+            accepted.append(outcome)
+            in_batch[outcome.seq] = outcome.hash
+            head = after
     return BatchResult(verdicts=tuple(verdicts), head=head, accepted=tuple(accepted))
+
+
+def _place(record: Record, head: LogHead, *, log_id: str,
+           known: Callable[[int], bytes | None], contiguous: bool, revoked_from: int | None,
+           admit_key: Callable[[bytes], bytes] | None) -> tuple[RecordVerdict, LogHead]:
+    """The verdict on one record given the head before it, and the head after it."""
+    if record.seq <= head.seq:
+        stored = known(record.seq)
+        if stored == record.hash or (stored is None and not contiguous):
+            return RecordVerdict(seq=record.seq, verdict=Verdict.ALREADY_HAD,
+                                 record=record), head
+        return _refuse(record, "fork", f"{record}: a different record is already stored at "
+                                       "this position of the log (fork)"), head
+    if contiguous and record.seq != head.seq + 1:
+        return _refuse(record, "gap", f"{record}: expected seq {head.seq + 1}; records "
+                                      f"{head.seq + 1}-{record.seq - 1} are missing"), head
+    if contiguous and record.header.prev_hash != head.hash:
+        return _refuse(record, "broken_chain", f"{record}: previous hash does not match record "
+                                               f"{log_id}#{head.seq}; the chain is broken"), head
+    if revoked_from is not None and record.seq >= revoked_from:
+        return _refuse(record, "revoked", f"{record}: {log_id} was revoked from seq "
+                                          f"{revoked_from} on; records signed after that are "
+                                          "refused"), head
+    if head.key_id and record.header.key_id != head.key_id:
+        return _refuse(record, "retired_key",
+                       f"{record}: signed by key {record.header.key_id.hex()[:16]}, but the "
+                       f"key in force for {log_id} is {head.key_id.hex()[:16]}"), head
+    next_key = head.key_id or record.header.key_id
+    if isinstance(record.payload, KeyRotated):
+        try:
+            if admit_key is None:
+                raise VerificationError("this receiver does not accept key rotations")
+            next_key = admit_key(record.payload.new_certificate)
+        except VerificationError as exc:
+            return _refuse(record, "bad_rotation", f"{record}: {exc}"), head
+    return (RecordVerdict(seq=record.seq, verdict=Verdict.ACCEPTED, record=record),
+            LogHead(seq=record.seq, hash=record.hash, key_id=next_key))
 
 
 def _refuse(record: Record, code: str, message: str) -> RecordVerdict:
     return RecordVerdict(seq=record.seq, verdict=Verdict.REFUSED, reason_code=code,
-                         message=message, record=record)
+                         message=message, record=record, raw=(record.body, record.signature))
 
 
 def _check_one(pair: tuple[bytes, bytes], log_id: str, keyring: Keyring) -> Record | RecordVerdict:
@@ -261,7 +311,7 @@ def _check_one(pair: tuple[bytes, bytes], log_id: str, keyring: Keyring) -> Reco
         record = parse_record(body, signature)
     except VerificationError as exc:
         return RecordVerdict(seq=0, verdict=Verdict.REFUSED, reason_code=exc.code,
-                             message=f"record of {log_id}: {exc}")
+                             message=f"record of {log_id}: {exc}", raw=pair)
     if record.log_id != log_id:
         return _refuse(record, "wrong_log",
                        f"{record}: pushed as part of log {log_id}; a node may only push its "

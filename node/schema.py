@@ -13,18 +13,25 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "AlarmColumns",
     "CaseRecordColumns",
     "CertificateColumns",
+    "EvidenceColumns",
     "LogHeadColumns",
+    "NodeAlarm",
     "NodeBase",
     "NodeCase",
     "NodeCaseCounter",
     "NodeCaseRecord",
     "NodeCertificate",
+    "NodeEvidence",
     "NodeLogHead",
     "NodeRecord",
+    "NodeRevocation",
     "NodeSyncState",
     "RecordColumns",
+    "RevocationColumns",
+    "table_of",
 ]
 
 
@@ -43,11 +50,55 @@ class RecordColumns(SQLModel):
 
 
 class LogHeadColumns(SQLModel):
-    """Where each log stands here; locked while appending so seqs never collide."""
+    """Where each log stands here; locked while appending so seqs never collide.
+    ``key_id`` is the records key in force for the log's next record (empty: any key the
+    county CA certified to the log's node)."""
 
     log_id: str = Field(primary_key=True, max_length=32)
     seq: int = Field(sa_type=BigInteger)
     hash: bytes = Field(sa_type=LargeBinary)
+    key_id: bytes = Field(default=b"", sa_type=LargeBinary)
+
+
+class EvidenceColumns(SQLModel):
+    """A refused record, kept byte for byte: it may be an attack (STYLE §18, DESIGN §3)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    log_id: str = Field(max_length=32, index=True)
+    seq: int = Field(sa_type=BigInteger)
+    hash: bytes = Field(sa_type=LargeBinary, index=True)
+    body: bytes = Field(sa_type=LargeBinary)
+    signature: bytes = Field(sa_type=LargeBinary)
+    reason_code: str = Field(max_length=32, index=True)
+    message: str = Field(sa_type=Text)
+    peer: str = Field(max_length=32)  # the node whose connection brought it
+    received_at_ms: int = Field(sa_type=BigInteger)
+
+
+class AlarmColumns(SQLModel):
+    """Something an operator must look at: a fork, a forged or altered record, ..."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    node_id: str = Field(max_length=32, index=True)  # whose log it concerns
+    peer: str = Field(max_length=32)  # who brought it
+    log_id: str = Field(max_length=32)
+    seq: int = Field(sa_type=BigInteger)
+    message: str = Field(sa_type=Text)
+    raised_at_ms: int = Field(sa_type=BigInteger)
+    resolved_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    resolved_by: str = Field(default="")
+    resolution: str = Field(default="", sa_type=Text)
+
+
+class RevocationColumns(SQLModel):
+    """A revoked node: records of its log from ``from_seq`` on are refused."""
+
+    node_id: str = Field(primary_key=True, max_length=32)
+    from_seq: int = Field(sa_type=BigInteger)
+    reason: str = Field(sa_type=Text)
+    operator: str
+    revoked_at_ms: int = Field(sa_type=BigInteger)
 
 
 class CertificateColumns(SQLModel):
@@ -89,6 +140,18 @@ class NodeCaseRecord(CaseRecordColumns, NodeBase, table=True):
     __tablename__ = "case_records"
 
 
+class NodeEvidence(EvidenceColumns, NodeBase, table=True):
+    __tablename__ = "evidence"
+
+
+class NodeAlarm(AlarmColumns, NodeBase, table=True):
+    __tablename__ = "alarms"
+
+
+class NodeRevocation(RevocationColumns, NodeBase, table=True):
+    __tablename__ = "revocations"
+
+
 class NodeSyncState(NodeBase, table=True):
     """Sync marks: ``pushed`` (own log, acked upstream) and ``cursor:LOG`` (pulled logs)."""
 
@@ -123,6 +186,7 @@ class NodeCase(NodeBase, table=True):
     submitted_at_ms: int = Field(sa_type=BigInteger)
     updated_at_ms: int = Field(sa_type=BigInteger)
     catalog_version: int = Field(sa_type=BigInteger)
+    catalog_expired: bool = Field(default=False)  # taken under an expired catalog (DESIGN §5)
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection
 
 from node.blobs import BlobStore
@@ -28,28 +30,42 @@ from node.clock import CST, Clock
 from node.db import Database, sqlite_url
 from node.enrolment import NODE_MIGRATIONS, check_home
 from node.errmap import from_sync_error
-from node.errors import PeerError, UsageError, VerificationError
-from node.home import NodeConfig, load_ed25519_key, read_certificate
+from node.errors import ConfigError, PeerError, UsageError, VerificationError
+from node.home import (
+    NodeConfig,
+    load_ed25519_key,
+    read_certificate,
+    write_certificate,
+    write_private_key,
+)
 from node.identity import (
     CATALOG_LOG_ID,
     HUB_NODE_ID,
     Signer,
     check_issued_by,
+    identity_of,
+    key_id_of,
     load_certificate,
+    make_csr,
+    new_records_key,
 )
+from node.ingest import ALARMING
 from node.payloads import (
     Applicant,
     CaseSubmitted,
     CatalogPublished,
     Decision,
+    Heartbeat,
+    KeyRotated,
     MaterialRef,
+    NodeRevoked,
     PreReviewed,
 )
 from node.prereview import PreReview, pre_review, resolve_item
 from node.records import LogHead, Record, seal, verify_log_batch
 from node.resident_id import validate_resident_id
 from node.store import PUSHED, CaseView, NodeStore
-from node.wire import decode_body
+from node.wire import decode_body, encode_heartbeat
 from sync import (
     PullBatch,
     RetryPolicy,
@@ -98,12 +114,15 @@ class SyncReport:
     decisions: int = 0
     catalog_version: int = 0
     received: int = 0
+    revocations: int = 0
     refused: list[str] = field(default_factory=list)
 
 
 class NodeService:
     def __init__(self, *, config: NodeConfig, store: NodeStore, signer: Signer,
-                 ca: x509.Certificate, clock: Clock, blobs: BlobStore) -> None:
+                 ca: x509.Certificate, clock: Clock, blobs: BlobStore,
+                 home: Path | None = None) -> None:
+        self.home = home
         self.config = config
         self.store = store
         self.signer = signer
@@ -151,7 +170,8 @@ class NodeService:
                 catalog_version=published.version, catalog_hash=catalog_record.hash,
             ), submitted.head)
             self.store.logs.append(conn, [submitted, reviewed], now=now)
-            self.store.add_case(conn, submitted, reviewed, item.name)
+            self.store.add_case(conn, submitted, reviewed, item.name,
+                                catalog_expired=published.expires_at < now)
         return IntakeResult(
             case_id=case_id, item=item, applicant=applicant, pre_review=review,
             state="submitted" if review.complete else "incomplete",
@@ -186,16 +206,60 @@ class NodeService:
                 }
             except UsageError:
                 catalog_info = {"version": 0}
+            revoked = self.store.logs.revocation(conn, self.config.node_id)
             return {
+                "revoked": None if revoked is None else {
+                    "from_seq": revoked.from_seq, "reason": revoked.reason,
+                    "at": revoked.revoked_at.isoformat()},
                 "node_id": self.config.node_id,
                 "tier": self.config.tier,
                 "upstream": self.config.upstream,
                 "log_head": head.seq,
                 "synced_seq": pushed,
                 "unsynced_records": max(0, head.seq - pushed),
+                "open_alarms": len(self.store.logs.open_alarms(conn)),
                 "cases": self.store.count_cases(conn),
                 "catalog": catalog_info,
             }
+
+    # -- keys over time --------------------------------------------------------------------------
+
+    def rotate_key(self, client: UpstreamClient) -> Record:
+        """Continue this node's log under a new records key (DESIGN §4).
+
+        The new key is made here and certified by the hub; a ``KeyRotated`` record signed by
+        the old key puts it in force. The key file is swapped only after that record is
+        committed; a cut in between is finished (or undone) the next time the node opens.
+        """
+        if self.home is None:
+            raise ConfigError("key rotation needs the node's home folder")
+        node_id = self.config.node_id
+        new_key = new_records_key()
+        csr = make_csr(new_key, node_id).public_bytes(serialization.Encoding.DER)
+        try:
+            der = client.rotate_key(csr)
+        except SyncError as exc:
+            raise from_sync_error(exc) from exc
+        cert = load_certificate(der)
+        check_issued_by(cert, self.ca, self.clock.now())
+        who = identity_of(cert)
+        if (who.node_id != node_id or who.purpose != "records"
+                or cert.public_key() != new_key.public_key()):
+            raise VerificationError("the upstream returned a certificate that does not "
+                                    "certify this node's new key")
+        pending_key, pending_cert = _pending(self.home)
+        pending_key.unlink(missing_ok=True)
+        write_private_key(pending_key, new_key)
+        write_certificate(pending_cert, cert)
+        with self.store.db.write() as conn:
+            head = self.store.logs.head(conn, node_id, lock=True)
+            record = seal(KeyRotated(new_certificate=der), log_id=node_id, head=head,
+                          signer=self.signer, clock=self.clock)
+            self.store.logs.append(conn, [record], now=self.clock.now())
+            self.store.logs.add_certificate(conn, cert)
+        finish_rotation(self.home, self.store, node_id)
+        self.signer = Signer(new_key)
+        return record
 
     # -- sync -----------------------------------------------------------------------------------
 
@@ -210,10 +274,31 @@ class NodeService:
             raise from_sync_error(exc) from exc
         return report
 
+    def heartbeat(self) -> WireRecord:
+        """This node's signed statement of its log head (sent with every sync)."""
+        with self.store.db.read() as conn:
+            head = self.store.logs.head(conn, self.config.node_id)
+        body = encode_heartbeat(Heartbeat(node_id=self.config.node_id, head_seq=head.seq,
+                                          head_hash=head.hash, sent_at=self.clock.now(),
+                                          key_id=self.signer.key_id))
+        return WireRecord(body=body, signature=self.signer.sign(body))
+
     def _push(self, client: UpstreamClient, policy: RetryPolicy, report: SyncReport,
               progress: Callable[[str, int], None]) -> None:
         node_id = self.config.node_id
-        rounds = 0
+        beat = self.heartbeat()
+        hello = policy.run(functools.partial(client.push, node_id, [], beat))
+        with self.store.db.write() as conn:
+            head = self.store.logs.head(conn, node_id)
+            if hello.committed_seq > head.seq:
+                raise ConfigError(
+                    f"the upstream holds records up to seq {hello.committed_seq} of this "
+                    f"node's log, but this node's log ends at {head.seq}: this node's database "
+                    "is older than what it already sent (restored from an old backup?). Stop "
+                    "taking cases and call the county IT team.", code="log_behind_upstream")
+            self.store.set_mark(conn, PUSHED, hello.committed_seq)
+            report.received += self.store.mark_received(conn, hello.committed_seq,
+                                                        self.clock.now())
         while True:
             with self.store.db.read() as conn:
                 pushed = self.store.mark(conn, PUSHED)
@@ -237,11 +322,12 @@ class NodeService:
                         code=result.refused[0].reason_code or "refused",
                     )
                 if mark < batch[-1].seq:
-                    break  # the upstream holds less than we thought: resend from its mark
-            rounds += 1
-            if rounds > 10_000:  # every round moves the mark or breaks out; bound it all the same
-                raise PeerError("push made no progress; the upstream keeps acknowledging "
-                                "less than it is sent", code="no_progress")
+                    # the hello above put the mark where the upstream stands; an upstream that
+                    # now commits less than it was sent, refusing nothing, is not making sense
+                    raise PeerError(
+                        f"upstream acknowledged seq {mark} after being sent records up to "
+                        f"{batch[-1].seq} and refusing none; try again later",
+                        code="no_progress")
 
     def _pull(self, client: UpstreamClient, policy: RetryPolicy, report: SyncReport,
               progress: Callable[[str, int], None]) -> None:
@@ -257,9 +343,35 @@ class NodeService:
         policy.run(once)
 
     def apply_pull_batch(self, batch: PullBatch, report: SyncReport | None = None) -> None:
-        """Verify and apply one pulled batch with its cursors, atomically; refuse it whole."""
+        """Verify and apply one pulled batch with its cursors, atomically; refuse it whole.
+        A refused batch is kept as evidence and raises an alarm here: a forged decision or a
+        rolled-back catalog means the upstream, or the link to it, cannot be trusted."""
         report = report if report is not None else SyncReport()
         now = self.clock.now()
+        try:
+            self._apply_pull_batch(batch, report, now)
+        except VerificationError as exc:
+            self._keep_refused_batch(batch, exc, now)
+            raise
+
+    def _keep_refused_batch(self, batch: PullBatch, exc: VerificationError,
+                            now: dt.datetime) -> None:
+        peer = self.config.upstream_node_id
+        with self.store.db.write() as conn:
+            for r in batch.records:
+                try:
+                    log_id = _log_of(r)
+                except VerificationError:
+                    log_id = "?"
+                self.store.logs.keep_evidence(conn, log_id=log_id, seq=r.seq, body=r.body,
+                                              signature=r.signature, reason_code=exc.code,
+                                              message=str(exc), peer=peer, now=now)
+            self.store.logs.raise_alarm(conn, kind=ALARMING.get(exc.code, exc.code),
+                                        node_id=peer, peer=peer, log_id="", seq=0,
+                                        message=f"refused a batch from the upstream: {exc}",
+                                        now=now)
+
+    def _apply_pull_batch(self, batch: PullBatch, report: SyncReport, now: dt.datetime) -> None:
         with self.store.db.write() as conn:
             for der in batch.certificates:
                 cert = load_certificate(der)
@@ -293,6 +405,9 @@ class NodeService:
                         f"{record}: decision for case {payload.case_id}, which is not a case of "
                         "this node", code="not_my_case")
                 report.decisions += 1
+            elif isinstance(payload, NodeRevoked):
+                logs.add_revocation(conn, payload, now)
+                report.revocations += 1
             elif isinstance(payload, CatalogPublished):
                 if payload.version != record.seq:
                     raise VerificationError(f"{record}: catalog version {payload.version} does "
@@ -317,19 +432,43 @@ def _required(value: str, what: str) -> str:
     return value.strip()
 
 
+def _pending(home: Path) -> tuple[Path, Path]:
+    return home / "keys" / "records.key.next", home / "certs" / "records.pem.next"
+
+
+def finish_rotation(home: Path, store: NodeStore, node_id: str) -> None:
+    """Complete a key rotation cut short: swap in the new key if its ``KeyRotated`` record was
+    committed (the log's key in force is the new key), otherwise forget the new key."""
+    pending_key, pending_cert = _pending(home)
+    if not pending_key.exists():
+        return
+    new_id = key_id_of(load_ed25519_key(pending_key).public_key())
+    with store.db.read() as conn:
+        in_force = store.logs.head(conn, node_id).key_id
+    if in_force == new_id:
+        os.replace(pending_cert, home / "certs" / "records.pem")
+        os.replace(pending_key, home / "keys" / "records.key")
+    else:
+        pending_key.unlink()
+        pending_cert.unlink(missing_ok=True)
+
+
 def open_node(home: Path, clock: Clock) -> NodeService:
     """Load a node's home folder: config, keys, CA, database (upgraded to the newest schema)."""
     check_home(home)
     config = NodeConfig.load(home)
     db = Database(sqlite_url(home / "node.db"), migrations=NODE_MIGRATIONS)
     db.upgrade()
+    store = NodeStore(db)
+    finish_rotation(home, store, config.node_id)
     return NodeService(
         config=config,
-        store=NodeStore(db),
+        store=store,
         signer=Signer(load_ed25519_key(home / "keys" / "records.key")),
         ca=read_certificate(home / "certs" / "ca.pem"),
         clock=clock,
         blobs=BlobStore(home / "blobs"),
+        home=home,
     )
 
 

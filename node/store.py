@@ -10,6 +10,7 @@ transaction, so a caller composes several steps into one atomic commit.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -27,21 +28,24 @@ from node.identity import (
     key_id_of,
     load_certificate,
 )
-from node.payloads import CaseSubmitted, CatalogPublished, Decision, PreReviewed
+from node.payloads import CaseSubmitted, CatalogPublished, Decision, NodeRevoked, PreReviewed
 from node.records import LogHead, Record, parse_record
 from node.schema import (
+    NodeAlarm,
     NodeCase,
     NodeCaseCounter,
     NodeCaseRecord,
     NodeCertificate,
+    NodeEvidence,
     NodeLogHead,
     NodeRecord,
+    NodeRevocation,
     NodeSyncState,
     table_of,
 )
 from node.workflow import Action, State, initial_state, next_state
 
-__all__ = ["CaseView", "Keyring", "LogStore", "NodeStore", "case_of"]
+__all__ = ["Alarm", "CaseView", "Keyring", "LogStore", "NodeStore", "Revocation", "case_of"]
 
 
 def case_of(record: Record) -> str | None:
@@ -56,20 +60,26 @@ class LogStore:
     """Record tables every tier shares."""
 
     def __init__(self, *, records: Table, heads: Table, certificates: Table,
-                 case_records: Table) -> None:
+                 case_records: Table, evidence: Table, alarms: Table,
+                 revocations: Table) -> None:
         self.records = records
         self.heads = heads
         self.certificates = certificates
         self.case_records = case_records
+        self.evidence = evidence
+        self.alarms = alarms
+        self.revocations = revocations
 
     # -- logs -----------------------------------------------------------------------------------
 
     def head(self, conn: Connection, log_id: str, *, lock: bool = False) -> LogHead:
-        query = select(self.heads.c.seq, self.heads.c.hash).where(self.heads.c.log_id == log_id)
+        query = (select(self.heads.c.seq, self.heads.c.hash, self.heads.c.key_id)
+                 .where(self.heads.c.log_id == log_id))
         if lock:
             query = query.with_for_update()
         row = conn.execute(query).first()
-        return LogHead() if row is None else LogHead(seq=row.seq, hash=row.hash)
+        return (LogHead() if row is None
+                else LogHead(seq=row.seq, hash=row.hash, key_id=row.key_id))
 
     def hash_at(self, conn: Connection, log_id: str, seq: int) -> bytes | None:
         h: bytes | None = conn.execute(
@@ -102,12 +112,11 @@ class LogStore:
                 self.set_head(conn, log_id, r.head)
 
     def set_head(self, conn: Connection, log_id: str, head: LogHead) -> None:
-        done = conn.execute(
-            update(self.heads).where(self.heads.c.log_id == log_id)
-            .values(seq=head.seq, hash=head.hash),
-        )
+        values = {"seq": head.seq, "hash": head.hash, "key_id": head.key_id}
+        done = conn.execute(update(self.heads).where(self.heads.c.log_id == log_id)
+                            .values(**values))
         if done.rowcount == 0:
-            conn.execute(insert(self.heads).values(log_id=log_id, seq=head.seq, hash=head.hash))
+            conn.execute(insert(self.heads).values(log_id=log_id, **values))
 
     def raw_after(self, conn: Connection, log_id: str, after_seq: int, limit: int,
                   *, audiences: Sequence[str] | None = None, upto: int | None = None,
@@ -172,6 +181,137 @@ class LogStore:
     def keyring(self, conn: Connection) -> Keyring:
         return Keyring(self, conn)
 
+    # -- trust over time: revocations, evidence, alarms -----------------------------------------
+
+    def revoked_from(self, conn: Connection, node_id: str) -> int | None:
+        value = conn.execute(select(self.revocations.c.from_seq)
+                             .where(self.revocations.c.node_id == node_id)).scalar()
+        return None if value is None else int(value)
+
+    def revocation(self, conn: Connection, node_id: str) -> Revocation | None:
+        row = conn.execute(select(self.revocations)
+                           .where(self.revocations.c.node_id == node_id)).first()
+        if row is None:
+            return None
+        return Revocation(node_id=row.node_id, from_seq=row.from_seq, reason=row.reason,
+                          operator=row.operator, revoked_at=from_ms(row.revoked_at_ms))
+
+    def add_revocation(self, conn: Connection, revoked: NodeRevoked, at: dt.datetime) -> None:
+        if self.revoked_from(conn, revoked.node_id) is not None:
+            return
+        conn.execute(insert(self.revocations).values(
+            node_id=revoked.node_id, from_seq=revoked.from_seq, reason=revoked.reason,
+            operator=revoked.operator, revoked_at_ms=to_ms(at)))
+
+    def keep_evidence(self, conn: Connection, *, log_id: str, seq: int, body: bytes,
+                      signature: bytes, reason_code: str, message: str, peer: str,
+                      now: dt.datetime) -> bool:
+        """Keep a refused record as it arrived; the same bytes refused again are kept once."""
+        digest = hashlib.sha256(body).digest()
+        seen = conn.execute(select(self.evidence.c.id).where(
+            self.evidence.c.hash == digest, self.evidence.c.signature == signature,
+            self.evidence.c.reason_code == reason_code)).first()
+        if seen is not None:
+            return False
+        conn.execute(insert(self.evidence).values(
+            log_id=log_id, seq=seq, hash=digest, body=body, signature=signature,
+            reason_code=reason_code, message=message, peer=peer,
+            received_at_ms=to_ms(now)))
+        return True
+
+    def raise_alarm(self, conn: Connection, *, kind: str, node_id: str, peer: str,
+                    log_id: str, seq: int, message: str, now: dt.datetime) -> int:
+        done = conn.execute(insert(self.alarms).values(
+            kind=kind, node_id=node_id, peer=peer, log_id=log_id, seq=seq, message=message,
+            raised_at_ms=to_ms(now), resolved_by="", resolution=""))
+        key = done.inserted_primary_key
+        return int(key[0]) if key else 0
+
+    def open_alarms(self, conn: Connection, *, node_id: str | None = None,
+                    kind: str | None = None, include_resolved: bool = False) -> list[Alarm]:
+        t = self.alarms
+        query = select(t).order_by(t.c.id)
+        if not include_resolved:
+            query = query.where(t.c.resolved_at_ms.is_(None))
+        if node_id is not None:
+            query = query.where(t.c.node_id == node_id)
+        if kind is not None:
+            query = query.where(t.c.kind == kind)
+        return [Alarm(id=r.id, kind=r.kind, node_id=r.node_id, peer=r.peer, log_id=r.log_id,
+                      seq=r.seq, message=r.message, raised_at=from_ms(r.raised_at_ms),
+                      resolved_at=None if r.resolved_at_ms is None else from_ms(
+                          r.resolved_at_ms),
+                      resolved_by=r.resolved_by, resolution=r.resolution)
+                for r in conn.execute(query)]
+
+    def resolve_alarm(self, conn: Connection, alarm_id: int, *, operator: str, note: str,
+                      now: dt.datetime) -> bool:
+        done = conn.execute(update(self.alarms).where(self.alarms.c.id == alarm_id,
+                                                      self.alarms.c.resolved_at_ms.is_(None))
+                            .values(resolved_at_ms=to_ms(now), resolved_by=operator,
+                                    resolution=note))
+        return done.rowcount == 1
+
+    def refusal_counts(self, conn: Connection) -> dict[str, int]:
+        t = self.evidence
+        rows = conn.execute(select(t.c.reason_code, func.count()).group_by(t.c.reason_code))
+        return {r[0]: int(r[1]) for r in rows}
+
+    def recent_evidence(self, conn: Connection, limit: int = 20) -> list[dict[str, object]]:
+        t = self.evidence
+        rows = conn.execute(select(t.c.id, t.c.log_id, t.c.seq, t.c.reason_code, t.c.message,
+                                   t.c.peer, t.c.received_at_ms)
+                            .order_by(t.c.id.desc()).limit(limit))
+        return [{"id": r.id, "log_id": r.log_id, "seq": r.seq, "reason_code": r.reason_code,
+                 "message": r.message, "peer": r.peer,
+                 "received_at": from_ms(r.received_at_ms)} for r in rows]
+
+    def all_log_ids(self, conn: Connection) -> list[str]:
+        return [r[0] for r in conn.execute(select(self.heads.c.log_id)
+                                           .order_by(self.heads.c.log_id))]
+
+    def iter_log(self, conn: Connection, log_id: str, *, batch: int = 1000,
+                 ) -> Iterator[tuple[int, bytes, bytes, bytes]]:
+        """``(seq, hash, body, signature)`` of a whole log, in seq order, a batch at a time."""
+        after = 0
+        t = self.records
+        while True:
+            rows = conn.execute(select(t.c.seq, t.c.hash, t.c.body, t.c.signature)
+                                .where(t.c.log_id == log_id, t.c.seq > after)
+                                .order_by(t.c.seq).limit(batch)).all()
+            if not rows:
+                return
+            for r in rows:
+                yield r.seq, r.hash, r.body, r.signature
+            after = rows[-1].seq
+
+    def all_certificates(self, conn: Connection) -> list[x509.Certificate]:
+        return [load_certificate(r[0]) for r in conn.execute(select(self.certificates.c.der))]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Revocation:
+    node_id: str
+    from_seq: int
+    reason: str
+    operator: str
+    revoked_at: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alarm:
+    id: int
+    kind: str
+    node_id: str
+    peer: str
+    log_id: str
+    seq: int
+    message: str
+    raised_at: dt.datetime
+    resolved_at: dt.datetime | None
+    resolved_by: str
+    resolution: str
+
 
 class Keyring:
     """``node.records.Keyring`` over a store, caching lookups for one transaction."""
@@ -202,6 +342,7 @@ class CaseView:
     submitted_at: dt.datetime
     updated_at: dt.datetime
     catalog_version: int
+    catalog_expired: bool
 
 
 PUSHED = "pushed"
@@ -214,7 +355,9 @@ class NodeStore:
         self.db = db
         self.logs = LogStore(records=table_of(NodeRecord), heads=table_of(NodeLogHead),
                              certificates=table_of(NodeCertificate),
-                             case_records=table_of(NodeCaseRecord))
+                             case_records=table_of(NodeCaseRecord),
+                             evidence=table_of(NodeEvidence), alarms=table_of(NodeAlarm),
+                             revocations=table_of(NodeRevocation))
         self.cases: Table = table_of(NodeCase)
         self.state: Table = table_of(NodeSyncState)
         self.counters: Table = table_of(NodeCaseCounter)
@@ -255,7 +398,7 @@ class NodeStore:
     # -- the case view --------------------------------------------------------------------------
 
     def add_case(self, conn: Connection, submitted: Record, reviewed: Record,
-                 item_name: str) -> None:
+                 item_name: str, *, catalog_expired: bool = False) -> None:
         case, review = submitted.payload, reviewed.payload
         assert isinstance(case, CaseSubmitted)
         assert isinstance(review, PreReviewed)
@@ -266,7 +409,7 @@ class NodeStore:
             state=initial_state(complete=review.complete).value, complete=review.complete,
             missing=",".join(review.missing), reason="", operator="",
             last_own_seq=reviewed.seq, submitted_at_ms=at, updated_at_ms=at,
-            catalog_version=case.catalog_version,
+            catalog_version=case.catalog_version, catalog_expired=catalog_expired,
         ))
 
     def mark_received(self, conn: Connection, upto_seq: int, now: dt.datetime) -> int:
@@ -337,5 +480,5 @@ def _case_view(row: object) -> CaseView:
         missing=tuple(m for m in r["missing"].split(",") if m),
         reason=r["reason"], operator=r["operator"],
         submitted_at=from_ms(r["submitted_at_ms"]), updated_at=from_ms(r["updated_at_ms"]),
-        catalog_version=r["catalog_version"],
+        catalog_version=r["catalog_version"], catalog_expired=bool(r["catalog_expired"]),
     )

@@ -22,14 +22,24 @@ from node.payloads import (
     CaseSubmitted,
     CatalogPublished,
     Decision,
+    Heartbeat,
+    KeyRotated,
     MaterialRef,
+    NodeRevoked,
     Outcome,
     Payload,
     PreReviewed,
 )
 from sync.pb import records_pb2 as pb
 
-__all__ = ["BODY_FORMAT", "Header", "decode_body", "encode_body"]
+__all__ = [
+    "BODY_FORMAT",
+    "Header",
+    "decode_body",
+    "decode_heartbeat",
+    "encode_body",
+    "encode_heartbeat",
+]
 
 BODY_FORMAT = 1
 
@@ -76,8 +86,16 @@ def encode_body(header: Header, payload: Payload) -> bytes:
                     reason=payload.reason,
                     operator=payload.operator,
                     department=payload.department,
+                    verification_code=payload.verification_code,
                 ),
             )
+        case NodeRevoked():
+            body.node_revoked.CopyFrom(
+                pb.NodeRevoked(node_id=payload.node_id, from_seq=payload.from_seq,
+                               reason=payload.reason, operator=payload.operator),
+            )
+        case KeyRotated():
+            body.key_rotated.CopyFrom(pb.KeyRotated(new_certificate=payload.new_certificate))
         case CatalogPublished():
             body.catalog_published.CopyFrom(
                 pb.CatalogPublished(
@@ -90,22 +108,40 @@ def encode_body(header: Header, payload: Payload) -> bytes:
     return body.SerializeToString(deterministic=True)
 
 
-def decode_body(data: bytes) -> tuple[Header, Payload]:
-    """Parse a received body. Raises ``VerificationError`` (code ``malformed_body``)."""
-    body = pb.RecordBody()
+def _strict_parse(message: Message, data: bytes, what: str) -> None:
+    """Parse ``data`` into ``message``, refusing unknown fields and non-canonical bytes."""
     try:
-        body.ParseFromString(data)
+        message.ParseFromString(data)
     except DecodeError as exc:
-        raise VerificationError("record body does not parse", code="malformed_body") from exc
-    if _has_unknown_fields(body):
+        raise VerificationError(f"{what} does not parse", code="malformed_body") from exc
+    if _has_unknown_fields(message):
         raise VerificationError(
-            "record body has fields this version of bianmin does not know; refusing it "
+            f"{what} has fields this version of bianmin does not know; refusing it "
             "(a newer writer, or tampering) -- upgrade bianmin if the county has",
             code="unknown_field",
         )
-    if body.SerializeToString(deterministic=True) != data:
-        raise VerificationError("record body is not canonically encoded; refusing it",
+    if message.SerializeToString(deterministic=True) != data:
+        raise VerificationError(f"{what} is not canonically encoded; refusing it",
                                 code="malformed_body")
+
+
+def encode_heartbeat(beat: Heartbeat) -> bytes:
+    return pb.Heartbeat(node_id=beat.node_id, head_seq=beat.head_seq, head_hash=beat.head_hash,
+                        sent_at_ms=to_ms(beat.sent_at), key_id=beat.key_id,
+                        ).SerializeToString(deterministic=True)
+
+
+def decode_heartbeat(data: bytes) -> Heartbeat:
+    beat = pb.Heartbeat()
+    _strict_parse(beat, data, "heartbeat")
+    return Heartbeat(node_id=beat.node_id, head_seq=beat.head_seq, head_hash=beat.head_hash,
+                     sent_at=from_ms(beat.sent_at_ms), key_id=beat.key_id)
+
+
+def decode_body(data: bytes) -> tuple[Header, Payload]:
+    """Parse a received body. Raises ``VerificationError`` (code ``malformed_body``)."""
+    body = pb.RecordBody()
+    _strict_parse(body, data, "record body")
     if body.format != BODY_FORMAT:
         raise VerificationError(
             f"record body format {body.format} is not supported (this node reads format "
@@ -160,7 +196,14 @@ def _payload(body: pb.RecordBody) -> Payload:
                     reason=d.reason,
                     operator=d.operator,
                     department=d.department,
+                    verification_code=d.verification_code,
                 )
+            case "node_revoked":
+                r = body.node_revoked
+                return NodeRevoked(node_id=r.node_id, from_seq=r.from_seq, reason=r.reason,
+                                   operator=r.operator)
+            case "key_rotated":
+                return KeyRotated(new_certificate=body.key_rotated.new_certificate)
             case "catalog_published":
                 c = body.catalog_published
                 return CatalogPublished(

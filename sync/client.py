@@ -89,12 +89,16 @@ class UpstreamClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def push(self, log_id: str, records: Sequence[WireRecord]) -> PushResult:
+    def push(self, log_id: str, records: Sequence[WireRecord],
+             heartbeat: WireRecord | None = None) -> PushResult:
         request = sync_pb2.PushRequest(
             log_id=log_id,
             records=[records_pb2.SignedRecord(body=r.body, signature=r.signature)
                      for r in records],
         )
+        if heartbeat is not None:
+            request.heartbeat.CopyFrom(records_pb2.SignedRecord(body=heartbeat.body,
+                                                                signature=heartbeat.signature))
         try:
             reply = self._stub.Push(request, timeout=self._timeout)
         except grpc.RpcError as exc:
@@ -107,6 +111,15 @@ class UpstreamClient:
                 for r in reply.results
             ),
         )
+
+    def rotate_key(self, records_csr: bytes) -> bytes:
+        """A certificate for a new records key of this node (DER)."""
+        try:
+            reply = self._stub.RotateKey(sync_pb2.RotateKeyRequest(records_csr=records_csr),
+                                         timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise translate_rpc_error(exc, self.address, self.name) from exc
+        return bytes(reply.records_certificate)
 
     def pull(self, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
         request = sync_pb2.PullRequest(

@@ -44,9 +44,12 @@ _STATUS = {
 
 
 class SyncHandler(Protocol):
-    def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord]) -> PushResult: ...
+    def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
+             heartbeat: WireRecord | None) -> PushResult: ...
 
     def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]: ...
+
+    def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes: ...
 
 
 class EnrolHandler(Protocol):
@@ -75,8 +78,11 @@ class _SyncServicer(sync_pb2_grpc.SyncServicer):
              context: grpc.ServicerContext) -> sync_pb2.PushReply:
         peer = _peer(context)
         records = [WireRecord(body=r.body, signature=r.signature) for r in request.records]
+        heartbeat = (WireRecord(body=request.heartbeat.body,
+                                signature=request.heartbeat.signature)
+                     if request.HasField("heartbeat") else None)
         try:
-            result = self._handler.push(peer, request.log_id, records)
+            result = self._handler.push(peer, request.log_id, records, heartbeat)
         except Exception as exc:
             _abort(context, exc)
         return sync_pb2.PushReply(
@@ -103,6 +109,15 @@ class _SyncServicer(sync_pb2_grpc.SyncServicer):
                 )
         except Exception as exc:
             _abort(context, exc)
+
+    def RotateKey(self, request: sync_pb2.RotateKeyRequest,  # noqa: N802 -- gRPC method name
+                  context: grpc.ServicerContext) -> sync_pb2.RotateKeyReply:
+        peer = _peer(context)
+        try:
+            certificate = self._handler.rotate_key(peer, request.records_csr)
+        except Exception as exc:
+            _abort(context, exc)
+        return sync_pb2.RotateKeyReply(records_certificate=certificate)
 
 
 class _EnrolmentServicer(sync_pb2_grpc.EnrolmentServicer):

@@ -25,7 +25,7 @@ class SignedRecord(_message.Message):
     def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class RecordBody(_message.Message):
-    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "decision", "catalog_published")
+    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "decision", "catalog_published", "node_revoked", "key_rotated")
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -36,6 +36,8 @@ class RecordBody(_message.Message):
     PRE_REVIEWED_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     CATALOG_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    NODE_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    KEY_ROTATED_FIELD_NUMBER: _ClassVar[int]
     format: int
     log_id: str
     seq: int
@@ -46,7 +48,9 @@ class RecordBody(_message.Message):
     pre_reviewed: PreReviewed
     decision: Decision
     catalog_published: CatalogPublished
-    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ...) -> None: ...
+    node_revoked: NodeRevoked
+    key_rotated: KeyRotated
+    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ..., node_revoked: _Optional[_Union[NodeRevoked, _Mapping]] = ..., key_rotated: _Optional[_Union[KeyRotated, _Mapping]] = ...) -> None: ...
 
 class Applicant(_message.Message):
     __slots__ = ("name", "id_number", "phone")
@@ -111,18 +115,52 @@ class PreReviewed(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., complete: _Optional[bool] = ..., missing: _Optional[_Iterable[str]] = ..., catalog_version: _Optional[int] = ..., catalog_hash: _Optional[bytes] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("case_id", "outcome", "reason", "operator", "department")
+    __slots__ = ("case_id", "outcome", "reason", "operator", "department", "verification_code")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_CODE_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     outcome: Outcome
     reason: str
     operator: str
     department: str
-    def __init__(self, case_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., reason: _Optional[str] = ..., operator: _Optional[str] = ..., department: _Optional[str] = ...) -> None: ...
+    verification_code: str
+    def __init__(self, case_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., reason: _Optional[str] = ..., operator: _Optional[str] = ..., department: _Optional[str] = ..., verification_code: _Optional[str] = ...) -> None: ...
+
+class NodeRevoked(_message.Message):
+    __slots__ = ("node_id", "from_seq", "reason", "operator")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    from_seq: int
+    reason: str
+    operator: str
+    def __init__(self, node_id: _Optional[str] = ..., from_seq: _Optional[int] = ..., reason: _Optional[str] = ..., operator: _Optional[str] = ...) -> None: ...
+
+class KeyRotated(_message.Message):
+    __slots__ = ("new_certificate",)
+    NEW_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    new_certificate: bytes
+    def __init__(self, new_certificate: _Optional[bytes] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("node_id", "head_seq", "head_hash", "sent_at_ms", "key_id")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    head_seq: int
+    head_hash: bytes
+    sent_at_ms: int
+    key_id: bytes
+    def __init__(self, node_id: _Optional[str] = ..., head_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., sent_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ...) -> None: ...
 
 class CatalogPublished(_message.Message):
     __slots__ = ("version", "issued_at_ms", "expires_at_ms", "catalog")

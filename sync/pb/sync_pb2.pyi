@@ -20,12 +20,14 @@ RECORD_STATUS_ALREADY_HAD: RecordStatus
 RECORD_STATUS_REFUSED: RecordStatus
 
 class PushRequest(_message.Message):
-    __slots__ = ("log_id", "records")
+    __slots__ = ("log_id", "records", "heartbeat")
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     log_id: str
     records: _containers.RepeatedCompositeFieldContainer[_records_pb2.SignedRecord]
-    def __init__(self, log_id: _Optional[str] = ..., records: _Optional[_Iterable[_Union[_records_pb2.SignedRecord, _Mapping]]] = ...) -> None: ...
+    heartbeat: _records_pb2.SignedRecord
+    def __init__(self, log_id: _Optional[str] = ..., records: _Optional[_Iterable[_Union[_records_pb2.SignedRecord, _Mapping]]] = ..., heartbeat: _Optional[_Union[_records_pb2.SignedRecord, _Mapping]] = ...) -> None: ...
 
 class RecordResult(_message.Message):
     __slots__ = ("seq", "status", "reason_code", "message")
@@ -70,6 +72,18 @@ class PullReply(_message.Message):
     certificates: _containers.RepeatedScalarFieldContainer[bytes]
     cursors: _containers.RepeatedCompositeFieldContainer[LogCursor]
     def __init__(self, records: _Optional[_Iterable[_Union[_records_pb2.SignedRecord, _Mapping]]] = ..., certificates: _Optional[_Iterable[bytes]] = ..., cursors: _Optional[_Iterable[_Union[LogCursor, _Mapping]]] = ...) -> None: ...
+
+class RotateKeyRequest(_message.Message):
+    __slots__ = ("records_csr",)
+    RECORDS_CSR_FIELD_NUMBER: _ClassVar[int]
+    records_csr: bytes
+    def __init__(self, records_csr: _Optional[bytes] = ...) -> None: ...
+
+class RotateKeyReply(_message.Message):
+    __slots__ = ("records_certificate",)
+    RECORDS_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    records_certificate: bytes
+    def __init__(self, records_certificate: _Optional[bytes] = ...) -> None: ...
 
 class EnrolRequest(_message.Message):
     __slots__ = ("token", "node_id", "records_csr", "tls_csr")

@@ -44,6 +44,11 @@ class SyncStub:
                 request_serializer=bianmin_dot_v1_dot_sync__pb2.PullRequest.SerializeToString,
                 response_deserializer=bianmin_dot_v1_dot_sync__pb2.PullReply.FromString,
                 _registered_method=True)
+        self.RotateKey = channel.unary_unary(
+                '/bianmin.v1.Sync/RotateKey',
+                request_serializer=bianmin_dot_v1_dot_sync__pb2.RotateKeyRequest.SerializeToString,
+                response_deserializer=bianmin_dot_v1_dot_sync__pb2.RotateKeyReply.FromString,
+                _registered_method=True)
 
 
 class SyncServicer:
@@ -64,6 +69,13 @@ class SyncServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateKey(self, request, context):
+        """Certify a new records key for the calling node (key rotation).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SyncServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +88,11 @@ def add_SyncServicer_to_server(servicer, server):
                     servicer.Pull,
                     request_deserializer=bianmin_dot_v1_dot_sync__pb2.PullRequest.FromString,
                     response_serializer=bianmin_dot_v1_dot_sync__pb2.PullReply.SerializeToString,
+            ),
+            'RotateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateKey,
+                    request_deserializer=bianmin_dot_v1_dot_sync__pb2.RotateKeyRequest.FromString,
+                    response_serializer=bianmin_dot_v1_dot_sync__pb2.RotateKeyReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +149,33 @@ class Sync:
             '/bianmin.v1.Sync/Pull',
             bianmin_dot_v1_dot_sync__pb2.PullRequest.SerializeToString,
             bianmin_dot_v1_dot_sync__pb2.PullReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bianmin.v1.Sync/RotateKey',
+            bianmin_dot_v1_dot_sync__pb2.RotateKeyRequest.SerializeToString,
+            bianmin_dot_v1_dot_sync__pb2.RotateKeyReply.FromString,
             options,
             channel_credentials,
             insecure,

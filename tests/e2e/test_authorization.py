@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 
 from bianmin.procs import run
-from node.identity import HUB_NODE_ID
 from sync import CallRefused, WireRecord
-from sync.client import UpstreamClient
-from sync.tls import ClientTls
+from tests.e2e.helpers import client_of, records_of
 
 pytestmark = pytest.mark.e2e
-
-
-def client_of(home: Path, address: str) -> UpstreamClient:
-    tls = ClientTls(ca_pem=(home / "certs" / "ca.pem").read_bytes(),
-                    private_key_pem=(home / "keys" / "tls.key").read_bytes(),
-                    certificate_pem=(home / "certs" / "tls.pem").read_bytes())
-    return UpstreamClient(address, HUB_NODE_ID, tls, call_timeout_s=10)
-
-
-def records_of(home: Path, log_id: str) -> list[WireRecord]:
-    with sqlite3.connect(home / "node.db") as db:
-        rows = db.execute("SELECT seq, body, signature FROM records WHERE log_id = ? "
-                          "ORDER BY seq", (log_id,)).fetchall()
-    return [WireRecord(body=b, signature=s, seq=q) for q, b, s in rows]
 
 
 def test_village_cannot_push_another_villages_log(federation, intake):

@@ -10,6 +10,7 @@ import pytest
 
 from bianmin.demo import resident_id
 from bianmin.procs import run
+from tests.e2e.helpers import client_of, records_of
 
 pytestmark = pytest.mark.e2e
 
@@ -94,16 +95,27 @@ def test_repeated_records_are_acknowledged_and_stored_once(federation, intake):
     v1 = federation.enrol("V001")
     intake(v1)
     run("node", "sync", "--home", str(v1))
-    # Forget the ack, as if it had been lost on the way back: the node resends everything.
-    with sqlite3.connect(v1 / "node.db") as db:
-        db.execute("UPDATE sync_state SET value = 0 WHERE name = 'pushed'")
-    resent = run("node", "sync", "--home", str(v1), "--json").json()
-    assert resent["pushed"] == 2
+    with client_of(v1, federation.sync_at) as client:
+        replay = client.push("V001", records_of(v1, "V001"))
+    assert replay.committed_seq == 2
+    assert [o.status for o in replay.outcomes] == ["already_had", "already_had"]
     with federation.hub_db() as db:
         stored = db.execute("SELECT count(*) FROM records WHERE log_id = 'V001'").fetchone()[0]
         cases = db.execute("SELECT count(*) FROM cases").fetchone()[0]
     assert stored == 2
     assert cases == 1
+
+
+def test_a_lost_ack_is_recovered_from_the_hub_without_resending(federation, intake):
+    v1 = federation.enrol("V001")
+    intake(v1)
+    run("node", "sync", "--home", str(v1))
+    # Forget the ack, as if it had been lost on the way back.
+    with sqlite3.connect(v1 / "node.db") as db:
+        db.execute("UPDATE sync_state SET value = 0 WHERE name = 'pushed'")
+    again = run("node", "sync", "--home", str(v1), "--json").json()
+    assert again["pushed"] == 0
+    assert run("node", "status", "--home", str(v1), "--json").json()["unsynced_records"] == 0
 
 
 def test_two_villages_each_see_only_their_own_decisions(federation, intake):

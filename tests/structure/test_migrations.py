@@ -33,3 +33,43 @@ def test_upgrading_twice_is_harmless(tmp_path):
     db.upgrade()
     assert db.revision() == db.head_revision()
     db.close()
+
+
+def _at(db: Database, revision: str) -> None:
+    from alembic import command  # noqa: PLC0415
+
+    with db.engine.begin() as conn:
+        command.upgrade(db._alembic(conn), revision)
+
+
+def test_a_node_database_from_the_first_release_keeps_its_data_after_upgrade(tmp_path):
+    db = Database(sqlite_url(tmp_path / "old.db"), migrations=NODE_MIGRATIONS)
+    _at(db, "0001")
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO log_heads (log_id, seq, hash) VALUES ('V001', 7, x'AB')")
+        conn.exec_driver_sql(
+            "INSERT INTO cases (case_id, item_code, item_name, applicant_name, applicant_id, "
+            "state, complete, missing, reason, operator, last_own_seq, submitted_at_ms, "
+            "updated_at_ms, catalog_version) VALUES ('360112-V001-20251127-0001', 'MZ-001', "
+            "'最低生活保障审批', '张三', '360112195803011025', 'approved', 1, '', 'ok', '刘芳', 2, "
+            "1, 2, 1)")
+    db.upgrade()
+    with db.engine.connect() as conn:
+        head = conn.exec_driver_sql("SELECT seq, hash, key_id FROM log_heads").one()
+        case = conn.exec_driver_sql("SELECT state, catalog_expired FROM cases").one()
+    db.close()
+    assert tuple(head) == (7, b"\xab", b"")
+    assert tuple(case) == ("approved", 0)
+
+
+def test_a_hub_database_from_the_first_release_keeps_its_data_after_upgrade(tmp_path):
+    db = Database(sqlite_url(tmp_path / "old.db"), migrations=HUB_MIGRATIONS)
+    _at(db, "0001")
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO nodes (node_id, tier, name, parent, tls_fingerprint, "
+                             "enrolled_at_ms) VALUES ('V001', 'village', 'v', 'HUB', 'ff', 1)")
+    db.upgrade()
+    with db.engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT node_id, claimed_seq, claimed_hash FROM nodes").one()
+    db.close()
+    assert tuple(row) == ("V001", 0, b"")

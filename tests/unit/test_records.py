@@ -239,7 +239,7 @@ def test_each_record_chains_onto_the_previous_ones_hash(world: World) -> None:
     assert [r.seq for r in log] == [1, 2, 3]
     assert log[1].header.prev_hash == log[0].hash
     assert log[2].header.prev_hash == log[1].hash
-    assert log[2].head == LogHead(seq=3, hash=log[2].hash)
+    assert log[2].head == LogHead(seq=3, hash=log[2].hash, key_id=log[2].header.key_id)
 
 
 def test_signature_of_the_wrong_length_is_refused() -> None:

@@ -1,0 +1,235 @@
+"""Receiving another node's records (DESIGN §3, §4): every tier that accepts pushes uses this.
+
+For each batch: refuse it whole if the log is held by an open fork alarm; check each record on
+its own (body, signer, signature -- in parallel, outside any write lock); then, in one write
+transaction, place the records on the log (seq, chain, revocation, key in force), store what
+was accepted, let the tier project it (case views, relay queues), and keep every refused
+record as evidence, raising an alarm when the refusal looks like an attack. Refused records
+never reach the projection.
+
+A node's signed heartbeat (its head seq and hash) is checked here too: it tells the receiver
+exactly which records it is missing, and a heartbeat that disagrees with a stored record is a
+fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import Connection
+
+from node.clock import Clock
+from node.db import Database
+from node.errors import StateError, VerificationError
+from node.identity import (
+    check_issued_by,
+    identity_of,
+    key_id_of,
+    load_certificate,
+    verify_signature,
+)
+from node.payloads import Heartbeat, KeyRotated
+from node.records import (
+    BatchResult,
+    MapFn,
+    Record,
+    chain_batch,
+    check_records,
+    parse_record,
+)
+from node.store import Alarm, Keyring, LogStore
+from node.wire import decode_heartbeat
+
+__all__ = ["ALARMING", "Claim", "LogIngest"]
+
+# Refusals that look like an attack raise an alarm (kind on the right); others are only kept.
+ALARMING = {
+    "fork": "fork",
+    "bad_signature": "forgery",
+    "wrong_signer": "forgery",
+    "unknown_key": "forgery",
+    "bad_rotation": "forgery",
+    "wrong_log": "impersonation",
+    "revoked": "revoked_key",
+    "retired_key": "retired_key",
+    "unknown_field": "tampering",
+    "malformed_body": "tampering",
+    "broken_chain": "tampering",
+    "oversized": "tampering",
+}
+NOT_EVIDENCE = frozenset({"after_refusal"})  # a consequence of an earlier refusal, not a cause
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """What a node's heartbeat says of its log, against what this receiver holds."""
+
+    node_id: str
+    head_seq: int
+    committed_seq: int
+    sent_at: dt.datetime
+
+    @property
+    def missing(self) -> tuple[int, int] | None:
+        """The inclusive range of records the node has and this receiver lacks."""
+        if self.head_seq > self.committed_seq:
+            return self.committed_seq + 1, self.head_seq
+        return None
+
+
+class _Overlay:
+    """A keyring that also knows certificates named by rotations inside the batch at hand."""
+
+    def __init__(self, base: Keyring, extra: dict[bytes, x509.Certificate]) -> None:
+        self._base = base
+        self._extra = extra
+
+    def certificate(self, key_id: bytes) -> x509.Certificate | None:
+        return self._extra.get(key_id) or self._base.certificate(key_id)
+
+
+class LogIngest:
+    def __init__(self, db: Database, logs: LogStore, *, ca: x509.Certificate, clock: Clock,
+                 map_fn: MapFn = map) -> None:
+        self.db = db
+        self.logs = logs
+        self.ca = ca
+        self.clock = clock
+        self.map_fn = map_fn
+
+    def admit_key(self, node_id: str) -> Callable[[bytes], bytes]:
+        """The check of a certificate a ``KeyRotated`` record of ``node_id``'s log names."""
+
+        def admit(der: bytes) -> bytes:
+            cert = load_certificate(der)
+            check_issued_by(cert, self.ca, self.clock.now())
+            who = identity_of(cert)
+            public_key = cert.public_key()
+            if (who.node_id != node_id or who.purpose != "records"
+                    or not isinstance(public_key, ed25519.Ed25519PublicKey)):
+                raise VerificationError(f"the new certificate is not a records certificate of "
+                                        f"{node_id}")
+            return key_id_of(public_key)
+
+        return admit
+
+    def held_by(self, conn: Connection, log_id: str) -> Alarm | None:
+        forks = self.logs.open_alarms(conn, node_id=log_id, kind="fork")
+        return forks[0] if forks else None
+
+    def check_not_held(self, conn: Connection, log_id: str) -> None:
+        alarm = self.held_by(conn, log_id)
+        if alarm is not None:
+            raise StateError(
+                f"records of {log_id} are held: fork alarm #{alarm.id} is open ({alarm.message}); "
+                f"an operator must resolve it ('bianmin hub alarms resolve {alarm.id}')",
+                code="held",
+            )
+
+    def receive(self, *, peer: str, log_id: str, raw: Sequence[tuple[bytes, bytes]],
+                project: Callable[[Connection, Record], None]) -> BatchResult:
+        with self.db.read() as conn:
+            self.check_not_held(conn, log_id)
+            keyring = _Overlay(self.logs.keyring(conn), self._rotations(raw, log_id))
+            checked = check_records(raw, log_id=log_id, keyring=keyring, map_fn=self.map_fn)
+        now = self.clock.now()
+        with self.db.write() as conn:
+            head = self.logs.head(conn, log_id, lock=True)
+            result = chain_batch(
+                checked, log_id=log_id, head=head,
+                known_hash=lambda seq: self.logs.hash_at(conn, log_id, seq),
+                revoked_from=self.logs.revoked_from(conn, log_id),
+                admit_key=self.admit_key(log_id),
+            )
+            self.logs.append(conn, list(result.accepted), now=now, advance_head=False)
+            if result.accepted:
+                self.logs.set_head(conn, log_id, result.head)
+            for record in result.accepted:
+                if isinstance(record.payload, KeyRotated):
+                    self.logs.add_certificate(conn, load_certificate(
+                        record.payload.new_certificate))
+                project(conn, record)
+            for verdict in result.refused:
+                if verdict.reason_code in NOT_EVIDENCE:
+                    continue
+                self._keep(conn, peer=peer, log_id=log_id, seq=verdict.seq, raw=verdict.raw,
+                           reason=verdict.reason_code, message=verdict.message, now=now)
+        return result
+
+    def refuse_all(self, *, peer: str, log_id: str, raw: Sequence[tuple[bytes, bytes]],
+                   reason: str, message: str) -> None:
+        """Keep a whole refused push as evidence (e.g. a node pushing another node's log)."""
+        now = self.clock.now()
+        with self.db.write() as conn:
+            for body, signature in raw:
+                seq = 0
+                with contextlib.suppress(VerificationError):
+                    seq = parse_record(body, signature).seq
+                self.logs.keep_evidence(conn, log_id=log_id, seq=seq, body=body,
+                                        signature=signature, reason_code=reason,
+                                        message=message, peer=peer, now=now)
+            self.logs.raise_alarm(conn, kind=ALARMING.get(reason, reason), node_id=log_id,
+                                  peer=peer, log_id=log_id, seq=0, message=message, now=now)
+
+    def heartbeat(self, *, peer: str, body: bytes, signature: bytes) -> Claim:
+        """Check a node's signed heartbeat; a claim that contradicts a stored record is a fork."""
+        beat: Heartbeat = decode_heartbeat(body)
+        now = self.clock.now()
+        if beat.node_id != peer:
+            raise VerificationError(f"heartbeat of {beat.node_id} sent by {peer}",
+                                    code="wrong_log")
+        with self.db.write() as conn:
+            cert = self.logs.certificate(conn, beat.key_id)
+            if (cert is None or identity_of(cert).node_id != peer
+                    or not verify_signature(cert, body, signature)):
+                raise VerificationError(f"heartbeat of {peer} is not signed by its records key",
+                                        code="bad_signature")
+            committed = self.logs.head(conn, peer).seq
+            if 0 < beat.head_seq <= committed:
+                stored = self.logs.hash_at(conn, peer, beat.head_seq)
+                if stored != beat.head_hash:
+                    message = (f"{peer} says record {beat.head_seq} of its log has hash "
+                               f"{beat.head_hash.hex()[:16]}, but the stored one has "
+                               f"{(stored or b'').hex()[:16]}: the node rewrote its log (fork)")
+                    if self.held_by(conn, peer) is None:
+                        self.logs.raise_alarm(conn, kind="fork", node_id=peer, peer=peer,
+                                              log_id=peer, seq=beat.head_seq, message=message,
+                                              now=now)
+        return Claim(node_id=peer, head_seq=beat.head_seq, committed_seq=committed,
+                     sent_at=beat.sent_at)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _rotations(self, raw: Sequence[tuple[bytes, bytes]],
+                   log_id: str) -> dict[bytes, x509.Certificate]:
+        """Certificates named by rotations in this batch, so the records after a rotation in
+        the same batch can be checked; each is checked against the county CA first."""
+        found: dict[bytes, x509.Certificate] = {}
+        admit = self.admit_key(log_id)
+        for body, signature in raw:
+            if b"\xca\x02" not in body:  # field 41 (key_rotated), length-delimited: cheap filter
+                continue
+            try:
+                payload = parse_record(body, signature).payload
+                if isinstance(payload, KeyRotated):
+                    found[admit(payload.new_certificate)] = load_certificate(
+                        payload.new_certificate)
+            except VerificationError:
+                continue  # refused properly when the batch is checked
+        return found
+
+    def _keep(self, conn: Connection, *, peer: str, log_id: str, seq: int,
+              raw: tuple[bytes, bytes], reason: str, message: str, now: dt.datetime) -> None:
+        body, signature = raw
+        new = self.logs.keep_evidence(conn, log_id=log_id, seq=seq, body=body,
+                                      signature=signature, reason_code=reason,
+                                      message=message, peer=peer, now=now)
+        kind = ALARMING.get(reason)
+        if new and kind is not None:
+            self.logs.raise_alarm(conn, kind=kind, node_id=log_id, peer=peer, log_id=log_id,
+                                  seq=seq, message=message, now=now)

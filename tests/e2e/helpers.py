@@ -1,0 +1,95 @@
+"""Tools for end-to-end tests that play the attacker: raw clients, forged records, a fake
+upstream. They use bianmin's own pieces (the real servicer, the real record sealing) so that
+what is tested is the receiver's judgement, not a mock's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from node.clock import FixedClock
+from node.home import load_ed25519_key
+from node.identity import HUB_NODE_ID, Signer
+from node.payloads import Payload
+from node.records import LogHead, Record, seal
+from node.wire import decode_body
+from sync import PullBatch, PushResult, WireRecord
+from sync.client import UpstreamClient
+from sync.server import RunningServer, start_server
+from sync.tls import ClientTls, ServerTls
+
+
+def client_of(home: Path, address: str) -> UpstreamClient:
+    """A mutual-TLS client holding the node's own TLS key (what a malicious node has)."""
+    tls = ClientTls(ca_pem=(home / "certs" / "ca.pem").read_bytes(),
+                    private_key_pem=(home / "keys" / "tls.key").read_bytes(),
+                    certificate_pem=(home / "certs" / "tls.pem").read_bytes())
+    return UpstreamClient(address, HUB_NODE_ID, tls, call_timeout_s=10)
+
+
+def records_of(home: Path, log_id: str) -> list[WireRecord]:
+    with sqlite3.connect(home / "node.db") as db:
+        rows = db.execute("SELECT seq, body, signature FROM records WHERE log_id = ? "
+                          "ORDER BY seq", (log_id,)).fetchall()
+    return [WireRecord(body=b, signature=s, seq=q) for q, b, s in rows]
+
+
+def signer_of(home: Path, key: str = "records") -> Signer:
+    """A node's (or the hub's) signing key, read from its home: a stolen key."""
+    return Signer(load_ed25519_key(home / "keys" / f"{key}.key"))
+
+
+def forge(payload: Payload, *, log_id: str, signer: Signer, seq: int = 1,
+          prev: Record | None = None, body_tail: bytes = b"") -> WireRecord:
+    """A record sealed with ``signer``: properly signed, whatever it claims."""
+    head = prev.head if prev is not None else LogHead(seq=seq - 1)
+    if prev is None and seq > 1:
+        head = LogHead(seq=seq - 1)
+    record = seal(payload, log_id=log_id, head=head, signer=signer,
+                  clock=FixedClock(dt.datetime.now(dt.UTC)))
+    body = record.body + body_tail
+    return WireRecord(body=body, signature=signer.sign(body), seq=record.seq)
+
+
+class FakeUpstream:
+    """A sync server with the hub's TLS identity that serves whatever the test wants: a
+    compromised hub machine, or a network attacker who stole the hub's TLS key (but not its
+    records or catalog keys)."""
+
+    def __init__(self, hub_home: Path, batches: Callable[[Mapping[str, int]], list[PullBatch]]):
+        self._batches = batches
+        self.pushed: list[WireRecord] = []
+        tls = ServerTls(
+            private_key_pem=(hub_home / "keys" / "tls.key").read_bytes(),
+            certificate_chain_pem=(hub_home / "certs" / "tls.pem").read_bytes()
+            + (hub_home / "ca" / "ca.pem").read_bytes(),
+            client_ca_pem=(hub_home / "ca" / "ca.pem").read_bytes(),
+        )
+        self.server: RunningServer = start_server(tls=tls, listen="127.0.0.1:0", handler=self,
+                                                  max_workers=4)
+        self.address = f"127.0.0.1:{self.server.sync_port}"
+
+    def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
+             heartbeat: WireRecord | None) -> PushResult:
+        self.pushed.extend(records)
+        return PushResult(committed_seq=max((decode_body(r.body)[0].seq for r in records),
+                                            default=0))
+
+    def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
+        yield from self._batches(cursors)
+
+    def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.server.stop(1)
+
+
+def point_node_at(home: Path, address: str) -> None:
+    """Rewrite the node's upstream address (as an attacker in the path would redirect it)."""
+    text = (home / "node.toml").read_text(encoding="utf-8")
+    lines = [f'upstream = "{address}"' if line.startswith("upstream =") else line
+             for line in text.splitlines()]
+    (home / "node.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
