@@ -73,3 +73,10 @@ def test_a_hub_database_from_the_first_release_keeps_its_data_after_upgrade(tmp_
         row = conn.exec_driver_sql("SELECT node_id, claimed_seq, claimed_hash FROM nodes").one()
     db.close()
     assert tuple(row) == ("V001", 0, b"")
+
+
+@pytest.mark.parametrize("migrations", [NODE_MIGRATIONS, HUB_MIGRATIONS], ids=["node", "hub"])
+def test_the_fast_head_check_agrees_with_alembic(tmp_path, migrations):
+    db = Database(sqlite_url(tmp_path / "x.db"), migrations=migrations)
+    assert db.expected_head() == db.head_revision()
+    db.close()
