@@ -1,7 +1,7 @@
 # bianmin: the two commands a county IT person needs first are `make demo` and `make test`.
 PYTHON ?= python3
 # Tests run in parallel workers (pytest-xdist): most of their time is real processes starting.
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist worksteal
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed

@@ -22,12 +22,22 @@ import click
 from bianmin.procs import CommandFailed, ServerProcess, run
 from node.resident_id import check_digit
 
-__all__ = ["demo", "run_demo", "sample_catalog"]
+__all__ = ["demo", "run_demo", "sample_calendar", "sample_catalog", "sample_operators"]
 
 
 def sample_catalog() -> Path:
     """The sample catalog shipped with bianmin (a copy of ``shared/catalog``)."""
     return Path(str(resources.files("bianmin") / "data" / "sample-catalog.toml"))
+
+
+def sample_operators() -> Path:
+    """The sample county's operators (for the demo and the tests)."""
+    return Path(str(resources.files("bianmin") / "data" / "operators-example.toml"))
+
+
+def sample_calendar() -> Path:
+    """An illustrative 2026 working-day calendar."""
+    return Path(str(resources.files("bianmin") / "data" / "calendar-example.toml"))
 
 
 def resident_id(first17: str) -> str:
@@ -40,8 +50,8 @@ CASES: list[dict[str, Any]] = [
      "fields": ["household_size=3", "monthly_income_yuan=1200"]},
     {"node": "V001", "item": "SB-001", "name": "李建国", "id": resident_id("36011219710815203"),
      "materials": ["id_card", "hukou"], "fields": ["contribution_grade_yuan=300"]},
-    {"node": "V001", "item": "MZ-003", "name": "王桂兰", "id": resident_id("36011219400122302"),
-     "materials": ["id_card", "bank_card"], "fields": []},
+    {"node": "V001", "item": "WJ-001", "name": "王桂兰", "id": resident_id("36011219620122302"),
+     "materials": ["application", "id_card", "hukou", "family_planning_cert"], "fields": []},
     {"node": "V002", "item": "CL-001", "name": "赵志强", "id": resident_id("36011219850607401"),
      "materials": ["id_card", "hukou", "photo"], "fields": []},
     {"node": "V002", "item": "LY-001", "name": "钱德明", "id": resident_id("36011219660909501"),
@@ -50,11 +60,11 @@ CASES: list[dict[str, Any]] = [
 ]
 
 DECISIONS = [
-    # (applicant, --approve/--reject, reason)
-    ("张秀英", "--approve", "家庭人均收入低于当地低保标准，准予纳入最低生活保障"),
-    ("李建国", "--approve", "材料齐全，准予参保登记"),
-    ("王桂兰", "--approve", "年满80周岁，准予发放高龄津贴"),
-    ("钱德明", "--reject", "采伐地块位于生态公益林保护区，依法不予许可"),
+    # (applicant, --approve/--reject, reason, operator of the item's department)
+    ("张秀英", "--approve", "家庭人均收入低于当地低保标准，准予纳入最低生活保障", "刘芳"),
+    ("李建国", "--approve", "材料齐全，准予参保登记", "王强"),
+    ("王桂兰", "--approve", "符合农村部分计划生育家庭奖励扶助条件", "黄丽"),
+    ("钱德明", "--reject", "采伐地块位于生态公益林保护区，依法不予许可", "张伟"),
 ]
 
 
@@ -92,10 +102,14 @@ def run_demo(base: Path) -> None:
     try:
         def init_county() -> None:
             out = run("hub", "init", "--home", str(county), "--county-code", "360112",
-                      "--name", "新建区", "--catalog", str(sample_catalog()), "--json").json()
+                      "--name", "新建区", "--catalog", str(sample_catalog()), "--calendar",
+                      str(sample_calendar()), "--json").json()
             say.say(f"county CA made; fingerprint {out['ca_fingerprint'][:16]}...")
             say.say(f"catalog version {out['catalog_version']} signed and published "
-                    "(12 service items)")
+                    "(12 service items); 2026 holiday calendar loaded")
+            ops = run("hub", "operator", "import", str(sample_operators()), "--home",
+                      str(county), "--json").json()
+            say.say(f"{len(ops['added'])} department operators registered")
 
         step("The county IT team creates the hub of 新建区 (360112)", init_county)
 
@@ -185,17 +199,20 @@ def run_demo(base: Path) -> None:
         def decide() -> None:
             cases = run("hub", "cases", "--home", str(county), "--json").json()["cases"]
             by_name = {c["applicant_name"]: c for c in cases}
-            for name, verdict, reason in DECISIONS:
+            for name, verdict, reason, operator in DECISIONS:
                 case = by_name[name]
                 out = run("hub", "decide", "--home", str(county), case["case_id"], verdict,
-                          "--reason", reason, "--operator", "窗口-刘芳", "--json").json()
-                say.say(f"{case['case_id']}: {out['state']} -- {reason}")
-            waiting = [c for c in cases if not c["complete"]]
-            for c in waiting:
-                say.say(f"{c['case_id']} stays received: it waits for the missing "
-                        f"{', '.join(c['missing'])}")
+                          "--reason", reason, "--operator", operator, "--json").json()
+                say.say(f"{case['case_id']}: {out['state']} by {operator} -- {reason} "
+                        f"(slip code {out['verification_code']})")
+            for c in (c for c in cases if not c["complete"]):
+                run("hub", "request-supplement", "--home", str(county), c["case_id"],
+                    *[a for m in c["missing"] for a in ("--material", m)],
+                    "--reason", "请补交残疾评定表", "--operator", "陈静")
+                say.say(f"{c['case_id']}: supplement requested (补正) for "
+                        f"{', '.join(c['missing'])}; its clock pauses")
 
-        step("An operator decides, with signed records", decide)
+        step("Operators decide, or ask for what is missing, with signed records", decide)
 
         def sync_down() -> None:
             for node_id, home in villages.items():
@@ -205,16 +222,59 @@ def run_demo(base: Path) -> None:
 
         step("Decisions travel back down", sync_down)
 
+        def supplement_round_trip() -> None:
+            home = villages["V002"]
+            waiting = [c for c in run("node", "cases", "--home", str(home), "--json").json()[
+                "cases"] if c["state"] == "supplement_requested"]
+            for c in waiting:
+                say.say(f"V002 desk sees {c['case_id']}: bring {', '.join(c['requested'])}")
+                scan2 = base / "medical-assessment.pdf"
+                scan2.write_bytes(b"%PDF-1.4 demo assessment")
+                run("node", "supplement", "--home", str(home), c["case_id"], "--material",
+                    f"medical_assessment={scan2}")
+                run("node", "sync", "--home", str(home))
+                out = run("hub", "decide", "--home", str(county), c["case_id"], "--approve",
+                          "--reason", "经评定符合残疾人证核发条件", "--operator", "陈静",
+                          "--json").json()
+                say.say(f"supplemented at V002, synced; the county accepts and approves it "
+                        f"({out['state']})")
+                run("node", "sync", "--home", str(home))
+
+        step("The missing material arrives (补正) and the case is decided", supplement_round_trip)
+
         def final() -> None:
             for node_id, home in villages.items():
                 for c in run("node", "cases", "--home", str(home), "--json").json()["cases"]:
                     detail = f" -- {c['reason']}" if c["reason"] else ""
-                    if c["state"] == "received" and c["missing"]:
-                        detail = f" -- waiting for {', '.join(c['missing'])}"
                     say.say(f"{node_id} desk: {c['case_id']} {c['item']} {c['applicant_name']}: "
                             f"{c['state'].upper()}{detail}")
 
         step("What each village desk now shows", final)
+
+        def hand_over() -> None:
+            for node_id, home_dir in villages.items():
+                done = 0
+                for c in run("node", "cases", "--home", str(home_dir), "--json").json()[
+                        "cases"]:
+                    if c["state"] in ("approved", "rejected"):
+                        run("node", "conclude", "--home", str(home_dir), c["case_id"])
+                        done += 1
+                run("node", "sync", "--home", str(home_dir))
+                say.say(f"{node_id} hands {done} result(s) to the applicants (办结) and syncs")
+
+        step("Results are handed over at the desks", hand_over)
+
+        def supervision() -> None:
+            stats = run("hub", "stats", "--home", str(county), "--by", "node", "--json").json()
+            for r in stats["rows"]:
+                say.say(f"{r['node']}: received {r['received']}, approved {r['approved']}, "
+                        f"rejected {r['rejected']}, concluded {r['concluded']}, on time "
+                        f"{r['on_time_rate']:.0%}")
+            audit = run("hub", "audit", "verify", "--home", str(county), "--json").json()
+            say.say(f"audit: {audit['records']} signed records re-verified, "
+                    + ("all verify" if audit["clean"] else "PROBLEMS"))
+
+        step("The county's supervision and audit", supervision)
 
         def shutdown() -> None:
             assert hub_proc is not None

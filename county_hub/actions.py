@@ -14,15 +14,13 @@ import secrets
 
 from county_hub.hub import Hub
 from node.catalog import Catalog
-from node.errors import NotFoundError, StateError, UsageError
-from node.identity import CATALOG_LOG_ID, HUB_NODE_ID
-from node.payloads import CatalogPublished, Decision, NodeRevoked, Outcome
+from node.errors import NotFoundError, UsageError
+from node.identity import CATALOG_LOG_ID
+from node.payloads import CatalogPublished, NodeRevoked
 from node.records import Record, seal
-from node.workflow import Action, State, next_state
 
 __all__ = [
     "DEFAULT_CATALOG_VALIDITY",
-    "decide",
     "publish_catalog",
     "resolve_alarm",
     "revoke",
@@ -39,40 +37,6 @@ def verification_code() -> str:
     """A short code for the applicant's result slip, e.g. ``7KQ2-M9XD`` (40 random bits)."""
     chars = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
     return f"{chars[:4]}-{chars[4:]}"
-
-
-def decide(hub: Hub, case_id: str, *, outcome: Outcome, reason: str,
-           operator: str) -> tuple[Record, State]:
-    """Approve or reject a case with a reason; returns the signed decision and the new state."""
-    if not reason.strip():
-        raise UsageError("a decision needs a reason (--reason)", code="reason_required")
-    if not operator.strip():
-        raise UsageError("name the operator who decides (--operator)", code="operator_required")
-    now = hub.clock.now()
-    store = hub.store
-    with store.db.write() as conn:
-        case = store.get_case(conn, case_id)
-        origin = store.node(conn, case.origin_node)
-        if case.decided_by == "township" and origin is not None and origin.parent != HUB_NODE_ID:
-            raise StateError(
-                f"case {case_id}: item {case.item_code} ({case.item_name}) is delegated to "
-                f"townships; township {origin.parent} decides it",
-                code="delegated_item",
-            )
-        action = Action.APPROVE if outcome is Outcome.APPROVE else Action.REJECT
-        after = next_state(case_id, State(case.state), action, complete=case.complete,
-                           missing=case.missing)
-        head = store.logs.head(conn, hub.node_id, lock=True)
-        record = seal(
-            Decision(case_id=case_id, outcome=outcome, reason=reason.strip(),
-                     operator=operator.strip(),
-                     department=case.departments[0] if len(case.departments) == 1 else "",
-                     verification_code=verification_code()),
-            log_id=hub.node_id, head=head, signer=hub.keys.records, clock=hub.clock,
-        )
-        store.logs.append(conn, [record], now=now, audience=lambda _r: case.origin_node)
-        store.record_decision(conn, record, after, now)
-    return record, after
 
 
 def publish_catalog(hub: Hub, catalog: Catalog, *,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from county_hub.actions import decide as decide_case
 from county_hub.actions import publish_catalog, resolve_alarm
 from county_hub.actions import revoke as revoke_node
 from county_hub.audit import export_case, verify_all
@@ -17,12 +18,23 @@ from county_hub.enrolment import issue_token
 from county_hub.hub import Hub, init_hub
 from county_hub.server import ServeInfo
 from county_hub.server import serve as serve_hub
+from county_hub.supervision import (
+    GROUPINGS,
+    hub_calendar,
+    load_calendar,
+    stats,
+    supervise,
+    trail,
+)
+from county_hub.workflow import ROLES, ActResult, act, parse_operators_toml
 from node.catalog import parse_catalog_toml
 from node.cli_support import Output, bianmin_command, clock
 from node.clock import CST
-from node.errors import BianminError, UsageError
+from node.deadlines import Calendar, parse_calendar_toml
+from node.errors import BianminError, NotFoundError, UsageError
 from node.identity import fingerprint
-from node.payloads import CatalogPublished, Decision, NodeRevoked, Outcome
+from node.payloads import CatalogPublished, NodeRevoked, Outcome
+from node.workflow import Action
 
 __all__ = ["hub"]
 
@@ -34,6 +46,14 @@ def hub() -> None:
 
 def _open(home: Path) -> Hub:
     return Hub.open(home, clock())
+
+
+def _read_calendar(path: Path) -> Calendar:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read calendar file {path}: {exc.strerror}") from exc
+    return parse_calendar_toml(text, source=str(path))
 
 
 def _read_catalog(path: Path) -> Any:
@@ -50,10 +70,13 @@ def _read_catalog(path: Path) -> Any:
 @click.option("--db", "db_url", help="Database URL (default: SQLite file hub.db in --home).")
 @click.option("--catalog", "catalog_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Publish this catalog (TOML) as version 1.")
+@click.option("--calendar", "calendar_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Working-day calendar (TOML: holidays, adjusted working days).")
 def init(home: Path, out: Output, county_code: str, county_name: str, db_url: str | None,
-         catalog_path: Path | None) -> None:
+         catalog_path: Path | None, calendar_path: Path | None) -> None:
     """Create the county CA, the hub's keys and its database."""
     catalog = _read_catalog(catalog_path) if catalog_path else None
+    calendar = _read_calendar(calendar_path) if calendar_path else None
     if catalog is not None and catalog.county_code != county_code:
         raise UsageError(f"{catalog_path} is the catalog of county {catalog.county_code}, not "
                          f"{county_code}")
@@ -63,6 +86,8 @@ def init(home: Path, out: Output, county_code: str, county_name: str, db_url: st
     the_hub = Hub.open(home, the_clock)
     try:
         version = publish_catalog(the_hub, catalog).seq if catalog is not None else 0
+        if calendar is not None:
+            load_calendar(the_hub, calendar)
         ca_fp = fingerprint(the_hub.keys.ca_cert)
     finally:
         the_hub.close()
@@ -181,29 +206,178 @@ def cases(home: Path, out: Output, state: str | None) -> None:
     out.result({"cases": [_case_json(v) for v in views]}, lines)
 
 
+def _report_act(out: Output, result: ActResult, verb: str) -> None:
+    decision = result.decision
+    code = decision.verification_code if decision else ""
+    out.result({"case_id": result.case_id, "state": result.state.value,
+                "records": [str(r) for r in result.records],
+                "verification_code": code},
+               f"case {result.case_id} {verb}: now {result.state.value.replace('_', ' ')} "
+               f"(records {', '.join(str(r) for r in result.records)})"
+               + (f"; verification code {code}" if code else ""))
+
+
+def _act(home: Path, out: Output, case_id: str, action: Action, verb: str,
+         **kwargs: Any) -> None:
+    the_hub = _open(home)
+    try:
+        result = act(the_hub, case_id, action, **kwargs)
+    finally:
+        the_hub.close()
+    _report_act(out, result, verb)
+
+
+OPERATOR = click.option("--operator", required=True, help="The registered operator acting.")
+
+
+@bianmin_command(hub, "accept")
+@click.argument("case_id")
+@OPERATOR
+def accept(home: Path, out: Output, case_id: str, operator: str) -> None:
+    """Accept a received case into processing (受理)."""
+    _act(home, out, case_id, Action.ACCEPT, "accepted", operator=operator)
+
+
+@bianmin_command(hub, "not-accept")
+@click.argument("case_id")
+@click.option("--reason", required=True, help="Why; shown to the applicant.")
+@OPERATOR
+def not_accept(home: Path, out: Output, case_id: str, reason: str, operator: str) -> None:
+    """Decline to accept a case (不予受理), with the reason the applicant is given."""
+    _act(home, out, case_id, Action.NOT_ACCEPT, "not accepted", operator=operator,
+         reason=reason)
+
+
+@bianmin_command(hub, "request-supplement")
+@click.argument("case_id")
+@click.option("--material", "materials", multiple=True, required=True, metavar="CODE",
+              help="A material needed; repeat for each.")
+@click.option("--reason", required=True, help="What is wrong or missing; shown to the applicant.")
+@OPERATOR
+def request_supplement(home: Path, out: Output, case_id: str, materials: tuple[str, ...],
+                       reason: str, operator: str) -> None:
+    """Ask for more materials (补正); the case's clock pauses until they arrive."""
+    _act(home, out, case_id, Action.REQUEST_SUPPLEMENT, "sent back for a supplement",
+         operator=operator, reason=reason, materials=materials)
+
+
+@bianmin_command(hub, "opinion")
+@click.argument("case_id")
+@click.option("--department", required=True, help="The department giving the opinion.")
+@click.option("--favourable/--unfavourable", "favourable", default=None)
+@click.option("--reason", required=True)
+@OPERATOR
+def opinion(home: Path, out: Output, case_id: str, department: str, favourable: bool | None,
+            reason: str, operator: str) -> None:
+    """One department's opinion on a joint item (并联审批); any unfavourable one rejects."""
+    if favourable is None:
+        raise click.UsageError("give --favourable or --unfavourable")
+    _act(home, out, case_id, Action.OPINION, "given an opinion", operator=operator,
+         reason=reason, department=department, favourable=favourable)
+
+
 @bianmin_command(hub, "decide")
 @click.argument("case_id")
 @click.option("--approve", "outcome", flag_value=Outcome.APPROVE.value)
 @click.option("--reject", "outcome", flag_value=Outcome.REJECT.value)
 @click.option("--reason", required=True, help="Why; shown to the applicant.")
-@click.option("--operator", required=True, help="The operator deciding.")
+@OPERATOR
 def decide(home: Path, out: Output, case_id: str, outcome: str | None, reason: str,
            operator: str) -> None:
-    """Record a signed decision on a case (accepting it first if it is only received)."""
+    """Approve or reject a case (a case only received is accepted and decided at once)."""
     if outcome is None:
         raise click.UsageError("give --approve or --reject")
+    action = Action.APPROVE if outcome == Outcome.APPROVE.value else Action.REJECT
+    _act(home, out, case_id, action, "approved" if action is Action.APPROVE else "rejected",
+         operator=operator, reason=reason)
+
+
+@hub.group()
+def operator() -> None:
+    """Operators: who may act, for which department."""
+
+
+@bianmin_command(operator, "add")
+@click.argument("name")
+@click.option("--department", required=True, help="e.g. 区民政局 (as the catalog names it).")
+@click.option("--role", type=click.Choice(ROLES), required=True,
+              help="clerk and head act on their department's cases; a supervisor sees all "
+              "and acts on none.")
+def operator_add(home: Path, out: Output, name: str, department: str, role: str) -> None:
+    """Register an operator."""
     the_hub = _open(home)
     try:
-        record, state = decide_case(the_hub, case_id, outcome=Outcome(outcome), reason=reason,
-                                    operator=operator)
+        with the_hub.store.db.write() as conn:
+            if the_hub.store.operator(conn, name) is not None:
+                raise UsageError(f"operator {name} is already registered",
+                                 code="already_registered")
+            the_hub.store.add_operator(conn, name=name, department=department, role=role,
+                                       now=the_hub.clock.now())
+            the_hub.store.add_trail(conn, kind="OperatorAdded", now=the_hub.clock.now(),
+                                    operator=name, detail=f"{department}, {role}")
     finally:
         the_hub.close()
-    decision = record.payload
-    assert isinstance(decision, Decision)
-    out.result({"case_id": case_id, "state": state.value, "record": f"{record}",
-                "hash": record.hash, "verification_code": decision.verification_code},
-               f"case {case_id} {state.value} by {operator}: {reason} (record {record}, "
-               f"verification code {decision.verification_code})")
+    out.result({"name": name, "department": department, "role": role},
+               f"operator {name} ({department}, {role}) registered")
+
+
+@bianmin_command(operator, "import")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def operator_import(home: Path, out: Output, path: Path) -> None:
+    """Register operators listed in a TOML file ([[operator]] name, department, role);
+    those already registered are left as they are."""
+    try:
+        listed = parse_operators_toml(path.read_text(encoding="utf-8"), source=str(path))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    the_hub = _open(home)
+    added = []
+    try:
+        with the_hub.store.db.write() as conn:
+            now = the_hub.clock.now()
+            for name, department, role in listed:
+                if the_hub.store.operator(conn, name) is None:
+                    the_hub.store.add_operator(conn, name=name, department=department,
+                                               role=role, now=now)
+                    the_hub.store.add_trail(conn, kind="OperatorAdded", now=now, operator=name,
+                                            detail=f"{department}, {role}")
+                    added.append(name)
+    finally:
+        the_hub.close()
+    out.result({"added": added, "listed": len(listed)},
+               f"{len(added)} operator(s) registered from {path} "
+               f"({len(listed) - len(added)} already were)")
+
+
+@bianmin_command(operator, "list")
+def operator_list(home: Path, out: Output) -> None:
+    """Registered operators."""
+    the_hub = _open(home)
+    try:
+        with the_hub.store.db.read() as conn:
+            rows = the_hub.store.list_operators(conn)
+    finally:
+        the_hub.close()
+    out.result({"operators": [r.__dict__ for r in rows]},
+               [f"{r.name:<10} {r.department:<14} {r.role:<10}"
+                + ("" if r.active else " (disabled)") for r in rows]
+               or ["no operators registered"])
+
+
+@bianmin_command(operator, "disable")
+@click.argument("name")
+def operator_disable(home: Path, out: Output, name: str) -> None:
+    """Disable an operator (their past actions stay on record)."""
+    the_hub = _open(home)
+    try:
+        with the_hub.store.db.write() as conn:
+            if not the_hub.store.set_operator_active(conn, name, False):
+                raise NotFoundError(f"operator {name} is not registered")
+            the_hub.store.add_trail(conn, kind="OperatorDisabled", now=the_hub.clock.now(),
+                                    operator=name)
+    finally:
+        the_hub.close()
+    out.result({"name": name, "active": False}, f"operator {name} disabled")
 
 
 SILENT_AFTER = dt.timedelta(days=2)
@@ -377,3 +551,135 @@ def export(home: Path, out: Output, case_id: str, out_dir: Path) -> None:
     out.result({"case_id": case_id, "out": out_dir, "records": manifest},
                f"{len(manifest)} records of {case_id} exported to {out_dir}; see "
                f"{out_dir / 'VERIFY.md'}")
+
+
+@hub.group()
+def calendar() -> None:
+    """The working-day calendar deadlines count in."""
+
+
+@bianmin_command(calendar, "load")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def calendar_load(home: Path, out: Output, path: Path) -> None:
+    """Replace the calendar with a TOML file (holidays, adjusted working days 调休)."""
+    loaded = _read_calendar(path)
+    the_hub = _open(home)
+    try:
+        load_calendar(the_hub, loaded)
+    finally:
+        the_hub.close()
+    out.result({"name": loaded.name, "holidays": len(loaded.holidays),
+                "workdays": len(loaded.workdays)},
+               f"calendar {loaded.name!r} loaded: {len(loaded.holidays)} holidays, "
+               f"{len(loaded.workdays)} adjusted working days")
+
+
+@bianmin_command(calendar, "show")
+def calendar_show(home: Path, out: Output) -> None:
+    """The calendar in force."""
+    the_hub = _open(home)
+    try:
+        with the_hub.store.db.read() as conn:
+            current = hub_calendar(the_hub, conn)
+    finally:
+        the_hub.close()
+    holidays = sorted(d.isoformat() for d in current.holidays)
+    workdays = sorted(d.isoformat() for d in current.workdays)
+    out.result({"name": current.name, "holidays": holidays, "workdays": workdays},
+               [f"calendar {current.name or '(none loaded: weekends only)'}",
+                f"  holidays: {', '.join(holidays) or 'none'}",
+                f"  adjusted working days: {', '.join(workdays) or 'none'}"])
+
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+_COLOUR = {"on_time": "on time", "yellow": "YELLOW", "red": "RED",
+           "statutory_breach": "STATUTORY BREACH"}
+
+
+@bianmin_command(hub, "supervise")
+@click.option("--as-of", type=DATE, help="The day to judge deadlines on (default: today).")
+@click.option("--yellow-within", default=2, show_default=True, type=click.IntRange(0, 30),
+              help="Yellow when this many working days or fewer are left of the promised limit.")
+def supervise_cmd(home: Path, out: Output, as_of: dt.datetime | None,
+                  yellow_within: int) -> None:
+    """Open cases by urgency: colour, department, operator, working days left."""
+    the_hub = _open(home)
+    day = as_of.date() if as_of else the_hub.clock.now().astimezone(CST).date()
+    try:
+        found = supervise(the_hub, as_of=day, yellow_within=yellow_within)
+    finally:
+        the_hub.close()
+    rows: list[dict[str, Any]] = [{
+        "case_id": d.case.case_id, "item": d.case.item_code, "item_name": d.case.item_name,
+        "state": d.case.state, "colour": d.status.colour.value,
+        "department": ", ".join(d.case.departments), "operator": d.case.operator,
+        "elapsed": d.status.elapsed, "days_left": d.status.promised_left,
+        "statutory_left": d.status.statutory_left, "due": d.status.promised_due,
+        "statutory_due": d.status.statutory_due, "paused": d.status.paused,
+    } for d in found]
+    out.result({"as_of": day, "cases": rows},
+               [f"as of {day}: {len(rows)} open case(s)"]
+               + [f"{_COLOUR[r['colour']]:<16} {r['case_id']}  {r['item']:<7} "
+                  f"{r['days_left']:>3} working day(s) left (due {r['due']})"
+                  + (" [paused: waiting for a supplement]" if r["paused"] else "")
+                  + f"  {r['department']}" + (f" / {r['operator']}" if r["operator"] else "")
+                  for r in rows])
+
+
+@bianmin_command(hub, "stats")
+@click.option("--from", "since", type=DATE, help="Cases received on or after this day.")
+@click.option("--to", "until", type=DATE, help="Cases received on or before this day.")
+@click.option("--by", type=click.Choice(GROUPINGS), default="item", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+def stats_cmd(home: Path, out: Output, since: dt.datetime | None, until: dt.datetime | None,
+              by: str, fmt: str) -> None:
+    """Received, accepted, concluded, approved, rejected, on-time rate, average working days
+    and supplements, per item, node or department."""
+    the_hub = _open(home)
+    try:
+        rows = stats(the_hub, since=since.date() if since else None,
+                     until=until.date() if until else None, by=by)
+    finally:
+        the_hub.close()
+    if fmt == "csv" and not out.as_json:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [by])
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    if fmt == "json":
+        out = Output(True)
+    columns = ["received", "accepted", "concluded", "approved", "rejected", "supplements"]
+    lines = [f"{by:<28} " + " ".join(f"{c[:9]:>9}" for c in columns) + "  on time  avg days"]
+    for r in rows:
+        rate, avg = r["on_time_rate"], r["average_working_days"]
+        lines.append(f"{r[by]!s:<28} " + " ".join(f"{r[c]!s:>9}" for c in columns)
+                     + f"  {'-' if rate is None else f'{rate:.0%}':>7}"
+                     + f"  {'-' if avg is None else avg!s:>8}")
+    out.result({"by": by, "rows": rows}, lines if rows else ["no cases in that period"])
+
+
+@bianmin_command(hub, "trail")
+@click.option("--case", "case_id", help="Only this case.")
+@click.option("--node", "node_id", help="Only this node.")
+@click.option("--operator", help="Only this operator's actions.")
+@click.option("--from", "since", type=DATE)
+@click.option("--to", "until", type=DATE)
+def trail_cmd(home: Path, out: Output, case_id: str | None, node_id: str | None,
+              operator: str | None, since: dt.datetime | None,
+              until: dt.datetime | None) -> None:
+    """The audit trail: operator actions, node actions, refusals and alarms."""
+    the_hub = _open(home)
+    try:
+        rows = trail(the_hub, case_id=case_id, node_id=node_id, operator=operator,
+                     since=since.date() if since else None,
+                     until=until.date() if until else None)
+    finally:
+        the_hub.close()
+    out.result({"trail": rows},
+               [f"{r['at'].astimezone(CST):%Y-%m-%d %H:%M}  {r['kind']:<20} "  # type: ignore[attr-defined]
+                f"{r['case_id'] or r['node_id']}  {r['operator']}  {r['detail']}"
+                + (f"  [{r['record']}]" if r["record"] else "") for r in rows]
+               or ["nothing recorded for that selection"])

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from county_hub.ca import check_csr, issue_certificate
 from county_hub.hub import Hub
+from county_hub.workflow import apply_node_action
 from node.errors import NotFoundError, PeerError, UsageError
 from node.identity import (
     CATALOG_LOG_ID,
@@ -106,9 +107,14 @@ class Ingest:
             except NotFoundError:
                 item = None
             self.hub.store.receive_case(conn, record, item, now)
+            self.hub.store.add_trail(conn, kind="Received", now=now, case_id=payload.case_id,
+                                     node_id=record.log_id, record=record,
+                                     detail=f"item {payload.item_code}")
         elif isinstance(payload, PreReviewed):
             self.hub.store.record_pre_review(conn, record, now)
             self._recheck(conn, record.log_id, payload)
+        else:
+            apply_node_action(self.hub, conn, record, now)
 
     def _recheck(self, conn: Connection, node_id: str, review: PreReviewed) -> None:
         """Re-check the case against the catalog it cites and the current one (DESIGN §5)."""

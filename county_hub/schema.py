@@ -24,15 +24,21 @@ from node.schema import (
 __all__ = [
     "HubAlarm",
     "HubBase",
+    "HubCalendarDay",
     "HubCase",
+    "HubCasePause",
     "HubCaseRecord",
     "HubCertificate",
     "HubEvidence",
     "HubLogHead",
     "HubNode",
+    "HubOperator",
+    "HubOpinion",
     "HubRecord",
     "HubRevocation",
+    "HubSetting",
     "HubToken",
+    "HubTrail",
 ]
 
 
@@ -124,3 +130,72 @@ class HubCase(HubBase, table=True):
     updated_at_ms: int = Field(sa_type=BigInteger)
     # what the hub's own re-check on arrival found (DESIGN §5), one finding per line
     flags: str = Field(default="", sa_type=Text)
+    accepted_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    concluded_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    supplements: int = Field(default=0)  # supplement requests made
+    outcome: str = Field(default="", max_length=16)  # approved | rejected | not_accepted
+    requested: str = Field(default="", sa_type=Text)  # materials asked for, comma-separated
+
+
+class HubOperator(HubBase, table=True):
+    """A county (or township) clerk who acts in the system, with a department and a role."""
+
+    __tablename__ = "operators"
+    name: str = Field(primary_key=True, max_length=64)
+    department: str = Field(max_length=64, index=True)
+    role: str = Field(max_length=16)  # clerk | head | supervisor
+    active: bool = Field(default=True)
+    created_at_ms: int = Field(sa_type=BigInteger)
+
+
+class HubCasePause(HubBase, table=True):
+    """A supplement request pauses the case's clock until the supplement arrives (DESIGN §7)."""
+
+    __tablename__ = "case_pauses"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(max_length=40, index=True)
+    started_at_ms: int = Field(sa_type=BigInteger)
+    ended_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class HubOpinion(HubBase, table=True):
+    """The latest opinion of each department on a joint item (并联审批)."""
+
+    __tablename__ = "case_opinions"
+    case_id: str = Field(primary_key=True, max_length=40)
+    department: str = Field(primary_key=True, max_length=64)
+    favourable: bool
+    reason: str = Field(sa_type=Text)
+    operator: str = Field(max_length=64)
+    at_ms: int = Field(sa_type=BigInteger)
+
+
+class HubTrail(HubBase, table=True):
+    """The audit trail: every operator action and every node action on a case, by whom, when,
+    and which signed record says so. Refusals and alarms have their own tables and are merged
+    in when the trail is read."""
+
+    __tablename__ = "trail"
+    id: int | None = Field(default=None, primary_key=True)
+    at_ms: int = Field(sa_type=BigInteger, index=True)
+    kind: str = Field(max_length=32)
+    case_id: str = Field(default="", max_length=40, index=True)
+    node_id: str = Field(default="", max_length=32, index=True)
+    operator: str = Field(default="", max_length=64, index=True)
+    detail: str = Field(default="", sa_type=Text)
+    log_id: str = Field(default="", max_length=32)
+    seq: int = Field(default=0, sa_type=BigInteger)
+
+
+class HubCalendarDay(HubBase, table=True):
+    """The working-day calendar deadlines count in: holidays and adjusted working days."""
+
+    __tablename__ = "calendar_days"
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    kind: str = Field(max_length=8)  # holiday | workday
+
+
+class HubSetting(HubBase, table=True):
+    __tablename__ = "settings"
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=Text)

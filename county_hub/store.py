@@ -14,28 +14,34 @@ from sqlalchemy import Connection, Table, func, insert, select, update
 
 from county_hub.schema import (
     HubAlarm,
+    HubCalendarDay,
     HubCase,
+    HubCasePause,
     HubCaseRecord,
     HubCertificate,
     HubEvidence,
     HubLogHead,
     HubNode,
+    HubOperator,
+    HubOpinion,
     HubRecord,
     HubRevocation,
+    HubSetting,
     HubToken,
+    HubTrail,
 )
 from node.catalog import Item
 from node.clock import from_ms, to_ms
 from node.db import Database
 from node.errors import NotFoundError
 from node.ingest import Claim
-from node.payloads import CaseSubmitted, Decision, PreReviewed
+from node.payloads import CaseSubmitted, PreReviewed
 from node.records import Record
 from node.schema import table_of
 from node.store import LogStore
 from node.workflow import State
 
-__all__ = ["HubCaseView", "HubStore", "NodeRow", "TokenRow"]
+__all__ = ["HubCaseView", "HubStore", "NodeRow", "OperatorRow", "TokenRow"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +68,14 @@ class NodeRow:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OperatorRow:
+    name: str
+    department: str
+    role: str
+    active: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class HubCaseView:
     case_id: str
     origin_node: str
@@ -82,6 +96,11 @@ class HubCaseView:
     received_at: dt.datetime
     decided_at: dt.datetime | None
     flags: tuple[str, ...]
+    accepted_at: dt.datetime | None
+    concluded_at: dt.datetime | None
+    supplements: int
+    requested: tuple[str, ...]
+    outcome: str
 
 
 class HubStore:
@@ -95,6 +114,12 @@ class HubStore:
         self.nodes: Table = table_of(HubNode)
         self.tokens: Table = table_of(HubToken)
         self.cases: Table = table_of(HubCase)
+        self.operators: Table = table_of(HubOperator)
+        self.pauses: Table = table_of(HubCasePause)
+        self.opinions: Table = table_of(HubOpinion)
+        self.trail: Table = table_of(HubTrail)
+        self.calendar: Table = table_of(HubCalendarDay)
+        self.settings: Table = table_of(HubSetting)
 
     # -- tokens and nodes -----------------------------------------------------------------------
 
@@ -169,7 +194,8 @@ class HubStore:
             departments=",".join(item.departments) if item else "",
             applicant_name=case.applicant.name, applicant_id=case.applicant.id_number,
             state=State.RECEIVED.value, complete=False, missing="", reason="", operator="",
-            department="", catalog_version=case.catalog_version, flags="",
+            department="", catalog_version=case.catalog_version, flags="", supplements=0,
+            requested="", outcome="",
             submitted_at_ms=to_ms(record.header.recorded_at), received_at_ms=to_ms(now),
             updated_at_ms=to_ms(now)))
 
@@ -184,13 +210,131 @@ class HubStore:
         conn.execute(update(self.cases).where(self.cases.c.case_id == case_id)
                      .values(flags="\n".join(flags)))
 
-    def record_decision(self, conn: Connection, record: Record, state: State,
-                        now: dt.datetime) -> None:
-        decision = record.payload
-        assert isinstance(decision, Decision)
-        conn.execute(update(self.cases).where(self.cases.c.case_id == decision.case_id).values(
-            state=state.value, reason=decision.reason, operator=decision.operator,
-            department=decision.department, decided_at_ms=to_ms(now), updated_at_ms=to_ms(now)))
+    def update_case(self, conn: Connection, case_id: str, now: dt.datetime,
+                    **values: object) -> None:
+        conn.execute(update(self.cases).where(self.cases.c.case_id == case_id)
+                     .values(updated_at_ms=to_ms(now), **values))
+
+    # -- operators ------------------------------------------------------------------------------
+
+    def add_operator(self, conn: Connection, *, name: str, department: str, role: str,
+                     now: dt.datetime) -> None:
+        conn.execute(insert(self.operators).values(name=name, department=department, role=role,
+                                                   active=True, created_at_ms=to_ms(now)))
+
+    def operator(self, conn: Connection, name: str) -> OperatorRow | None:
+        row = conn.execute(select(self.operators).where(self.operators.c.name == name)).first()
+        return None if row is None else OperatorRow(name=row.name, department=row.department,
+                                                    role=row.role, active=bool(row.active))
+
+    def list_operators(self, conn: Connection) -> list[OperatorRow]:
+        return [OperatorRow(name=r.name, department=r.department, role=r.role,
+                            active=bool(r.active))
+                for r in conn.execute(select(self.operators).order_by(
+                    self.operators.c.department, self.operators.c.name))]
+
+    def set_operator_active(self, conn: Connection, name: str, active: bool) -> bool:
+        done = conn.execute(update(self.operators).where(self.operators.c.name == name)
+                            .values(active=active))
+        return done.rowcount == 1
+
+    # -- pauses and opinions --------------------------------------------------------------------
+
+    def start_pause(self, conn: Connection, case_id: str, now: dt.datetime) -> None:
+        if self.open_pause(conn, case_id) is None:
+            conn.execute(insert(self.pauses).values(case_id=case_id, started_at_ms=to_ms(now)))
+
+    def open_pause(self, conn: Connection, case_id: str) -> int | None:
+        value = conn.execute(select(self.pauses.c.id).where(
+            self.pauses.c.case_id == case_id, self.pauses.c.ended_at_ms.is_(None))).scalar()
+        return None if value is None else int(value)
+
+    def end_pause(self, conn: Connection, case_id: str, now: dt.datetime) -> None:
+        conn.execute(update(self.pauses).where(self.pauses.c.case_id == case_id,
+                                               self.pauses.c.ended_at_ms.is_(None))
+                     .values(ended_at_ms=to_ms(now)))
+
+    def pauses_of(self, conn: Connection, case_ids: list[str] | None = None,
+                  ) -> dict[str, list[tuple[dt.datetime, dt.datetime | None]]]:
+        query = select(self.pauses).order_by(self.pauses.c.id)
+        if case_ids is not None:
+            query = query.where(self.pauses.c.case_id.in_(case_ids))
+        found: dict[str, list[tuple[dt.datetime, dt.datetime | None]]] = {}
+        for r in conn.execute(query):
+            found.setdefault(r.case_id, []).append(
+                (from_ms(r.started_at_ms),
+                 None if r.ended_at_ms is None else from_ms(r.ended_at_ms)))
+        return found
+
+    def set_opinion(self, conn: Connection, case_id: str, *, department: str, favourable: bool,
+                    reason: str, operator: str, now: dt.datetime) -> None:
+        t = self.opinions
+        conn.execute(t.delete().where(t.c.case_id == case_id, t.c.department == department))
+        conn.execute(insert(t).values(case_id=case_id, department=department,
+                                      favourable=favourable, reason=reason, operator=operator,
+                                      at_ms=to_ms(now)))
+
+    def opinions_of(self, conn: Connection, case_id: str) -> dict[str, bool]:
+        t = self.opinions
+        return {r.department: bool(r.favourable)
+                for r in conn.execute(select(t).where(t.c.case_id == case_id))}
+
+    # -- the audit trail ------------------------------------------------------------------------
+
+    def add_trail(self, conn: Connection, *, kind: str, now: dt.datetime, case_id: str = "",
+                  node_id: str = "", operator: str = "", detail: str = "",
+                  record: Record | None = None) -> None:
+        conn.execute(insert(self.trail).values(
+            at_ms=to_ms(now), kind=kind, case_id=case_id, node_id=node_id, operator=operator,
+            detail=detail, log_id=record.log_id if record else "",
+            seq=record.seq if record else 0))
+
+    def trail_rows(self, conn: Connection, *, case_id: str | None = None,
+                   node_id: str | None = None, operator: str | None = None,
+                   since: dt.datetime | None = None,
+                   until: dt.datetime | None = None) -> list[dict[str, object]]:
+        t = self.trail
+        query = select(t).order_by(t.c.at_ms, t.c.id)
+        if case_id:
+            query = query.where(t.c.case_id == case_id)
+        if node_id:
+            query = query.where(t.c.node_id == node_id)
+        if operator:
+            query = query.where(t.c.operator == operator)
+        if since is not None:
+            query = query.where(t.c.at_ms >= to_ms(since))
+        if until is not None:
+            query = query.where(t.c.at_ms < to_ms(until))
+        return [{"at": from_ms(r.at_ms), "kind": r.kind, "case_id": r.case_id,
+                 "node_id": r.node_id, "operator": r.operator, "detail": r.detail,
+                 "record": f"{r.log_id}#{r.seq}" if r.log_id else ""}
+                for r in conn.execute(query)]
+
+    # -- the working-day calendar ---------------------------------------------------------------
+
+    def replace_calendar(self, conn: Connection, *, name: str, holidays: list[str],
+                         workdays: list[str]) -> None:
+        conn.execute(self.calendar.delete())
+        rows = ([{"day": d, "kind": "holiday"} for d in holidays]
+                + [{"day": d, "kind": "workday"} for d in workdays])
+        if rows:
+            conn.execute(insert(self.calendar), rows)
+        self.set_setting(conn, "calendar_name", name)
+
+    def calendar_days(self, conn: Connection) -> tuple[str, list[str], list[str]]:
+        rows = conn.execute(select(self.calendar.c.day, self.calendar.c.kind)).all()
+        return (self.setting(conn, "calendar_name") or "",
+                sorted(r.day for r in rows if r.kind == "holiday"),
+                sorted(r.day for r in rows if r.kind == "workday"))
+
+    def setting(self, conn: Connection, name: str) -> str | None:
+        value = conn.execute(select(self.settings.c.value)
+                             .where(self.settings.c.name == name)).scalar()
+        return None if value is None else str(value)
+
+    def set_setting(self, conn: Connection, name: str, value: str) -> None:
+        conn.execute(self.settings.delete().where(self.settings.c.name == name))
+        conn.execute(insert(self.settings).values(name=name, value=value))
 
     def get_case(self, conn: Connection, case_id: str) -> HubCaseView:
         row = conn.execute(select(self.cases).where(self.cases.c.case_id == case_id)).first()
@@ -225,4 +369,7 @@ def _view(row: object) -> HubCaseView:
         submitted_at=from_ms(r["submitted_at_ms"]), received_at=from_ms(r["received_at_ms"]),
         decided_at=None if r["decided_at_ms"] is None else from_ms(r["decided_at_ms"]),
         flags=tuple(f for f in r["flags"].split("\n") if f),
+        accepted_at=None if r["accepted_at_ms"] is None else from_ms(r["accepted_at_ms"]),
+        concluded_at=None if r["concluded_at_ms"] is None else from_ms(r["concluded_at_ms"]),
+        supplements=r["supplements"], requested=_split(r["requested"]), outcome=r["outcome"],
     )

@@ -13,14 +13,22 @@ from node.clock import CST
 from node.enrolment import init_node
 from node.errors import BianminError, UsageError
 from node.payloads import (
+    Accepted,
+    ActionRefused,
     Applicant,
     CaseSubmitted,
     CatalogPublished,
+    Concluded,
     Decision,
     KeyRotated,
     NodeRevoked,
+    NotAccepted,
+    Opinion,
     Outcome,
     PreReviewed,
+    Supplemented,
+    SupplementRequested,
+    Withdrawn,
 )
 from node.records import Record
 from node.service import MaterialInput, open_node, upstream_client
@@ -72,6 +80,19 @@ def init(home: Path, out: Output, upstream: str, token: str, enrol_address: str 
     )
 
 
+def _materials(values: tuple[str, ...]) -> list[MaterialInput]:
+    given, seen = [], set()
+    for m in values:
+        code, sep, path = m.partition("=")
+        if not code:
+            raise UsageError(f"--material {m!r}: write CODE or CODE=PATH")
+        if code in seen:
+            raise UsageError(f"material {code} is given twice")
+        seen.add(code)
+        given.append(MaterialInput(code=code, path=Path(path) if sep else None))
+    return given
+
+
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for value in values:
@@ -96,16 +117,7 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 def intake(home: Path, out: Output, item_code: str, applicant_name: str, applicant_id: str,
            phone: str, materials: tuple[str, ...], fields: tuple[str, ...]) -> None:
     """Take a case at the desk, offline: pre-review it and print the receipt."""
-    given = []
-    seen = set()
-    for m in materials:
-        code, sep, path = m.partition("=")
-        if not code:
-            raise UsageError(f"--material {m!r}: write CODE or CODE=PATH")
-        if code in seen:
-            raise UsageError(f"material {code} is given twice")
-        seen.add(code)
-        given.append(MaterialInput(code=code, path=Path(path) if sep else None))
+    given = _materials(materials)
     service = open_node(home, clock())
     try:
         result = service.intake(
@@ -143,7 +155,7 @@ def _case_json(view: Any) -> dict[str, Any]:
         "complete": view.complete, "missing": list(view.missing), "reason": view.reason,
         "operator": view.operator, "submitted_at": view.submitted_at,
         "updated_at": view.updated_at, "catalog_version": view.catalog_version,
-        "catalog_expired": view.catalog_expired,
+        "catalog_expired": view.catalog_expired, "requested": list(view.requested),
     }
 
 
@@ -177,6 +189,26 @@ def describe(record: Record) -> str:
             return f"{verdict} by {p.operator}: {p.reason}"
         case CatalogPublished():
             return f"catalog version {p.version} published"
+        case Supplemented():
+            state = "complete" if p.complete else f"still missing {', '.join(p.missing)}"
+            return f"supplemented: {', '.join(m.code for m in p.materials)} ({state})"
+        case Withdrawn():
+            return f"withdrawn by the applicant: {p.reason}"
+        case Concluded():
+            return "concluded: result handed to the applicant" + (f" ({p.note})" if p.note
+                                                                   else "")
+        case Accepted():
+            return f"accepted by {p.operator} ({p.department})"
+        case NotAccepted():
+            return f"not accepted by {p.operator}: {p.reason}"
+        case SupplementRequested():
+            return (f"supplement requested by {p.operator}: {', '.join(p.materials)} -- "
+                    f"{p.reason}")
+        case Opinion():
+            verdict = "favourable" if p.favourable else "unfavourable"
+            return f"opinion of {p.department} ({p.operator}): {verdict} -- {p.reason}"
+        case ActionRefused():
+            return f"{p.refused_log_id}#{p.refused_seq} refused upstream: {p.reason}"
         case KeyRotated():
             return "records key rotated"
         case NodeRevoked():
@@ -206,6 +238,9 @@ def show(home: Path, out: Output, case_id: str) -> None:
     ]
     if view.missing:
         lines.append(f"  missing    {', '.join(view.missing)}")
+    if view.requested:
+        lines.append(f"  REQUESTED  {', '.join(view.requested)} -- bring them and run "
+                     f"'bianmin node supplement {view.case_id} --material CODE[=PATH]'")
     if view.reason:
         lines.append(f"  reason     {view.reason} ({view.operator})")
     if code:
@@ -278,3 +313,48 @@ def rotate_key(home: Path, out: Output) -> None:
                f"new records key {service.signer.key_id.hex()[:16]} in force from "
                f"{service.config.node_id}#{record.seq + 1}; records signed under the old key "
                "still verify")
+
+
+@bianmin_command(node, "supplement")
+@click.argument("case_id")
+@click.option("--material", "materials", multiple=True, metavar="CODE[=PATH]",
+              help="A material brought (补正); CODE=PATH also stores its scan. Repeat.")
+def supplement(home: Path, out: Output, case_id: str, materials: tuple[str, ...]) -> None:
+    """Add materials the applicant brought; the case is pre-reviewed again."""
+    service = open_node(home, clock())
+    try:
+        record, state, review = service.supplement(case_id, _materials(materials))
+    finally:
+        service.store.db.close()
+    out.result({"case_id": case_id, "state": state.value, "record": str(record),
+                "pre_review": {"complete": review.complete, "missing": list(review.missing)}},
+               f"case {case_id} supplemented ({state.value}); pre-review "
+               + ("complete" if review.complete else f"still missing {', '.join(review.missing)}"))
+
+
+@bianmin_command(node, "withdraw")
+@click.argument("case_id")
+@click.option("--reason", required=True, help="Why the applicant withdraws.")
+def withdraw(home: Path, out: Output, case_id: str, reason: str) -> None:
+    """The applicant withdraws the case (撤回); refused upstream if already decided."""
+    service = open_node(home, clock())
+    try:
+        record, state = service.withdraw(case_id, reason)
+    finally:
+        service.store.db.close()
+    out.result({"case_id": case_id, "state": state.value, "record": str(record)},
+               f"case {case_id} withdrawn; the county learns it with the next sync")
+
+
+@bianmin_command(node, "conclude")
+@click.argument("case_id")
+@click.option("--note", default="", help="e.g. who collected the result.")
+def conclude(home: Path, out: Output, case_id: str, note: str) -> None:
+    """The result was handed to the applicant (办结)."""
+    service = open_node(home, clock())
+    try:
+        record, state = service.conclude(case_id, note)
+    finally:
+        service.store.db.close()
+    out.result({"case_id": case_id, "state": state.value, "record": str(record)},
+               f"case {case_id} concluded")

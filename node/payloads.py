@@ -14,17 +14,26 @@ from dataclasses import dataclass
 from node.catalog import Catalog
 
 __all__ = [
+    "Accepted",
+    "ActionRefused",
     "Applicant",
+    "CasePayload",
     "CaseSubmitted",
     "CatalogPublished",
+    "Concluded",
     "Decision",
     "Heartbeat",
     "KeyRotated",
     "MaterialRef",
     "NodeRevoked",
+    "NotAccepted",
+    "Opinion",
     "Outcome",
     "Payload",
     "PreReviewed",
+    "SupplementRequested",
+    "Supplemented",
+    "Withdrawn",
 ]
 
 
@@ -75,6 +84,67 @@ class PreReviewed:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Supplemented:
+    case_id: str
+    materials: tuple[MaterialRef, ...]
+    complete: bool
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Withdrawn:
+    case_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Concluded:
+    case_id: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Accepted:
+    case_id: str
+    operator: str
+    department: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotAccepted:
+    case_id: str
+    reason: str
+    operator: str
+    department: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupplementRequested:
+    case_id: str
+    materials: tuple[str, ...]
+    reason: str
+    operator: str
+    department: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Opinion:
+    case_id: str
+    department: str
+    favourable: bool
+    reason: str
+    operator: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionRefused:
+    case_id: str
+    refused_log_id: str
+    refused_seq: int
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Decision:
     case_id: str
     outcome: Outcome
@@ -116,4 +186,6 @@ class CatalogPublished:
     catalog: Catalog
 
 
-Payload = CaseSubmitted | PreReviewed | Decision | CatalogPublished | NodeRevoked | KeyRotated
+CasePayload = (CaseSubmitted | PreReviewed | Supplemented | Withdrawn | Concluded | Decision
+               | Accepted | NotAccepted | SupplementRequested | Opinion | ActionRefused)
+Payload = CasePayload | CatalogPublished | NodeRevoked | KeyRotated

@@ -187,6 +187,7 @@ class NodeCase(NodeBase, table=True):
     updated_at_ms: int = Field(sa_type=BigInteger)
     catalog_version: int = Field(sa_type=BigInteger)
     catalog_expired: bool = Field(default=False)  # taken under an expired catalog (DESIGN §5)
+    requested: str = Field(default="", sa_type=Text)  # materials the upstream asked for
 
 
 def table_of(model: type[SQLModel]) -> Table:

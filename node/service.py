@@ -51,21 +51,29 @@ from node.identity import (
 )
 from node.ingest import ALARMING
 from node.payloads import (
+    ActionRefused,
     Applicant,
+    CasePayload,
     CaseSubmitted,
     CatalogPublished,
+    Concluded,
     Decision,
     Heartbeat,
     KeyRotated,
     MaterialRef,
     NodeRevoked,
+    NotAccepted,
     PreReviewed,
+    Supplemented,
+    SupplementRequested,
+    Withdrawn,
 )
 from node.prereview import PreReview, pre_review, resolve_item
 from node.records import LogHead, Record, seal, verify_log_batch
 from node.resident_id import validate_resident_id
 from node.store import PUSHED, CaseView, NodeStore
 from node.wire import decode_body, encode_heartbeat
+from node.workflow import State
 from sync import (
     PullBatch,
     RetryPolicy,
@@ -115,6 +123,7 @@ class SyncReport:
     catalog_version: int = 0
     received: int = 0
     revocations: int = 0
+    requests: int = 0
     refused: list[str] = field(default_factory=list)
 
 
@@ -147,14 +156,7 @@ class NodeService:
         if len(set(codes)) != len(codes):
             raise UsageError("a material is listed twice; give each --material once")
         review = pre_review(item, codes, fields)
-        refs = []
-        for m in materials:  # blobs first: a blob without a record is harmless, not the reverse
-            if m.path is None:
-                refs.append(MaterialRef(code=m.code))
-            else:
-                blob = self.blobs.put_file(m.path, max_bytes=MAX_FILE_BYTES)
-                refs.append(MaterialRef(code=m.code, sha256=blob.sha256, size=blob.size,
-                                        filename=m.path.name))
+        refs = self._store_blobs(materials)
         with self.store.db.write() as conn:
             day = now.astimezone(CST).date()
             number = self.store.next_daily_number(conn, day)
@@ -162,7 +164,7 @@ class NodeService:
             head = self.store.logs.head(conn, self.config.node_id, lock=True)
             submitted = self._seal(CaseSubmitted(
                 case_id=case_id, item_code=item.code, applicant=applicant,
-                materials=tuple(refs), fields=tuple(sorted(fields.items())),
+                materials=refs, fields=tuple(sorted(fields.items())),
                 catalog_version=published.version, catalog_hash=catalog_record.hash,
             ), head)
             reviewed = self._seal(PreReviewed(
@@ -178,9 +180,61 @@ class NodeService:
             catalog_version=published.version, catalog_expired=published.expires_at < now,
         )
 
-    def _seal(self, payload: CaseSubmitted | PreReviewed, head: LogHead) -> Record:
+    def _seal(self, payload: CasePayload, head: LogHead) -> Record:
         return seal(payload, log_id=self.config.node_id, head=head, signer=self.signer,
                     clock=self.clock)
+
+    # -- the applicant's later actions (DESIGN §6) -----------------------------------------------
+
+    def _store_blobs(self, materials: Sequence[MaterialInput]) -> tuple[MaterialRef, ...]:
+        refs = []
+        for m in materials:  # blobs first: a blob without a record is harmless, not the reverse
+            if m.path is None:
+                refs.append(MaterialRef(code=m.code))
+            else:
+                blob = self.blobs.put_file(m.path, max_bytes=MAX_FILE_BYTES)
+                refs.append(MaterialRef(code=m.code, sha256=blob.sha256, size=blob.size,
+                                        filename=m.path.name))
+        return tuple(refs)
+
+    def _act(self, payload: CasePayload) -> tuple[Record, State]:
+        """Write one of the applicant's actions on a case and move the case view by it; the
+        workflow table refuses it (and nothing is written) if the case does not allow it."""
+        with self.store.db.write() as conn:
+            head = self.store.logs.head(conn, self.config.node_id, lock=True)
+            record = self._seal(payload, head)
+            self.store.logs.append(conn, [record], now=self.clock.now())
+            state = self.store.apply_own(conn, record, self.clock.now())
+        return record, state
+
+    def supplement(self, case_id: str, materials: Sequence[MaterialInput],
+                   ) -> tuple[Record, State, PreReview]:
+        """The applicant brings more materials (补正); the case is pre-reviewed again."""
+        if not materials:
+            raise UsageError("name the materials brought (--material CODE[=PATH], repeated)")
+        with self.store.db.read() as conn:
+            view = self.store.get_case(conn, case_id)
+            history = self.store.logs.case_history(conn, case_id)
+            _record, published = self.store.latest_catalog(conn, CATALOG_LOG_ID)
+        submitted = next(r.payload for r in history if isinstance(r.payload, CaseSubmitted))
+        item = resolve_item(published.catalog, view.item_code, self.config.tier)
+        before = [m.code for r in history if isinstance(r.payload, CaseSubmitted | Supplemented)
+                  for m in r.payload.materials]
+        new = [m.code for m in materials]
+        review = pre_review(item, list(dict.fromkeys([*before, *new])), dict(submitted.fields))
+        refs = self._store_blobs(materials)
+        record, state = self._act(Supplemented(case_id=case_id, materials=refs,
+                                               complete=review.complete,
+                                               missing=review.missing))
+        return record, state, review
+
+    def withdraw(self, case_id: str, reason: str) -> tuple[Record, State]:
+        """The applicant stops the case (撤回). After a decision upstream it will be refused."""
+        return self._act(Withdrawn(case_id=case_id, reason=_required(reason, "reason")))
+
+    def conclude(self, case_id: str, note: str = "") -> tuple[Record, State]:
+        """The result was handed to the applicant (办结)."""
+        return self._act(Concluded(case_id=case_id, note=note.strip()))
 
     # -- views ----------------------------------------------------------------------------------
 
@@ -399,12 +453,14 @@ class NodeService:
         result.raise_for()
         for record in result.accepted:
             payload = record.payload
-            if isinstance(payload, Decision):
-                if not self.store.apply_decision(conn, record, now):
+            if isinstance(payload, Decision | NotAccepted | SupplementRequested
+                          | ActionRefused):
+                if not self.store.apply_upstream(conn, record, now):
                     raise VerificationError(
-                        f"{record}: decision for case {payload.case_id}, which is not a case of "
-                        "this node", code="not_my_case")
-                report.decisions += 1
+                        f"{record}: about case {payload.case_id}, which is not a case of this "
+                        "node", code="not_my_case")
+                report.decisions += isinstance(payload, Decision | NotAccepted)
+                report.requests += isinstance(payload, SupplementRequested)
             elif isinstance(payload, NodeRevoked):
                 logs.add_revocation(conn, payload, now)
                 report.revocations += 1

@@ -28,7 +28,19 @@ from node.identity import (
     key_id_of,
     load_certificate,
 )
-from node.payloads import CaseSubmitted, CatalogPublished, Decision, NodeRevoked, PreReviewed
+from node.payloads import (
+    CaseSubmitted,
+    CatalogPublished,
+    Concluded,
+    Decision,
+    NodeRevoked,
+    NotAccepted,
+    Outcome,
+    PreReviewed,
+    Supplemented,
+    SupplementRequested,
+    Withdrawn,
+)
 from node.records import LogHead, Record, parse_record
 from node.schema import (
     NodeAlarm,
@@ -43,17 +55,15 @@ from node.schema import (
     NodeSyncState,
     table_of,
 )
-from node.workflow import Action, State, initial_state, next_state
+from node.workflow import Action, CaseFacts, State, initial_state, next_state
 
 __all__ = ["Alarm", "CaseView", "Keyring", "LogStore", "NodeStore", "Revocation", "case_of"]
 
 
 def case_of(record: Record) -> str | None:
     """The case a record concerns, if any."""
-    payload = record.payload
-    if isinstance(payload, CaseSubmitted | PreReviewed | Decision):
-        return payload.case_id
-    return None
+    case_id = getattr(record.payload, "case_id", None)
+    return case_id if isinstance(case_id, str) else None
 
 
 class LogStore:
@@ -343,6 +353,7 @@ class CaseView:
     updated_at: dt.datetime
     catalog_version: int
     catalog_expired: bool
+    requested: tuple[str, ...]
 
 
 PUSHED = "pushed"
@@ -410,6 +421,7 @@ class NodeStore:
             missing=",".join(review.missing), reason="", operator="",
             last_own_seq=reviewed.seq, submitted_at_ms=at, updated_at_ms=at,
             catalog_version=case.catalog_version, catalog_expired=catalog_expired,
+            requested="",
         ))
 
     def mark_received(self, conn: Connection, upto_seq: int, now: dt.datetime) -> int:
@@ -423,20 +435,60 @@ class NodeStore:
                 state=State.RECEIVED.value, updated_at_ms=to_ms(now)))
         return len(rows)
 
-    def apply_decision(self, conn: Connection, record: Record, now: dt.datetime) -> bool:
-        """Move the case on by a verified decision; False if the case is not this node's."""
-        decision = record.payload
-        assert isinstance(decision, Decision)
-        row = conn.execute(select(self.cases).where(self.cases.c.case_id == decision.case_id)
-                           ).first()
+    def apply_upstream(self, conn: Connection, record: Record, now: dt.datetime) -> bool:
+        """Move a case on by a verified record of the deciding tier (decision, not accepted,
+        supplement request, refusal of a late action). False if the case is not this node's."""
+        payload = record.payload
+        case_id = getattr(payload, "case_id", None)
+        row = None if case_id is None else conn.execute(
+            select(self.cases).where(self.cases.c.case_id == case_id)).first()
         if row is None:
             return False
-        action = Action.APPROVE if decision.outcome == "approve" else Action.REJECT
-        after = next_state(decision.case_id, State(row.state), action, complete=True)
-        conn.execute(update(self.cases).where(self.cases.c.case_id == decision.case_id).values(
-            state=after.value, reason=decision.reason, operator=decision.operator,
-            updated_at_ms=to_ms(now)))
+        facts = CaseFacts(complete=True, accepted=True)
+        values: dict[str, object]
+        match payload:
+            case Decision():
+                action = Action.APPROVE if payload.outcome is Outcome.APPROVE else Action.REJECT
+                values = {"reason": payload.reason, "operator": payload.operator}
+            case NotAccepted():
+                action, facts = Action.NOT_ACCEPT, CaseFacts(complete=True)
+                values = {"reason": payload.reason, "operator": payload.operator}
+            case SupplementRequested():
+                action = Action.REQUEST_SUPPLEMENT
+                values = {"reason": payload.reason, "operator": payload.operator,
+                          "requested": ",".join(payload.materials)}
+            case _:
+                return True  # e.g. ActionRefused: kept in the case's history, state unchanged
+        after = next_state(row.case_id, State(row.state), action, facts, on_node=True)
+        conn.execute(update(self.cases).where(self.cases.c.case_id == row.case_id).values(
+            state=after.value, updated_at_ms=to_ms(now), **values))
         return True
+
+    def apply_own(self, conn: Connection, record: Record, now: dt.datetime) -> State:
+        """Move a case on by one of this node's own actions (supplement, withdraw, conclude),
+        already checked against the table by the caller."""
+        payload = record.payload
+        row = conn.execute(select(self.cases).where(
+            self.cases.c.case_id == getattr(payload, "case_id", ""))).one()
+        values: dict[str, object] = {"last_own_seq": record.seq, "updated_at_ms": to_ms(now)}
+        match payload:
+            case Supplemented():
+                action = Action.SUPPLEMENT
+                values |= {"complete": payload.complete, "missing": ",".join(payload.missing),
+                           "requested": ""}
+                facts = CaseFacts(complete=payload.complete)
+            case Withdrawn():
+                action, facts = Action.WITHDRAW, CaseFacts(complete=bool(row.complete))
+                values["reason"] = payload.reason
+            case Concluded():
+                action, facts = Action.CONCLUDE, CaseFacts(complete=bool(row.complete))
+            case _:
+                raise TypeError(f"{record} is not a node action")
+        after = next_state(row.case_id, State(row.state), action, facts)
+        values["state"] = after.value
+        conn.execute(update(self.cases).where(self.cases.c.case_id == row.case_id)
+                     .values(**values))
+        return after
 
     def list_cases(self, conn: Connection, *, state: str | None = None) -> list[CaseView]:
         query = select(self.cases).order_by(self.cases.c.case_id)
@@ -481,4 +533,5 @@ def _case_view(row: object) -> CaseView:
         reason=r["reason"], operator=r["operator"],
         submitted_at=from_ms(r["submitted_at_ms"]), updated_at=from_ms(r["updated_at_ms"]),
         catalog_version=r["catalog_version"], catalog_expired=bool(r["catalog_expired"]),
+        requested=tuple(m for m in r["requested"].split(",") if m),
     )

@@ -18,17 +18,25 @@ from node.catalog import Catalog, FieldSpec, Item, MaterialSpec
 from node.clock import from_ms, to_ms
 from node.errors import VerificationError
 from node.payloads import (
+    Accepted,
+    ActionRefused,
     Applicant,
     CaseSubmitted,
     CatalogPublished,
+    Concluded,
     Decision,
     Heartbeat,
     KeyRotated,
     MaterialRef,
     NodeRevoked,
+    NotAccepted,
+    Opinion,
     Outcome,
     Payload,
     PreReviewed,
+    Supplemented,
+    SupplementRequested,
+    Withdrawn,
 )
 from sync.pb import records_pb2 as pb
 
@@ -89,6 +97,37 @@ def encode_body(header: Header, payload: Payload) -> bytes:
                     verification_code=payload.verification_code,
                 ),
             )
+        case Supplemented():
+            body.supplemented.CopyFrom(pb.Supplemented(
+                case_id=payload.case_id, materials=[_material(m) for m in payload.materials],
+                complete=payload.complete, missing=list(payload.missing)))
+        case Withdrawn():
+            body.withdrawn.CopyFrom(pb.Withdrawn(case_id=payload.case_id,
+                                                 reason=payload.reason))
+        case Concluded():
+            body.concluded.CopyFrom(pb.Concluded(case_id=payload.case_id, note=payload.note))
+        case Accepted():
+            body.accepted.CopyFrom(pb.Accepted(case_id=payload.case_id,
+                                               operator=payload.operator,
+                                               department=payload.department))
+        case NotAccepted():
+            body.not_accepted.CopyFrom(pb.NotAccepted(
+                case_id=payload.case_id, reason=payload.reason, operator=payload.operator,
+                department=payload.department))
+        case SupplementRequested():
+            body.supplement_requested.CopyFrom(pb.SupplementRequested(
+                case_id=payload.case_id, materials=list(payload.materials),
+                reason=payload.reason, operator=payload.operator,
+                department=payload.department))
+        case Opinion():
+            body.opinion.CopyFrom(pb.Opinion(
+                case_id=payload.case_id, department=payload.department,
+                favourable=payload.favourable, reason=payload.reason,
+                operator=payload.operator))
+        case ActionRefused():
+            body.action_refused.CopyFrom(pb.ActionRefused(
+                case_id=payload.case_id, refused_log_id=payload.refused_log_id,
+                refused_seq=payload.refused_seq, reason=payload.reason))
         case NodeRevoked():
             body.node_revoked.CopyFrom(
                 pb.NodeRevoked(node_id=payload.node_id, from_seq=payload.from_seq,
@@ -198,6 +237,35 @@ def _payload(body: pb.RecordBody) -> Payload:
                     department=d.department,
                     verification_code=d.verification_code,
                 )
+            case "supplemented":
+                s = body.supplemented
+                return Supplemented(case_id=s.case_id,
+                                    materials=tuple(_material_back(m) for m in s.materials),
+                                    complete=s.complete, missing=tuple(s.missing))
+            case "withdrawn":
+                return Withdrawn(case_id=body.withdrawn.case_id, reason=body.withdrawn.reason)
+            case "concluded":
+                return Concluded(case_id=body.concluded.case_id, note=body.concluded.note)
+            case "accepted":
+                a = body.accepted
+                return Accepted(case_id=a.case_id, operator=a.operator, department=a.department)
+            case "not_accepted":
+                n = body.not_accepted
+                return NotAccepted(case_id=n.case_id, reason=n.reason, operator=n.operator,
+                                   department=n.department)
+            case "supplement_requested":
+                q = body.supplement_requested
+                return SupplementRequested(case_id=q.case_id, materials=tuple(q.materials),
+                                           reason=q.reason, operator=q.operator,
+                                           department=q.department)
+            case "opinion":
+                o = body.opinion
+                return Opinion(case_id=o.case_id, department=o.department,
+                               favourable=o.favourable, reason=o.reason, operator=o.operator)
+            case "action_refused":
+                x = body.action_refused
+                return ActionRefused(case_id=x.case_id, refused_log_id=x.refused_log_id,
+                                     refused_seq=x.refused_seq, reason=x.reason)
             case "node_revoked":
                 r = body.node_revoked
                 return NodeRevoked(node_id=r.node_id, from_seq=r.from_seq, reason=r.reason,
@@ -227,10 +295,7 @@ def _case_submitted(p: CaseSubmitted) -> pb.CaseSubmitted:
         applicant=pb.Applicant(
             name=p.applicant.name, id_number=p.applicant.id_number, phone=p.applicant.phone,
         ),
-        materials=[
-            pb.Material(code=m.code, sha256=m.sha256, size=m.size, filename=m.filename)
-            for m in p.materials
-        ],
+        materials=[_material(m) for m in p.materials],
         fields=[pb.FieldValue(name=n, value=v) for n, v in p.fields],
         catalog_version=p.catalog_version,
         catalog_hash=p.catalog_hash,
@@ -244,14 +309,19 @@ def _case_submitted_back(p: pb.CaseSubmitted) -> CaseSubmitted:
         applicant=Applicant(
             name=p.applicant.name, id_number=p.applicant.id_number, phone=p.applicant.phone,
         ),
-        materials=tuple(
-            MaterialRef(code=m.code, sha256=m.sha256, size=m.size, filename=m.filename)
-            for m in p.materials
-        ),
+        materials=tuple(_material_back(m) for m in p.materials),
         fields=tuple((f.name, f.value) for f in p.fields),
         catalog_version=p.catalog_version,
         catalog_hash=p.catalog_hash,
     )
+
+
+def _material(m: MaterialRef) -> pb.Material:
+    return pb.Material(code=m.code, sha256=m.sha256, size=m.size, filename=m.filename)
+
+
+def _material_back(m: pb.Material) -> MaterialRef:
+    return MaterialRef(code=m.code, sha256=m.sha256, size=m.size, filename=m.filename)
 
 
 def _catalog(c: Catalog) -> pb.Catalog:

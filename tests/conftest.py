@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bianmin.demo import resident_id, sample_catalog
+from bianmin.demo import resident_id, sample_catalog, sample_operators
 from bianmin.procs import Run, ServerProcess, run
 
 COUNTY = "360112"
@@ -62,6 +62,7 @@ def federation(tmp_path: Path) -> Iterator[Federation]:
     hub_home = tmp_path / "county"
     run("hub", "init", "--home", str(hub_home), "--county-code", COUNTY, "--name", "新建区",
         "--catalog", str(sample_catalog()), "--json")
+    run("hub", "operator", "import", str(sample_operators()), "--home", str(hub_home))
     fed = Federation(root=tmp_path, hub_home=hub_home)
     fed.start_hub()
     try:

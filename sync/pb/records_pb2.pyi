@@ -25,7 +25,7 @@ class SignedRecord(_message.Message):
     def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class RecordBody(_message.Message):
-    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "decision", "catalog_published", "node_revoked", "key_rotated")
+    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "supplemented", "withdrawn", "concluded", "decision", "accepted", "not_accepted", "supplement_requested", "opinion", "action_refused", "catalog_published", "node_revoked", "key_rotated")
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -34,7 +34,15 @@ class RecordBody(_message.Message):
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_SUBMITTED_FIELD_NUMBER: _ClassVar[int]
     PRE_REVIEWED_FIELD_NUMBER: _ClassVar[int]
+    SUPPLEMENTED_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
+    CONCLUDED_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    NOT_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    SUPPLEMENT_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    OPINION_FIELD_NUMBER: _ClassVar[int]
+    ACTION_REFUSED_FIELD_NUMBER: _ClassVar[int]
     CATALOG_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     NODE_REVOKED_FIELD_NUMBER: _ClassVar[int]
     KEY_ROTATED_FIELD_NUMBER: _ClassVar[int]
@@ -46,11 +54,19 @@ class RecordBody(_message.Message):
     key_id: bytes
     case_submitted: CaseSubmitted
     pre_reviewed: PreReviewed
+    supplemented: Supplemented
+    withdrawn: Withdrawn
+    concluded: Concluded
     decision: Decision
+    accepted: Accepted
+    not_accepted: NotAccepted
+    supplement_requested: SupplementRequested
+    opinion: Opinion
+    action_refused: ActionRefused
     catalog_published: CatalogPublished
     node_revoked: NodeRevoked
     key_rotated: KeyRotated
-    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ..., node_revoked: _Optional[_Union[NodeRevoked, _Mapping]] = ..., key_rotated: _Optional[_Union[KeyRotated, _Mapping]] = ...) -> None: ...
+    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., supplemented: _Optional[_Union[Supplemented, _Mapping]] = ..., withdrawn: _Optional[_Union[Withdrawn, _Mapping]] = ..., concluded: _Optional[_Union[Concluded, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., not_accepted: _Optional[_Union[NotAccepted, _Mapping]] = ..., supplement_requested: _Optional[_Union[SupplementRequested, _Mapping]] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., action_refused: _Optional[_Union[ActionRefused, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ..., node_revoked: _Optional[_Union[NodeRevoked, _Mapping]] = ..., key_rotated: _Optional[_Union[KeyRotated, _Mapping]] = ...) -> None: ...
 
 class Applicant(_message.Message):
     __slots__ = ("name", "id_number", "phone")
@@ -113,6 +129,96 @@ class PreReviewed(_message.Message):
     catalog_version: int
     catalog_hash: bytes
     def __init__(self, case_id: _Optional[str] = ..., complete: _Optional[bool] = ..., missing: _Optional[_Iterable[str]] = ..., catalog_version: _Optional[int] = ..., catalog_hash: _Optional[bytes] = ...) -> None: ...
+
+class Supplemented(_message.Message):
+    __slots__ = ("case_id", "materials", "complete", "missing")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    MATERIALS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    materials: _containers.RepeatedCompositeFieldContainer[Material]
+    complete: bool
+    missing: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, case_id: _Optional[str] = ..., materials: _Optional[_Iterable[_Union[Material, _Mapping]]] = ..., complete: _Optional[bool] = ..., missing: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Withdrawn(_message.Message):
+    __slots__ = ("case_id", "reason")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    reason: str
+    def __init__(self, case_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Concluded(_message.Message):
+    __slots__ = ("case_id", "note")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    note: str
+    def __init__(self, case_id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class Accepted(_message.Message):
+    __slots__ = ("case_id", "operator", "department")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    operator: str
+    department: str
+    def __init__(self, case_id: _Optional[str] = ..., operator: _Optional[str] = ..., department: _Optional[str] = ...) -> None: ...
+
+class NotAccepted(_message.Message):
+    __slots__ = ("case_id", "reason", "operator", "department")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    reason: str
+    operator: str
+    department: str
+    def __init__(self, case_id: _Optional[str] = ..., reason: _Optional[str] = ..., operator: _Optional[str] = ..., department: _Optional[str] = ...) -> None: ...
+
+class SupplementRequested(_message.Message):
+    __slots__ = ("case_id", "materials", "reason", "operator", "department")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    MATERIALS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    materials: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    operator: str
+    department: str
+    def __init__(self, case_id: _Optional[str] = ..., materials: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., operator: _Optional[str] = ..., department: _Optional[str] = ...) -> None: ...
+
+class Opinion(_message.Message):
+    __slots__ = ("case_id", "department", "favourable", "reason", "operator")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    FAVOURABLE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    department: str
+    favourable: bool
+    reason: str
+    operator: str
+    def __init__(self, case_id: _Optional[str] = ..., department: _Optional[str] = ..., favourable: _Optional[bool] = ..., reason: _Optional[str] = ..., operator: _Optional[str] = ...) -> None: ...
+
+class ActionRefused(_message.Message):
+    __slots__ = ("case_id", "refused_log_id", "refused_seq", "reason")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    refused_log_id: str
+    refused_seq: int
+    reason: str
+    def __init__(self, case_id: _Optional[str] = ..., refused_log_id: _Optional[str] = ..., refused_seq: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("case_id", "outcome", "reason", "operator", "department", "verification_code")

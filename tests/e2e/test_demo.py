@@ -14,9 +14,11 @@ def test_demo_runs_a_federation_and_exits_zero(tmp_path):
     out = result.stdout
     assert "pre-review INCOMPLETE, missing medical_assessment" in out
     assert "hub unreachable at 127.0.0.1:" in out
-    assert out.count("APPROVED") == 3
+    assert out.count("APPROVED") == 4
     assert out.count("REJECTED") == 1
-    assert "RECEIVED -- waiting for medical_assessment" in out
+    assert "supplement requested (补正) for medical_assessment" in out
+    assert "concluded 2" in out
+    assert "all verify" in out
     assert "hub stopped cleanly (exit 0)" in out
     assert (tmp_path / "demo" / "county" / "hub.db").exists()  # --dir keeps the data
 

@@ -85,7 +85,7 @@ def test_exported_case_verifies_with_openssl_alone(federation, intake, tmp_path)
     out = tmp_path / "export"
     exported = run("hub", "export", case_id, "--out", str(out), "--home",
                    str(federation.hub_home), "--json").json()
-    assert [r["log_id"] for r in exported["records"]] == ["V001", "V001", "HUB"]
+    assert [r["log_id"] for r in exported["records"]] == ["V001", "V001", "HUB", "HUB"]
     guide = (out / "VERIFY.md").read_text(encoding="utf-8")
     commands = [line for block in re.findall(r"```sh\n(.*?)```", guide, re.S)
                 for line in block.splitlines() if line.strip()]

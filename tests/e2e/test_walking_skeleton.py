@@ -48,20 +48,20 @@ def test_a_case_taken_offline_reaches_the_county_and_its_decision_comes_back(
 
     run("hub", "decide", "--home", str(federation.hub_home), complete["case_id"],
         "--approve", "--reason", "符合条件", "--operator", "刘芳")
-    run("hub", "decide", "--home", str(federation.hub_home), incomplete["case_id"],
-        "--reject", "--reason", "家庭收入超过标准", "--operator", "刘芳")
+    run("hub", "not-accept", "--home", str(federation.hub_home), incomplete["case_id"],
+        "--reason", "家庭收入超过标准", "--operator", "刘芳")
 
     down = run("node", "sync", "--home", str(v1), "--json").json()
     assert down["decisions"] == 2
     at_node = cases_at(v1)
     assert at_node[complete["case_id"]]["state"] == "approved"
-    assert at_node[incomplete["case_id"]]["state"] == "rejected"
+    assert at_node[incomplete["case_id"]]["state"] == "not_accepted"
     assert at_node[incomplete["case_id"]]["reason"] == "家庭收入超过标准"
 
     shown = run("node", "show", "--home", str(v1), incomplete["case_id"], "--json").json()
-    assert shown["state"] == "rejected"
+    assert shown["state"] == "not_accepted"
     assert [e["log_id"] for e in shown["history"]] == ["V001", "V001", "HUB"]
-    assert "rejected by 刘芳" in shown["history"][-1]["event"]
+    assert "not accepted by 刘芳" in shown["history"][-1]["event"]
 
     again = run("node", "sync", "--home", str(v1), "--json").json()
     assert again == {"pushed": 0, "received": 0, "pulled": 0, "decisions": 0,
@@ -143,6 +143,9 @@ def test_an_incomplete_case_cannot_be_approved(federation, intake):
     error = json.loads(refused.stdout)["error"]
     assert error["code"] == "case_incomplete"
     assert "missing: id_card, hukou" in error["message"]
+    also = run("hub", "decide", "--home", str(federation.hub_home), case_id, "--reject",
+               "--reason", "no", "--operator", "刘芳", "--json", check=False)
+    assert json.loads(also.stdout)["error"]["code"] == "case_incomplete"
     assert cases_at(federation.hub_home, "hub")[case_id]["state"] == "received"
 
 

@@ -21,7 +21,7 @@ PURE = [
     "node/records.py", "node/wire.py", "node/payloads.py", "node/catalog.py",
     "node/prereview.py", "node/workflow.py", "node/case_id.py", "node/resident_id.py",
     "node/identity.py", "node/clock.py", "node/errors.py", "sync/protocol.py",
-    "sync/errors.py",
+    "sync/errors.py", "node/deadlines.py",
 ]
 IO_MODULES = {"grpc", "sqlmodel", "sqlalchemy", "socket", "subprocess", "requests", "ssl"}
 

@@ -6,10 +6,11 @@ Create Date: 2026-11-27 04:39:04.573309
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+
+from node.migrations.helpers import add_not_null
 
 revision: str = '0002'
 down_revision: str | None = '0001'
@@ -63,9 +64,9 @@ def upgrade() -> None:
     sa.Column('revoked_at_ms', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('node_id')
     )
-    _add_not_null('cases', sa.Column('catalog_expired', sa.Boolean()), False)
+    add_not_null('cases', sa.Column('catalog_expired', sa.Boolean()), False)
 
-    _add_not_null('log_heads', sa.Column('key_id', sa.LargeBinary()), b"")
+    add_not_null('log_heads', sa.Column('key_id', sa.LargeBinary()), b"")
 
     # ### end Alembic commands ###
 
@@ -91,13 +92,3 @@ def downgrade() -> None:
 
     op.drop_table('alarms')
     # ### end Alembic commands ###
-
-
-def _add_not_null(table: str, column: sa.Column[Any], fill: object) -> None:
-    """Add a NOT NULL column to a table that may hold rows: add it nullable, fill, tighten."""
-    name, kind = column.name, column.type
-    with op.batch_alter_table(table, schema=None) as batch_op:
-        batch_op.add_column(sa.Column(name, kind, nullable=True))
-    op.execute(sa.table(table, sa.column(name, kind)).update().values({name: fill}))
-    with op.batch_alter_table(table, schema=None) as batch_op:
-        batch_op.alter_column(name, existing_type=kind, nullable=False)

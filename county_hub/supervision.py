@@ -1,0 +1,207 @@
+"""Electronic supervision (电子监察, DESIGN §7): deadlines, statistics, the audit trail.
+
+Deadlines count working days (``node.deadlines``, with the calendar the county loaded) from the
+hub's receipt in China Standard Time; supplement requests pause the clock until the supplement
+arrives. The limits are the ones of the catalog version the case was taken under.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from county_hub.hub import Hub
+from county_hub.store import HubCaseView
+from node.catalog import Item
+from node.clock import CST
+from node.deadlines import Calendar, Colour, DeadlineStatus, Pause, deadline_status
+from node.errors import NotFoundError, UsageError
+from node.workflow import DECIDED, State
+
+__all__ = [
+    "GROUPINGS",
+    "CaseDeadline",
+    "hub_calendar",
+    "load_calendar",
+    "stats",
+    "supervise",
+    "trail",
+]
+
+GROUPINGS = ("item", "node", "department")
+_URGENCY = {Colour.BREACH: 0, Colour.RED: 1, Colour.YELLOW: 2, Colour.ON_TIME: 3}
+_SUPERVISED = frozenset({State.RECEIVED, State.ACCEPTED, State.IN_REVIEW,
+                         State.SUPPLEMENT_REQUESTED, State.SUPPLEMENTED})
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseDeadline:
+    case: HubCaseView
+    status: DeadlineStatus
+    promised_days: int
+    statutory_days: int
+
+
+def hub_calendar(hub: Hub, conn: Connection) -> Calendar:
+    name, holidays, workdays = hub.store.calendar_days(conn)
+    return Calendar(name=name, holidays=frozenset(dt.date.fromisoformat(d) for d in holidays),
+                    workdays=frozenset(dt.date.fromisoformat(d) for d in workdays))
+
+
+def load_calendar(hub: Hub, calendar: Calendar) -> None:
+    with hub.store.db.write() as conn:
+        hub.store.replace_calendar(conn, name=calendar.name,
+                                   holidays=sorted(d.isoformat() for d in calendar.holidays),
+                                   workdays=sorted(d.isoformat() for d in calendar.workdays))
+        hub.store.add_trail(conn, kind="CalendarLoaded", now=hub.clock.now(),
+                            detail=f"{calendar.name}: {len(calendar.holidays)} holidays, "
+                                   f"{len(calendar.workdays)} adjusted working days")
+
+
+def _day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(CST).date()
+
+
+class _Limits:
+    """Item limits by catalog version, read once per call."""
+
+    def __init__(self, hub: Hub, conn: Connection) -> None:
+        self.hub, self.conn = hub, conn
+        self._cache: dict[tuple[int, str], Item | None] = {}
+
+    def item(self, case: HubCaseView) -> Item | None:
+        key = (case.catalog_version, case.item_code)
+        if key not in self._cache:
+            try:
+                catalog = self.hub.catalog_version(self.conn, case.catalog_version).catalog
+            except NotFoundError:
+                catalog = self.hub.catalog_version(self.conn).catalog
+            self._cache[key] = catalog.item(case.item_code)
+        return self._cache[key]
+
+
+def _deadline(case: HubCaseView, item: Item, pauses: list[tuple[dt.datetime, dt.datetime | None]],
+              calendar: Calendar, as_of: dt.date, yellow_within: int) -> DeadlineStatus:
+    return deadline_status(
+        received=_day(case.received_at), as_of=as_of,
+        pauses=[Pause(start=_day(s), end=None if e is None else _day(e)) for s, e in pauses],
+        cal=calendar, promised_days=item.promised_days, statutory_days=item.statutory_days,
+        yellow_within=yellow_within)
+
+
+def supervise(hub: Hub, *, as_of: dt.date, yellow_within: int = 2) -> list[CaseDeadline]:
+    """Open cases, most urgent first: statutory breach, red, yellow, then by days left."""
+    with hub.store.db.read() as conn:
+        calendar = hub_calendar(hub, conn)
+        cases = [c for c in hub.store.list_cases(conn) if State(c.state) in _SUPERVISED]
+        pauses = hub.store.pauses_of(conn, [c.case_id for c in cases])
+        limits = _Limits(hub, conn)
+        found = []
+        for case in cases:
+            item = limits.item(case)
+            if item is None:
+                continue
+            status = _deadline(case, item, pauses.get(case.case_id, []), calendar, as_of,
+                               yellow_within)
+            found.append(CaseDeadline(case=case, status=status,
+                                      promised_days=item.promised_days,
+                                      statutory_days=item.statutory_days))
+    return sorted(found, key=lambda d: (_URGENCY[d.status.colour], d.status.promised_left,
+                                        d.case.received_at))
+
+
+def _key(case: HubCaseView, by: str) -> str:
+    if by == "item":
+        return f"{case.item_code} {case.item_name}"
+    if by == "node":
+        return case.origin_node
+    return case.departments[0] if case.departments else "?"
+
+
+def stats(hub: Hub, *, since: dt.date | None, until: dt.date | None,
+          by: str = "item") -> list[dict[str, object]]:
+    """Per item, node or department, over cases received in ``[since, until]``: received,
+    accepted, concluded, approved, rejected, on-time rate and average working days of the
+    decided ones, supplements asked for."""
+    if by not in GROUPINGS:
+        raise UsageError(f"--by {by!r}: choose one of {', '.join(GROUPINGS)}")
+    with hub.store.db.read() as conn:
+        calendar = hub_calendar(hub, conn)
+        cases = [c for c in hub.store.list_cases(conn)
+                 if (since is None or _day(c.received_at) >= since)
+                 and (until is None or _day(c.received_at) <= until)]
+        pauses = hub.store.pauses_of(conn, [c.case_id for c in cases])
+        limits = _Limits(hub, conn)
+        groups: dict[str, dict[str, float]] = {}
+        for case in cases:
+            g = groups.setdefault(_key(case, by), dict.fromkeys(
+                ("received", "accepted", "concluded", "approved", "rejected", "not_accepted",
+                 "withdrawn", "decided", "on_time", "working_days", "supplements"), 0))
+            g["received"] += 1
+            g["accepted"] += case.accepted_at is not None
+            g["concluded"] += case.concluded_at is not None
+            g["withdrawn"] += case.state == State.WITHDRAWN
+            g["supplements"] += case.supplements
+            if case.outcome:
+                g[case.outcome] += 1
+            item = limits.item(case)
+            if case.decided_at is not None and item is not None and State(
+                    case.outcome or case.state) in DECIDED:
+                status = _deadline(case, item, pauses.get(case.case_id, []), calendar,
+                                   _day(case.decided_at), 2)
+                g["decided"] += 1
+                g["on_time"] += status.elapsed <= item.promised_days
+                g["working_days"] += status.elapsed
+    rows: list[dict[str, object]] = []
+    for key in sorted(groups):
+        g = groups[key]
+        decided = int(g["decided"])
+        rows.append({
+            by: key,
+            **{k: int(g[k]) for k in ("received", "accepted", "concluded", "approved",
+                                      "rejected", "not_accepted", "withdrawn", "supplements")},
+            "on_time_rate": round(g["on_time"] / decided, 3) if decided else None,
+            "average_working_days": round(g["working_days"] / decided, 1) if decided else None,
+        })
+    return rows
+
+
+def trail(hub: Hub, *, case_id: str | None = None, node_id: str | None = None,
+          operator: str | None = None, since: dt.date | None = None,
+          until: dt.date | None = None) -> list[dict[str, object]]:
+    """Every operator action, node action, refusal and alarm, oldest first, filtered."""
+    start = None if since is None else dt.datetime.combine(since, dt.time(), CST)
+    end = None if until is None else dt.datetime.combine(until + dt.timedelta(days=1),
+                                                         dt.time(), CST)
+    with hub.store.db.read() as conn:
+        rows = hub.store.trail_rows(conn, case_id=case_id, node_id=node_id, operator=operator,
+                                    since=start, until=end)
+        if operator is None and case_id is None:
+            rows += [_refusal(e) for e in hub.store.logs.recent_evidence(conn, 10_000)
+                     if node_id in (None, e["log_id"], e["peer"])]
+            rows += [_alarm(a.__dict__) for a in hub.store.logs.open_alarms(
+                conn, include_resolved=True) if node_id in (None, a.node_id, a.peer)]
+    rows = [r for r in rows if _within(r["at"], start, end)]
+    return sorted(rows, key=lambda r: r["at"])  # type: ignore[arg-type, return-value]
+
+
+def _within(at: object, start: dt.datetime | None, end: dt.datetime | None) -> bool:
+    assert isinstance(at, dt.datetime)
+    return (start is None or at >= start) and (end is None or at < end)
+
+
+def _refusal(e: dict[str, object]) -> dict[str, object]:
+    return {"at": e["received_at"], "kind": f"Refused:{e['reason_code']}", "case_id": "",
+            "node_id": e["log_id"], "operator": "", "detail": f"from {e['peer']}: {e['message']}",
+            "record": f"{e['log_id']}#{e['seq']}"}
+
+
+def _alarm(a: dict[str, object]) -> dict[str, object]:
+    resolved = f" -- resolved by {a['resolved_by']}: {a['resolution']}" if a["resolved_at"] else ""
+    return {"at": a["raised_at"], "kind": f"Alarm:{a['kind']}", "case_id": "",
+            "node_id": a["node_id"], "operator": a["resolved_by"] or "",
+            "detail": f"#{a['id']} {a['message']}{resolved}", "record": ""}
+
+
