@@ -14,8 +14,10 @@ import click
 from county_hub.actions import publish_catalog, resolve_alarm
 from county_hub.actions import revoke as revoke_node
 from county_hub.audit import export_case, verify_all
+from county_hub.blobs import DbBlobStore
 from county_hub.enrolment import issue_token
 from county_hub.hub import Hub, init_hub
+from county_hub.ingest import describe_skew
 from county_hub.server import ServeInfo
 from county_hub.server import serve as serve_hub
 from county_hub.supervision import (
@@ -404,6 +406,8 @@ def nodes(home: Path, out: Output) -> None:
                                 else None),
                     "silent": r.heartbeat_at is None or now - r.heartbeat_at > SILENT_AFTER,
                     "clock_skew_s": r.clock_skew_s,
+                    "clock_flagged": r.clock_skew_s is not None and abs(
+                        r.clock_skew_s) > the_hub.config.clock_skew_threshold_s,
                     "revoked": revoked is not None,
                     "open_alarms": len(the_hub.store.logs.open_alarms(conn, node_id=r.node_id)),
                 })
@@ -421,6 +425,8 @@ def nodes(home: Path, out: Output) -> None:
                 f"; missing {lo} from {v['node_id']}")
         if v["open_alarms"]:
             extra += f"; {v['open_alarms']} open alarm(s)"
+        if v["clock_flagged"]:
+            extra += f"; CLOCK {describe_skew(v['clock_skew_s'])} the county's"
         return (f"{v['node_id']:<6} {v['tier']:<9} {state:<7} heartbeat {seen}, head "
                 f"{v['head_seq']}, synced {v['synced_seq']}, backlog {v['backlog']}{extra}  "
                 f"{v['name']}")
@@ -683,3 +689,34 @@ def trail_cmd(home: Path, out: Output, case_id: str | None, node_id: str | None,
                 f"{r['case_id'] or r['node_id']}  {r['operator']}  {r['detail']}"
                 + (f"  [{r['record']}]" if r["record"] else "") for r in rows]
                or ["nothing recorded for that selection"])
+
+
+@hub.group()
+def blob() -> None:
+    """Attachments the hub holds."""
+
+
+@bianmin_command(blob, "get")
+@click.argument("sha256")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path,
+                                                                  dir_okay=False))
+def blob_get(home: Path, out: Output, sha256: str, out_path: Path) -> None:
+    """Write a stored attachment (by its sha256) to a file."""
+    try:
+        digest = bytes.fromhex(sha256)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise UsageError(f"{sha256!r} is not a sha256 (64 hexadecimal digits)")
+    the_hub = _open(home)
+    try:
+        with out_path.open("wb") as f:
+            for data in DbBlobStore(the_hub.store.db, the_hub.clock).read_all(digest):
+                f.write(data)
+    except BianminError:
+        out_path.unlink(missing_ok=True)
+        raise
+    finally:
+        the_hub.close()
+    size = out_path.stat().st_size
+    out.result({"sha256": sha256, "out": out_path, "size": size}, f"{out_path}: {size} bytes")

@@ -43,15 +43,20 @@ class HubConfig:
     county_name: str
     db_url: str
     node_id: str = HUB_NODE_ID
+    # a node whose clock is further off than this is flagged (never refused for it)
+    clock_skew_threshold_s: int = 600
 
     @classmethod
     def load(cls, home: Path) -> HubConfig:
         raw = read_toml(home / "hub.toml")
         try:
             return cls(county_code=str(raw["county_code"]), county_name=str(raw["county_name"]),
-                       db_url=str(raw["db_url"]), node_id=str(raw.get("node_id", HUB_NODE_ID)))
+                       db_url=str(raw["db_url"]), node_id=str(raw.get("node_id", HUB_NODE_ID)),
+                       clock_skew_threshold_s=int(raw.get("clock_skew_threshold_s", 600)))
         except KeyError as exc:
             raise ConfigError(f"{home / 'hub.toml'} lacks the setting {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{home / 'hub.toml'}: {exc}") from exc
 
     def save(self, home: Path) -> None:
         write_toml(home / "hub.toml", asdict(self))

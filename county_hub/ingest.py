@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from cryptography import x509
 from sqlalchemy import Connection
 
+from county_hub.blobs import DbBlobStore
 from county_hub.ca import check_csr, issue_certificate
 from county_hub.hub import Hub
 from county_hub.workflow import apply_node_action
@@ -32,15 +33,29 @@ from node.identity import (
     load_certificate,
 )
 from node.ingest import LogIngest
-from node.payloads import CaseSubmitted, PreReviewed
+from node.payloads import CaseSubmitted, PreReviewed, referenced_blobs
 from node.prereview import PreReview, recheck
 from node.records import Record, RecordVerdict
+from node.transfer import receive_chunks
 from node.wire import decode_body
-from sync import PullBatch, PushResult, RecordOutcome, WireRecord
+from sync import BlobChunk, BlobState, PullBatch, PushResult, RecordOutcome, WireRecord
 
-__all__ = ["MAX_PUSH_RECORDS", "Ingest"]
+__all__ = ["MAX_PUSH_RECORDS", "Ingest", "describe_skew"]
+
+
+def describe_skew(seconds: float) -> str:
+    """``3 d 2 h ahead of`` / ``12 min behind``: how far a clock is off, in words."""
+    direction = "ahead of" if seconds > 0 else "behind"
+    left = abs(int(seconds))
+    days, left = divmod(left, 86_400)
+    hours, left = divmod(left, 3_600)
+    minutes = left // 60
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [
+        f"{minutes} min"] * bool(minutes and not days)
+    return f"{' '.join(parts) or 'under a minute'} {direction}"
 
 MAX_PUSH_RECORDS = 5_000
+MAX_BLOB_BYTES = 64 << 20  # an attachment; the node's own limit per file is lower
 PULL_BATCH = 500
 
 
@@ -51,6 +66,7 @@ class Ingest:
                                         thread_name_prefix="verify")
         self.logs = LogIngest(hub.store.db, hub.store.logs, ca=hub.keys.ca_cert,
                               clock=hub.clock, map_fn=self._pool.map)
+        self.blobs = DbBlobStore(hub.store.db, hub.clock)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -87,7 +103,7 @@ class Ingest:
             raise UsageError(f"a push carries at most {MAX_PUSH_RECORDS} records; this one has "
                              f"{len(raw)}", code="batch_too_large")
         result = self.logs.receive(peer=who.node_id, log_id=log_id, raw=pairs,
-                                   project=self._project)
+                                   project=self._project, not_yet=self._blobs_missing)
         if heartbeat is not None:
             claim = self.logs.heartbeat(peer=who.node_id, body=heartbeat.body,
                                         signature=heartbeat.signature)
@@ -107,6 +123,9 @@ class Ingest:
             except NotFoundError:
                 item = None
             self.hub.store.receive_case(conn, record, item, now)
+            skew = self._skew_flag(conn, record)
+            if skew:
+                self.hub.store.flag_case(conn, payload.case_id, [skew])
             self.hub.store.add_trail(conn, kind="Received", now=now, case_id=payload.case_id,
                                      node_id=record.log_id, record=record,
                                      detail=f"item {payload.item_code}")
@@ -115,6 +134,21 @@ class Ingest:
             self._recheck(conn, record.log_id, payload)
         else:
             apply_node_action(self.hub, conn, record, now)
+
+    def _skew_flag(self, conn: Connection, record: Record) -> str | None:
+        """Node clocks can be days off: flag it, never refuse for it (deadlines use the hub's
+        receipt time)."""
+        node = self.hub.store.node(conn, record.log_id)
+        limit = self.hub.config.clock_skew_threshold_s
+        skew = node.clock_skew_s if node is not None else None
+        if skew is not None and abs(skew) > limit:
+            return (f"taken at {record.log_id}, whose clock was {describe_skew(skew)} "
+                    "the county's at its last sync; deadlines count from the hub's receipt")
+        ahead = (record.header.recorded_at - self.hub.clock.now()).total_seconds()
+        if ahead > limit:
+            return (f"{record.log_id}'s clock put this case {describe_skew(ahead)} the "
+                    "county's time")
+        return None
 
     def _recheck(self, conn: Connection, node_id: str, review: PreReviewed) -> None:
         """Re-check the case against the catalog it cites and the current one (DESIGN §5)."""
@@ -144,6 +178,30 @@ class Ingest:
         )
         if flags:
             self.hub.store.flag_case(conn, review.case_id, flags)
+
+    # -- attachments ----------------------------------------------------------------------------
+
+    def _blobs_missing(self, record: Record) -> str | None:
+        """A case is not received until every attachment it names is complete (issue 4)."""
+        wanted = referenced_blobs(record)
+        if not wanted:
+            return None
+        missing = set(wanted) - self.blobs.complete(wanted)
+        if not missing:
+            return None
+        names = ", ".join(sorted(m.hex()[:12] for m in missing))
+        return f"{len(missing)} attachment(s) it names ({names}...) have not fully arrived"
+
+    def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]:
+        self.peer(peer_pem)
+        if len(hashes) > MAX_PUSH_RECORDS:
+            raise UsageError(f"ask for at most {MAX_PUSH_RECORDS} attachments at a time",
+                             code="too_many")
+        return [self.blobs.state(h) for h in hashes]
+
+    def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]:
+        self.peer(peer_pem)
+        return receive_chunks(self.blobs, chunks, max_blob_bytes=MAX_BLOB_BYTES)
 
     # -- key rotation ---------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ from node.schema import (
 __all__ = [
     "HubAlarm",
     "HubBase",
+    "HubBlob",
+    "HubBlobChunk",
     "HubCalendarDay",
     "HubCase",
     "HubCasePause",
@@ -193,6 +195,26 @@ class HubCalendarDay(HubBase, table=True):
     __tablename__ = "calendar_days"
     day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
     kind: str = Field(max_length=8)  # holiday | workday
+
+
+class HubBlob(HubBase, table=True):
+    """An attachment the hub holds (or is receiving): content-addressed, in the database so
+    that every hub process sees it (DESIGN §9)."""
+
+    __tablename__ = "blobs"
+    sha256: bytes = Field(primary_key=True, sa_type=LargeBinary)
+    size: int = Field(sa_type=BigInteger)
+    received: int = Field(sa_type=BigInteger)
+    complete: bool = Field(default=False)
+    created_at_ms: int = Field(sa_type=BigInteger)
+
+
+class HubBlobChunk(HubBase, table=True):
+    __tablename__ = "blob_chunks"
+    sha256: bytes = Field(primary_key=True, sa_type=LargeBinary)
+    offset: int = Field(primary_key=True, sa_type=BigInteger,
+                        sa_column_kwargs={"autoincrement": False})
+    data: bytes = Field(sa_type=LargeBinary)
 
 
 class HubSetting(HubBase, table=True):

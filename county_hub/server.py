@@ -23,7 +23,15 @@ from county_hub.ingest import Ingest
 from node.clock import Clock
 from node.errmap import to_call_refused
 from node.errors import BianminError
-from sync import EnrolReply, EnrolRequest, PullBatch, PushResult, WireRecord
+from sync import (
+    BlobChunk,
+    BlobState,
+    EnrolReply,
+    EnrolRequest,
+    PullBatch,
+    PushResult,
+    WireRecord,
+)
 from sync.server import start_server
 from sync.tls import ServerTls
 
@@ -46,6 +54,18 @@ class HubSyncHandler:
     def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:
         try:
             return self._ingest.rotate_key(peer_pem, records_csr)
+        except BianminError as exc:
+            raise to_call_refused(exc) from exc
+
+    def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]:
+        try:
+            return self._ingest.blob_status(peer_pem, hashes)
+        except BianminError as exc:
+            raise to_call_refused(exc) from exc
+
+    def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]:
+        try:
+            return self._ingest.put_blob(peer_pem, chunks)
         except BianminError as exc:
             raise to_call_refused(exc) from exc
 

@@ -207,8 +207,12 @@ class HubStore:
             updated_at_ms=to_ms(now)))
 
     def flag_case(self, conn: Connection, case_id: str, flags: list[str]) -> None:
+        """Add findings to a case's flags (each kept once)."""
+        held = conn.execute(select(self.cases.c.flags).where(self.cases.c.case_id == case_id)
+                            ).scalar() or ""
+        merged = list(dict.fromkeys([*(f for f in held.split("\n") if f), *flags]))
         conn.execute(update(self.cases).where(self.cases.c.case_id == case_id)
-                     .values(flags="\n".join(flags)))
+                     .values(flags="\n".join(merged)))
 
     def update_case(self, conn: Connection, case_id: str, now: dt.datetime,
                     **values: object) -> None:

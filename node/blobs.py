@@ -1,18 +1,22 @@
 """Attachments as content-addressed blobs (DESIGN §3): a scan is stored under its sha256, and
 the record names that hash, so the record's signature covers the file too.
 
-Files are written to a temporary name, flushed to disk and renamed, so a blob either exists
-whole or not at all; the same file stored twice is kept once.
+Whole files are written to a temporary name, flushed to disk and renamed, so a blob either
+exists whole or not at all; the same file stored twice is kept once. Blobs arriving from a
+downstream node come in chunks (``append``): they grow in ``.partial/`` and are checked against
+their hash before they count as complete, so an interrupted upload resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.errors import NotFoundError, UsageError
+from node.errors import NotFoundError, UsageError, VerificationError
+from sync import BlobChunk, BlobState
 
 __all__ = ["BlobRef", "BlobStore"]
 
@@ -70,3 +74,66 @@ class BlobStore:
         if not path.exists():
             raise NotFoundError(f"no stored file with sha256 {sha256.hex()}")
         return path
+
+    def has(self, sha256: bytes) -> bool:
+        return self.path(sha256).exists()
+
+    def read(self, sha256: bytes, offset: int, length: int) -> bytes:
+        with self.open(sha256).open("rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
+    def chunks(self, sha256: bytes, plan: Iterator[tuple[int, int]]) -> Iterator[BlobChunk]:
+        """The chunks of a stored blob named by ``plan``, read lazily (bounded memory)."""
+        path = self.open(sha256)
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            for offset, length in plan:
+                f.seek(offset)
+                yield BlobChunk(sha256=sha256, size=size, offset=offset, data=f.read(length))
+
+    # -- receiving chunks from a downstream node ------------------------------------------------
+
+    def _partial(self, sha256: bytes) -> Path | None:
+        folder = self.root / ".partial"
+        found = sorted(folder.glob(f"{sha256.hex()}.*")) if folder.exists() else []
+        return found[0] if found else None
+
+    def state(self, sha256: bytes) -> BlobState:
+        final = self.path(sha256)
+        if final.exists():
+            size = final.stat().st_size
+            return BlobState(sha256=sha256, size=size, received=size, complete=True)
+        partial = self._partial(sha256)
+        if partial is None:
+            return BlobState(sha256=sha256)
+        return BlobState(sha256=sha256, size=int(partial.suffix[1:]),
+                         received=partial.stat().st_size)
+
+    def append(self, chunk: BlobChunk) -> BlobState:
+        """Add a chunk at the offset ``state`` reported; on the last byte, check the hash."""
+        partial = self._partial(chunk.sha256)
+        if partial is None:
+            partial = self.root / ".partial" / f"{chunk.sha256.hex()}.{chunk.size}"
+            partial.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("ab") as f:
+            f.write(chunk.data)
+            f.flush()
+            os.fsync(f.fileno())
+        received = partial.stat().st_size
+        if received < chunk.size:
+            return BlobState(sha256=chunk.sha256, size=chunk.size, received=received)
+        digest = hashlib.sha256()
+        with partial.open("rb") as f:
+            while block := f.read(_CHUNK):
+                digest.update(block)
+        if digest.digest() != chunk.sha256:
+            partial.unlink()
+            raise VerificationError(f"attachment {chunk.sha256.hex()[:16]}: the bytes received "
+                                    "do not match their sha256; send it again",
+                                    code="bad_blob")
+        final = self.path(chunk.sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial.replace(final)
+        return BlobState(sha256=chunk.sha256, size=chunk.size, received=chunk.size,
+                         complete=True)

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +14,7 @@ import click
 
 from node.cli_support import Output, bianmin_command, clock
 from node.clock import CST
+from node.daemon import DaemonSettings, run_daemon
 from node.enrolment import init_node
 from node.errors import BianminError, UsageError
 from node.payloads import (
@@ -32,7 +37,7 @@ from node.payloads import (
 )
 from node.records import Record
 from node.service import MaterialInput, open_node, upstream_client
-from sync import ONE_SHOT
+from sync import ONE_SHOT, SyncError
 
 __all__ = ["mask_id", "node"]
 
@@ -257,34 +262,53 @@ def show(home: Path, out: Output, case_id: str) -> None:
 def sync_cmd(home: Path, out: Output) -> None:
     """One round with the upstream: push unsynced records, pull what is new."""
     service = open_node(home, clock())
+    progress = TerminalProgress() if sys.stderr.isatty() and not out.as_json else None
     try:
         with upstream_client(home, service.config,
                              call_timeout_s=ONE_SHOT.call_timeout_s) as client:
-            report = service.sync(client, ONE_SHOT)
+            report = service.sync(client, ONE_SHOT, progress=progress)
     finally:
+        if progress is not None:
+            progress.finish()
         service.store.db.close()
     text = (f"pushed {report.pushed} record(s), {report.received} case(s) now received "
             f"upstream; pulled {report.pulled} record(s): {report.decisions} decision(s)"
             + (f", catalog version {report.catalog_version}" if report.catalog_version else ""))
+    if report.blobs:
+        text += f"; uploaded {report.blobs} file(s), {report.blob_bytes} bytes"
     out.result({"pushed": report.pushed, "received": report.received,
                 "pulled": report.pulled, "decisions": report.decisions,
-                "catalog_version": report.catalog_version}, text)
+                "catalog_version": report.catalog_version, "blobs": report.blobs,
+                "blob_bytes": report.blob_bytes}, text)
 
 
 @bianmin_command(node, "status")
 def status(home: Path, out: Output) -> None:
-    """This node: identity, upstream, unsynced records, catalog."""
+    """This node: identity, upstream reachable or not, last sync, what is unsynced, catalog."""
     service = open_node(home, clock())
     try:
         info = service.status()
+        try:
+            with upstream_client(home, service.config, call_timeout_s=2.0) as client:
+                client.blob_status([])
+            info["upstream_reachable"] = True
+        except SyncError:
+            info["upstream_reachable"] = False
     finally:
         service.store.db.close()
     catalog: Any = info["catalog"]
     revoked: Any = info["revoked"]
+    last = str(info["last_sync"] or "")
     lines = [
-        f"node {info['node_id']} ({info['tier']}), upstream {info['upstream']}",
+        f"node {info['node_id']} ({info['tier']}), upstream {info['upstream']}: "
+        + ("reachable" if info["upstream_reachable"] else "NOT reachable"),
+        "  last successful sync "
+        + (dt.datetime.fromisoformat(last).astimezone(CST).strftime("%Y-%m-%d %H:%M")
+           if last else "never")
+        + (" (the last attempt failed)" if info["last_attempt_failed"] else ""),
         f"  log head {info['log_head']}, synced up to {info['synced_seq']} "
-        f"({info['unsynced_records']} unsynced)",
+        f"({info['unsynced_records']} unsynced records, {info['unsynced_bytes']} bytes with "
+        "their files)",
         f"  cases {info['cases']}",
         *([f"  {info['open_alarms']} open alarm(s): records from the upstream were refused"]
           if info["open_alarms"] else []),
@@ -358,3 +382,83 @@ def conclude(home: Path, out: Output, case_id: str, note: str) -> None:
         service.store.db.close()
     out.result({"case_id": case_id, "state": state.value, "record": str(record)},
                f"case {case_id} concluded")
+
+
+class TerminalProgress:
+    """A one-line progress display for a long sync, on a terminal only (stderr)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.shown = 0.0
+        self.used = False
+
+    def update(self, *, records: int, records_total: int, bytes_sent: int,
+               bytes_total: int) -> None:
+        now = time.monotonic()
+        if now - self.shown < 0.2 and records < records_total:
+            return
+        self.shown, self.used = now, True
+        elapsed = max(now - self.started, 1e-3)
+        rate = records / elapsed
+        left = (records_total - records) / rate if rate > 0 else 0.0
+        mb = 1 << 20
+        click.echo(f"\rpushed {records}/{records_total} records, files "
+                   f"{bytes_sent / mb:.1f}/{bytes_total / mb:.1f} MB, {rate:.0f} records/s, "
+                   f"~{left:.0f} s left   ", nl=False, err=True)
+
+    def finish(self) -> None:
+        if self.used:
+            click.echo("", err=True)
+
+
+@bianmin_command(node, "run")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(1, 86400),
+              help="Seconds between rounds when nothing new happens.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="One line per round, as text or as a JSON object.")
+@click.option("--rounds", type=click.IntRange(min=1), hidden=True,
+              help="Stop after this many rounds (for tests).")
+def run_cmd(home: Path, out: Output, interval: float, log_format: str,
+            rounds: int | None) -> None:
+    """Keep syncing with the upstream until SIGTERM or SIGINT."""
+    service = open_node(home, clock())
+    try:
+        with upstream_client(home, service.config, call_timeout_s=30) as client:
+            run_daemon(service, client,
+                       DaemonSettings(interval_s=interval, log_json=log_format == "json",
+                                      max_rounds=rounds),
+                       write=click.echo)
+    finally:
+        service.store.db.close()
+
+
+@node.group()
+def blob() -> None:
+    """Attachments stored at this node."""
+
+
+@bianmin_command(blob, "get")
+@click.argument("sha256")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path,
+                                                                  dir_okay=False))
+def blob_get(home: Path, out: Output, sha256: str, out_path: Path) -> None:
+    """Copy a stored attachment (by its sha256) to a file."""
+    digest = _sha256_arg(sha256)
+    service = open_node(home, clock())
+    try:
+        source = service.blobs.open(digest)
+        shutil.copyfile(source, out_path)
+    finally:
+        service.store.db.close()
+    out.result({"sha256": sha256, "out": out_path, "size": out_path.stat().st_size},
+               f"{out_path}: {out_path.stat().st_size} bytes")
+
+
+def _sha256_arg(text: str) -> bytes:
+    try:
+        digest = bytes.fromhex(text)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise UsageError(f"{text!r} is not a sha256 (64 hexadecimal digits)")
+    return digest

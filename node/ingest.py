@@ -38,6 +38,8 @@ from node.records import (
     BatchResult,
     MapFn,
     Record,
+    RecordVerdict,
+    Verdict,
     chain_batch,
     check_records,
     parse_record,
@@ -62,7 +64,8 @@ ALARMING = {
     "broken_chain": "tampering",
     "oversized": "tampering",
 }
-NOT_EVIDENCE = frozenset({"after_refusal"})  # a consequence of an earlier refusal, not a cause
+# consequences of an earlier refusal, or records that are fine but early: not evidence
+NOT_EVIDENCE = frozenset({"after_refusal", "blob_missing"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +94,14 @@ class _Overlay:
 
     def certificate(self, key_id: bytes) -> x509.Certificate | None:
         return self._extra.get(key_id) or self._base.certificate(key_id)
+
+
+def _hold(record: Record, why: str | None) -> Record | RecordVerdict:
+    if why is None:
+        return record
+    return RecordVerdict(seq=record.seq, verdict=Verdict.REFUSED, reason_code="blob_missing",
+                         message=f"{record}: {why}", record=record,
+                         raw=(record.body, record.signature))
 
 
 class LogIngest:
@@ -132,11 +143,16 @@ class LogIngest:
             )
 
     def receive(self, *, peer: str, log_id: str, raw: Sequence[tuple[bytes, bytes]],
-                project: Callable[[Connection, Record], None]) -> BatchResult:
+                project: Callable[[Connection, Record], None],
+                not_yet: Callable[[Record], str | None] | None = None) -> BatchResult:
+        """``not_yet`` says why a good record cannot be taken *yet* (its attachments have
+        not all arrived): it is refused without evidence, and so is everything after it."""
         with self.db.read() as conn:
             self.check_not_held(conn, log_id)
             keyring = _Overlay(self.logs.keyring(conn), self._rotations(raw, log_id))
             checked = check_records(raw, log_id=log_id, keyring=keyring, map_fn=self.map_fn)
+        if not_yet is not None:
+            checked = [_hold(c, not_yet(c)) if isinstance(c, Record) else c for c in checked]
         now = self.clock.now()
         with self.db.write() as conn:
             head = self.logs.head(conn, log_id, lock=True)

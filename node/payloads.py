@@ -34,6 +34,7 @@ __all__ = [
     "SupplementRequested",
     "Supplemented",
     "Withdrawn",
+    "referenced_blobs",
 ]
 
 
@@ -189,3 +190,11 @@ class CatalogPublished:
 CasePayload = (CaseSubmitted | PreReviewed | Supplemented | Withdrawn | Concluded | Decision
                | Accepted | NotAccepted | SupplementRequested | Opinion | ActionRefused)
 Payload = CasePayload | CatalogPublished | NodeRevoked | KeyRotated
+
+
+def referenced_blobs(record_or_payload: object) -> list[bytes]:
+    """The sha256 of every attachment a record names (its signature covers them)."""
+    payload = getattr(record_or_payload, "payload", record_or_payload)
+    if isinstance(payload, CaseSubmitted | Supplemented):
+        return [m.sha256 for m in payload.materials if m.sha256]
+    return []

@@ -13,10 +13,9 @@ any point loses nothing: the next round resends or re-pulls from the saved marks
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -26,11 +25,11 @@ from sqlalchemy import Connection
 from node.blobs import BlobStore
 from node.case_id import format_case_id
 from node.catalog import Item
-from node.clock import CST, Clock
+from node.clock import CST, Clock, from_ms
 from node.db import Database, sqlite_url
 from node.enrolment import NODE_MIGRATIONS, check_home
 from node.errmap import from_sync_error
-from node.errors import ConfigError, PeerError, UsageError, VerificationError
+from node.errors import ConfigError, UsageError, VerificationError
 from node.home import (
     NodeConfig,
     load_ed25519_key,
@@ -67,11 +66,13 @@ from node.payloads import (
     Supplemented,
     SupplementRequested,
     Withdrawn,
+    referenced_blobs,
 )
 from node.prereview import PreReview, pre_review, resolve_item
-from node.records import LogHead, Record, seal, verify_log_batch
+from node.records import LogHead, Record, parse_record, seal, verify_log_batch
 from node.resident_id import validate_resident_id
 from node.store import PUSHED, CaseView, NodeStore
+from node.syncer import LAST_ATTEMPT, LAST_SUCCESS, Progress, Syncer, SyncReport
 from node.wire import decode_body, encode_heartbeat
 from node.workflow import State
 from sync import (
@@ -79,8 +80,6 @@ from sync import (
     RetryPolicy,
     SyncError,
     WireRecord,
-    batches,
-    next_push_mark,
 )
 from sync.client import UpstreamClient
 from sync.tls import ClientTls
@@ -94,8 +93,8 @@ __all__ = [
     "upstream_client",
 ]
 
-MAX_FILE_BYTES = 20 << 20
-PUSH_READ_LIMIT = 2_000  # records read from the database at a time while pushing
+MAX_FILE_BYTES = 20 << 20  # per attachment
+MAX_CASE_BYTES = 100 << 20  # all attachments of one case
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,18 +112,6 @@ class IntakeResult:
     state: str
     catalog_version: int
     catalog_expired: bool
-
-
-@dataclass(kw_only=True)
-class SyncReport:
-    pushed: int = 0
-    pulled: int = 0
-    decisions: int = 0
-    catalog_version: int = 0
-    received: int = 0
-    revocations: int = 0
-    requests: int = 0
-    refused: list[str] = field(default_factory=list)
 
 
 class NodeService:
@@ -187,6 +174,12 @@ class NodeService:
     # -- the applicant's later actions (DESIGN §6) -----------------------------------------------
 
     def _store_blobs(self, materials: Sequence[MaterialInput]) -> tuple[MaterialRef, ...]:
+        total = sum(m.path.stat().st_size for m in materials
+                    if m.path is not None and m.path.is_file())
+        if total > MAX_CASE_BYTES:
+            raise UsageError(f"the files of this case add up to {total} bytes; the limit per "
+                             f"case is {MAX_CASE_BYTES} bytes -- scan at a lower resolution",
+                             code="case_too_large")
         refs = []
         for m in materials:  # blobs first: a blob without a record is harmless, not the reverse
             if m.path is None:
@@ -261,7 +254,20 @@ class NodeService:
             except UsageError:
                 catalog_info = {"version": 0}
             revoked = self.store.logs.revocation(conn, self.config.node_id)
+            unsynced = self.store.logs.raw_after(conn, self.config.node_id, pushed,
+                                                 max(0, head.seq - pushed))
+            record_bytes = sum(len(b) + len(s) for _q, b, s in unsynced)
+            blob_bytes = sum(
+                self.blobs.path(h).stat().st_size
+                for h in {h for _q, b, s in unsynced
+                          for h in referenced_blobs(parse_record(b, s))}
+                if self.blobs.has(h))
+            last_ok, last_try = (self.store.mark(conn, LAST_SUCCESS),
+                                 self.store.mark(conn, LAST_ATTEMPT))
             return {
+                "last_sync": from_ms(last_ok).isoformat() if last_ok else None,
+                "last_attempt_failed": bool(last_try and last_try > last_ok),
+                "unsynced_bytes": record_bytes + blob_bytes,
                 "revoked": None if revoked is None else {
                     "from_seq": revoked.from_seq, "reason": revoked.reason,
                     "at": revoked.revoked_at.isoformat()},
@@ -318,15 +324,11 @@ class NodeService:
     # -- sync -----------------------------------------------------------------------------------
 
     def sync(self, client: UpstreamClient, policy: RetryPolicy,
-             progress: Callable[[str, int], None] = lambda _what, _n: None) -> SyncReport:
-        """One round: push, then pull. Raises ``TransportError`` if the upstream is away."""
-        report = SyncReport()
-        try:
-            self._push(client, policy, report, progress)
-            self._pull(client, policy, report, progress)
-        except SyncError as exc:
-            raise from_sync_error(exc) from exc
-        return report
+             progress: Progress | None = None,
+             should_stop: Callable[[], bool] = lambda: False) -> SyncReport:
+        """One round with the upstream (``node.syncer``): push this node's log with its
+        attachments, then pull what is new. Raises ``TransportError`` if the upstream is away."""
+        return Syncer(self, client, policy, progress=progress, should_stop=should_stop).run()
 
     def heartbeat(self) -> WireRecord:
         """This node's signed statement of its log head (sent with every sync)."""
@@ -336,65 +338,6 @@ class NodeService:
                                           head_hash=head.hash, sent_at=self.clock.now(),
                                           key_id=self.signer.key_id))
         return WireRecord(body=body, signature=self.signer.sign(body))
-
-    def _push(self, client: UpstreamClient, policy: RetryPolicy, report: SyncReport,
-              progress: Callable[[str, int], None]) -> None:
-        node_id = self.config.node_id
-        beat = self.heartbeat()
-        hello = policy.run(functools.partial(client.push, node_id, [], beat))
-        with self.store.db.write() as conn:
-            head = self.store.logs.head(conn, node_id)
-            if hello.committed_seq > head.seq:
-                raise ConfigError(
-                    f"the upstream holds records up to seq {hello.committed_seq} of this "
-                    f"node's log, but this node's log ends at {head.seq}: this node's database "
-                    "is older than what it already sent (restored from an old backup?). Stop "
-                    "taking cases and call the county IT team.", code="log_behind_upstream")
-            self.store.set_mark(conn, PUSHED, hello.committed_seq)
-            report.received += self.store.mark_received(conn, hello.committed_seq,
-                                                        self.clock.now())
-        while True:
-            with self.store.db.read() as conn:
-                pushed = self.store.mark(conn, PUSHED)
-                rows = self.store.logs.raw_after(conn, node_id, pushed, PUSH_READ_LIMIT)
-            if not rows:
-                return
-            for batch in batches(WireRecord(body=b, signature=s, seq=q) for q, b, s in rows):
-                result = policy.run(functools.partial(client.push, node_id, batch))
-                mark = next_push_mark(batch, result.committed_seq)
-                with self.store.db.write() as conn:
-                    self.store.set_mark(conn, PUSHED, mark)
-                    report.received += self.store.mark_received(conn, mark, self.clock.now())
-                report.pushed += sum(1 for o in result.outcomes if o.status != "refused")
-                progress("pushed", report.pushed)
-                if result.refused:
-                    report.refused.extend(f"{node_id}#{o.seq}: {o.message}"
-                                          for o in result.refused)
-                    raise PeerError(
-                        f"upstream refused {len(result.refused)} record(s) of this node's log: "
-                        f"{result.refused[0].message}",
-                        code=result.refused[0].reason_code or "refused",
-                    )
-                if mark < batch[-1].seq:
-                    # the hello above put the mark where the upstream stands; an upstream that
-                    # now commits less than it was sent, refusing nothing, is not making sense
-                    raise PeerError(
-                        f"upstream acknowledged seq {mark} after being sent records up to "
-                        f"{batch[-1].seq} and refusing none; try again later",
-                        code="no_progress")
-
-    def _pull(self, client: UpstreamClient, policy: RetryPolicy, report: SyncReport,
-              progress: Callable[[str, int], None]) -> None:
-        def once() -> None:
-            with self.store.db.read() as conn:
-                cursors = self.store.cursors(conn)
-            cursors.setdefault(CATALOG_LOG_ID, 0)
-            cursors.setdefault(self.config.upstream_node_id, 0)
-            for batch in client.pull(cursors):
-                self.apply_pull_batch(batch, report)
-                progress("pulled", report.pulled)
-
-        policy.run(once)
 
     def apply_pull_batch(self, batch: PullBatch, report: SyncReport | None = None) -> None:
         """Verify and apply one pulled batch with its cursors, atomically; refuse it whole.

@@ -6,6 +6,8 @@ never imports ``node`` or anything above it.
 
 from sync.errors import CallRefused, ProtocolViolation, Refusal, SyncError, Unreachable
 from sync.protocol import (
+    BlobChunk,
+    BlobState,
     EnrolReply,
     EnrolRequest,
     PullBatch,
@@ -13,12 +15,15 @@ from sync.protocol import (
     RecordOutcome,
     WireRecord,
     batches,
+    chunk_plan,
     next_push_mark,
 )
 from sync.retry import ONE_SHOT, RetryPolicy
 
 __all__ = [
     "ONE_SHOT",
+    "BlobChunk",
+    "BlobState",
     "CallRefused",
     "EnrolReply",
     "EnrolRequest",
@@ -32,5 +37,6 @@ __all__ = [
     "Unreachable",
     "WireRecord",
     "batches",
+    "chunk_plan",
     "next_push_mark",
 ]

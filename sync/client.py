@@ -8,13 +8,15 @@ UNAUTHENTICATED (DESIGN §4), so the message says so when the handshake is what 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import grpc
 
 from sync.errors import CallRefused, Refusal, Unreachable
 from sync.pb import records_pb2, sync_pb2, sync_pb2_grpc
 from sync.protocol import (
+    BlobChunk,
+    BlobState,
     EnrolReply,
     EnrolRequest,
     PullBatch,
@@ -25,6 +27,8 @@ from sync.protocol import (
 from sync.tls import CHANNEL_OPTIONS, ClientTls
 
 __all__ = ["UpstreamClient", "enrol", "translate_rpc_error"]
+
+PULL_STREAM_TIMEOUT_S = 300.0
 
 _STATUS_TEXT = {
     sync_pb2.RECORD_STATUS_ACCEPTED: "accepted",
@@ -121,11 +125,32 @@ class UpstreamClient:
             raise translate_rpc_error(exc, self.address, self.name) from exc
         return bytes(reply.records_certificate)
 
+    def blob_status(self, hashes: Sequence[bytes]) -> list[BlobState]:
+        try:
+            reply = self._stub.BlobStatus(sync_pb2.BlobStatusRequest(sha256=list(hashes)),
+                                          timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise translate_rpc_error(exc, self.address, self.name) from exc
+        return _states(reply)
+
+    def put_blob(self, chunks: Iterable[BlobChunk], *, timeout_s: float | None = None,
+                 ) -> list[BlobState]:
+        """Stream chunks up; the reply says where each blob stands afterwards."""
+        requests = (sync_pb2.BlobChunk(sha256=c.sha256, size=c.size, offset=c.offset,
+                                       data=c.data) for c in chunks)
+        try:
+            reply = self._stub.PutBlob(requests, timeout=timeout_s or self._timeout)
+        except grpc.RpcError as exc:
+            raise translate_rpc_error(exc, self.address, self.name) from exc
+        return _states(reply)
+
     def pull(self, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
         request = sync_pb2.PullRequest(
             cursors=[sync_pb2.LogCursor(log_id=k, after_seq=v) for k, v in cursors.items()],
         )
-        stream = self._stub.Pull(request, timeout=self._timeout)
+        # a long backlog streams for a while; a cut only means the next round resumes from the
+        # cursors saved with each applied batch
+        stream = self._stub.Pull(request, timeout=max(self._timeout, PULL_STREAM_TIMEOUT_S))
         try:
             for reply in stream:
                 yield PullBatch(
@@ -138,6 +163,11 @@ class UpstreamClient:
             raise translate_rpc_error(exc, self.address, self.name) from exc
         finally:
             stream.cancel()
+
+
+def _states(reply: sync_pb2.BlobStatusReply) -> list[BlobState]:
+    return [BlobState(sha256=b.sha256, size=b.size, received=b.received, complete=b.complete)
+            for b in reply.blobs]
 
 
 def enrol(address: str, request: EnrolRequest, *, ca_pem: bytes, expected_node_id: str,

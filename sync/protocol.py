@@ -17,6 +17,9 @@ from sync.errors import ProtocolViolation
 __all__ = [
     "DEFAULT_BATCH_BYTES",
     "DEFAULT_BATCH_RECORDS",
+    "DEFAULT_CHUNK_BYTES",
+    "BlobChunk",
+    "BlobState",
     "Certificates",
     "EnrolReply",
     "EnrolRequest",
@@ -25,6 +28,7 @@ __all__ = [
     "RecordOutcome",
     "WireRecord",
     "batches",
+    "chunk_plan",
     "next_push_mark",
 ]
 
@@ -91,6 +95,40 @@ class EnrolReply:
     tier: str
     upstream_node_id: str
     name: str
+
+
+DEFAULT_CHUNK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlobState:
+    """What an upstream holds of one attachment."""
+
+    sha256: bytes
+    size: int = 0
+    received: int = 0
+    complete: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlobChunk:
+    sha256: bytes
+    size: int
+    offset: int
+    data: bytes
+
+
+def chunk_plan(size: int, received: int, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+               ) -> Iterator[tuple[int, int]]:
+    """``(offset, length)`` of the chunks still to send of a blob of ``size`` bytes of which
+    the upstream already holds ``received``: an interrupted upload resumes, never restarts."""
+    if chunk_bytes < 1:
+        raise ValueError("chunk size must be positive")
+    offset = min(max(received, 0), size)
+    while offset < size:
+        length = min(chunk_bytes, size - offset)
+        yield offset, length
+        offset += length
 
 
 def batches(

@@ -19,7 +19,15 @@ import grpc
 
 from sync.errors import CallRefused, Refusal
 from sync.pb import records_pb2, sync_pb2, sync_pb2_grpc
-from sync.protocol import EnrolReply, EnrolRequest, PullBatch, PushResult, WireRecord
+from sync.protocol import (
+    BlobChunk,
+    BlobState,
+    EnrolReply,
+    EnrolRequest,
+    PullBatch,
+    PushResult,
+    WireRecord,
+)
 from sync.tls import SERVER_OPTIONS, ServerTls, peer_certificate_pem
 
 __all__ = ["EnrolHandler", "RunningServer", "SyncHandler", "start_server"]
@@ -50,6 +58,10 @@ class SyncHandler(Protocol):
     def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]: ...
 
     def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes: ...
+
+    def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]: ...
+
+    def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]: ...
 
 
 class EnrolHandler(Protocol):
@@ -110,6 +122,26 @@ class _SyncServicer(sync_pb2_grpc.SyncServicer):
         except Exception as exc:
             _abort(context, exc)
 
+    def BlobStatus(self, request: sync_pb2.BlobStatusRequest,  # noqa: N802 -- gRPC method name
+                   context: grpc.ServicerContext) -> sync_pb2.BlobStatusReply:
+        peer = _peer(context)
+        try:
+            states = self._handler.blob_status(peer, list(request.sha256))
+        except Exception as exc:
+            _abort(context, exc)
+        return _blob_reply(states)
+
+    def PutBlob(self, request_iterator: Iterator[sync_pb2.BlobChunk],  # noqa: N802
+                context: grpc.ServicerContext) -> sync_pb2.BlobStatusReply:
+        peer = _peer(context)
+        chunks = (BlobChunk(sha256=c.sha256, size=c.size, offset=c.offset, data=c.data)
+                  for c in request_iterator)
+        try:
+            states = self._handler.put_blob(peer, chunks)
+        except Exception as exc:
+            _abort(context, exc)
+        return _blob_reply(states)
+
     def RotateKey(self, request: sync_pb2.RotateKeyRequest,  # noqa: N802 -- gRPC method name
                   context: grpc.ServicerContext) -> sync_pb2.RotateKeyReply:
         peer = _peer(context)
@@ -118,6 +150,12 @@ class _SyncServicer(sync_pb2_grpc.SyncServicer):
         except Exception as exc:
             _abort(context, exc)
         return sync_pb2.RotateKeyReply(records_certificate=certificate)
+
+
+def _blob_reply(states: Sequence[BlobState]) -> sync_pb2.BlobStatusReply:
+    return sync_pb2.BlobStatusReply(blobs=[
+        sync_pb2.BlobState(sha256=s.sha256, size=s.size, received=s.received,
+                           complete=s.complete) for s in states])
 
 
 class _EnrolmentServicer(sync_pb2_grpc.EnrolmentServicer):

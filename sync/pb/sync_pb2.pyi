@@ -19,6 +19,42 @@ RECORD_STATUS_ACCEPTED: RecordStatus
 RECORD_STATUS_ALREADY_HAD: RecordStatus
 RECORD_STATUS_REFUSED: RecordStatus
 
+class BlobStatusRequest(_message.Message):
+    __slots__ = ("sha256",)
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    sha256: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, sha256: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class BlobState(_message.Message):
+    __slots__ = ("sha256", "size", "received", "complete")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    sha256: bytes
+    size: int
+    received: int
+    complete: bool
+    def __init__(self, sha256: _Optional[bytes] = ..., size: _Optional[int] = ..., received: _Optional[int] = ..., complete: _Optional[bool] = ...) -> None: ...
+
+class BlobStatusReply(_message.Message):
+    __slots__ = ("blobs",)
+    BLOBS_FIELD_NUMBER: _ClassVar[int]
+    blobs: _containers.RepeatedCompositeFieldContainer[BlobState]
+    def __init__(self, blobs: _Optional[_Iterable[_Union[BlobState, _Mapping]]] = ...) -> None: ...
+
+class BlobChunk(_message.Message):
+    __slots__ = ("sha256", "size", "offset", "data")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    sha256: bytes
+    size: int
+    offset: int
+    data: bytes
+    def __init__(self, sha256: _Optional[bytes] = ..., size: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
 class PushRequest(_message.Message):
     __slots__ = ("log_id", "records", "heartbeat")
     LOG_ID_FIELD_NUMBER: _ClassVar[int]

@@ -49,6 +49,16 @@ class SyncStub:
                 request_serializer=bianmin_dot_v1_dot_sync__pb2.RotateKeyRequest.SerializeToString,
                 response_deserializer=bianmin_dot_v1_dot_sync__pb2.RotateKeyReply.FromString,
                 _registered_method=True)
+        self.BlobStatus = channel.unary_unary(
+                '/bianmin.v1.Sync/BlobStatus',
+                request_serializer=bianmin_dot_v1_dot_sync__pb2.BlobStatusRequest.SerializeToString,
+                response_deserializer=bianmin_dot_v1_dot_sync__pb2.BlobStatusReply.FromString,
+                _registered_method=True)
+        self.PutBlob = channel.stream_unary(
+                '/bianmin.v1.Sync/PutBlob',
+                request_serializer=bianmin_dot_v1_dot_sync__pb2.BlobChunk.SerializeToString,
+                response_deserializer=bianmin_dot_v1_dot_sync__pb2.BlobStatusReply.FromString,
+                _registered_method=True)
 
 
 class SyncServicer:
@@ -76,6 +86,21 @@ class SyncServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BlobStatus(self, request, context):
+        """What the upstream holds of these attachments (so an upload resumes where it stopped).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutBlob(self, request_iterator, context):
+        """Upload attachment bytes in chunks; each chunk continues a blob at the offset the upstream
+        reported. A blob is complete once all its bytes are in and their sha256 matches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SyncServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +118,16 @@ def add_SyncServicer_to_server(servicer, server):
                     servicer.RotateKey,
                     request_deserializer=bianmin_dot_v1_dot_sync__pb2.RotateKeyRequest.FromString,
                     response_serializer=bianmin_dot_v1_dot_sync__pb2.RotateKeyReply.SerializeToString,
+            ),
+            'BlobStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.BlobStatus,
+                    request_deserializer=bianmin_dot_v1_dot_sync__pb2.BlobStatusRequest.FromString,
+                    response_serializer=bianmin_dot_v1_dot_sync__pb2.BlobStatusReply.SerializeToString,
+            ),
+            'PutBlob': grpc.stream_unary_rpc_method_handler(
+                    servicer.PutBlob,
+                    request_deserializer=bianmin_dot_v1_dot_sync__pb2.BlobChunk.FromString,
+                    response_serializer=bianmin_dot_v1_dot_sync__pb2.BlobStatusReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +211,60 @@ class Sync:
             '/bianmin.v1.Sync/RotateKey',
             bianmin_dot_v1_dot_sync__pb2.RotateKeyRequest.SerializeToString,
             bianmin_dot_v1_dot_sync__pb2.RotateKeyReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlobStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bianmin.v1.Sync/BlobStatus',
+            bianmin_dot_v1_dot_sync__pb2.BlobStatusRequest.SerializeToString,
+            bianmin_dot_v1_dot_sync__pb2.BlobStatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutBlob(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/bianmin.v1.Sync/PutBlob',
+            bianmin_dot_v1_dot_sync__pb2.BlobChunk.SerializeToString,
+            bianmin_dot_v1_dot_sync__pb2.BlobStatusReply.FromString,
             options,
             channel_credentials,
             insecure,

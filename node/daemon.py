@@ -1,0 +1,143 @@
+"""``bianmin node run``: the node's sync daemon (issue 4).
+
+Syncs on an interval, and sooner when the desk writes new records; backs off (exponentially,
+with jitter, up to a cap) while the upstream is away; logs each round in one line, as text or
+JSON; and on SIGTERM or SIGINT stops at a batch boundary -- every batch is one transaction, so
+nothing is ever half applied -- and exits 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+from node.clock import CST
+from node.errors import BianminError, TransportError
+from node.service import NodeService
+from node.syncer import Stopped, SyncReport
+from sync import RetryPolicy
+from sync.client import UpstreamClient
+
+__all__ = ["DaemonSettings", "run_daemon"]
+
+# Retries inside one round: a flaky link gets a few quick tries before the round gives up.
+ROUND_POLICY = RetryPolicy(attempts=3, initial_s=1.0, max_backoff_s=8.0, budget_s=90.0,
+                           call_timeout_s=30.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonSettings:
+    interval_s: float = 60.0
+    backoff_initial_s: float = 5.0
+    backoff_cap_s: float = 600.0
+    log_json: bool = False
+    max_rounds: int | None = None  # for tests: stop after this many rounds
+
+
+def _now() -> str:
+    return dt.datetime.now(CST).isoformat(timespec="seconds")
+
+
+class _Log:
+    def __init__(self, as_json: bool, write: Callable[[str], None]) -> None:
+        self.as_json = as_json
+        self.write = write
+
+    def __call__(self, event: str, text: str, **fields: object) -> None:
+        if self.as_json:
+            self.write(json.dumps({"at": _now(), "event": event, **fields}, ensure_ascii=False,
+                                  default=str))
+        else:
+            self.write(f"{_now()} {text}")
+
+
+def _summary(report: SyncReport) -> str:
+    parts = [f"pushed {report.pushed}"]
+    if report.received:
+        parts.append(f"{report.received} case(s) received upstream")
+    if report.blobs:
+        parts.append(f"uploaded {report.blobs} file(s), {report.blob_bytes} bytes")
+    parts.append(f"pulled {report.pulled}")
+    if report.decisions:
+        parts.append(f"{report.decisions} decision(s)")
+    if report.requests:
+        parts.append(f"{report.requests} supplement request(s)")
+    return ", ".join(parts)
+
+
+def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSettings,
+               write: Callable[[str], None]) -> int:
+    log = _Log(settings.log_json, write)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    failures, rounds = 0, 0
+    log("start", f"node {service.config.node_id} syncing with {service.config.upstream} every "
+                 f"{settings.interval_s:.0f} s", node_id=service.config.node_id,
+        upstream=service.config.upstream, interval_s=settings.interval_s)
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                report = service.sync(client, ROUND_POLICY, should_stop=stop.is_set)
+            except Stopped:
+                break
+            except TransportError as exc:
+                failures += 1
+                delay = _backoff(settings, failures)
+                log("unreachable", f"upstream unreachable ({exc}); next try in {delay:.0f} s",
+                    ok=False, error=str(exc), next_in_s=round(delay, 1))
+            except BianminError as exc:
+                failures += 1
+                delay = _backoff(settings, failures)
+                log("error", f"sync failed: {exc} [{exc.code}]; next try in {delay:.0f} s",
+                    ok=False, code=exc.code, error=str(exc), next_in_s=round(delay, 1))
+            else:
+                failures = 0
+                delay = settings.interval_s
+                took = time.monotonic() - started
+                log("sync", f"sync ok in {took:.1f} s: {_summary(report)}", ok=True,
+                    duration_s=round(took, 3), pushed=report.pushed, received=report.received,
+                    pulled=report.pulled, decisions=report.decisions, blobs=report.blobs,
+                    blob_bytes=report.blob_bytes)
+            rounds += 1
+            if settings.max_rounds is not None and rounds >= settings.max_rounds:
+                break
+            _wait(service, stop, delay)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log("stop", "stopped", rounds=rounds)
+    return 0
+
+
+def _backoff(settings: DaemonSettings, failures: int) -> float:
+    ceiling = min(settings.backoff_cap_s,
+                  settings.backoff_initial_s * 2.0 ** min(failures - 1, 30))
+    return float(ceiling * random.uniform(0.5, 1.0))  # noqa: S311 -- jitter, not a secret
+
+
+def _wait(service: NodeService, stop: threading.Event, delay: float) -> None:
+    """Sleep ``delay`` seconds, waking early on stop or when the desk writes new records."""
+    node_id = service.config.node_id
+
+    def head() -> int:
+        with service.store.db.read() as conn:
+            return service.store.logs.head(conn, node_id).seq
+
+    start_head = head()
+    deadline = time.monotonic() + delay
+    while not stop.is_set() and time.monotonic() < deadline:
+        stop.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+        if head() != start_head:
+            return

@@ -1,0 +1,223 @@
+"""The node's sync driver (DESIGN §8): one round with the upstream.
+
+1. Hello: an empty push carrying the node's signed heartbeat; the reply says what the upstream
+   has committed of this node's log, so a lost ack is recovered without resending, and a node
+   restored from an old backup stops before it forks its own log.
+2. Push: the unsynced part of the log, read from the database a slice at a time and sent in
+   batches bounded in records and bytes. Before a batch, the attachments its records name are
+   uploaded in chunks, resuming where the upstream stopped (the upstream will not take a case
+   whose attachments have not all arrived). The synced mark moves only to what the upstream
+   acknowledges as committed.
+3. Pull: a server stream of batches, each verified and applied together with its cursors.
+
+Every call is bounded by the retry policy; a cut anywhere loses nothing, and the next round
+resumes from the saved marks. Between batches the driver checks ``should_stop``, so a daemon
+told to stop leaves at a batch boundary.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from node.errmap import from_sync_error
+from node.errors import BianminError, ConfigError, PeerError
+from node.identity import CATALOG_LOG_ID
+from node.payloads import referenced_blobs
+from node.records import parse_record
+from node.store import PUSHED
+from sync import (
+    RetryPolicy,
+    SyncError,
+    WireRecord,
+    batches,
+    chunk_plan,
+    next_push_mark,
+)
+from sync.client import UpstreamClient
+
+if TYPE_CHECKING:
+    from node.service import NodeService
+
+__all__ = ["LAST_ATTEMPT", "LAST_SUCCESS", "Progress", "Stopped", "SyncReport", "Syncer"]
+
+PUSH_READ_LIMIT = 2_000  # records read from the database at a time while pushing
+STATUS_BATCH = 1_000
+LAST_ATTEMPT = "last_attempt_ms"
+LAST_SUCCESS = "last_success_ms"
+
+
+class Stopped(BianminError):
+    code = "stopped"
+
+
+class Progress(Protocol):
+    def update(self, *, records: int, records_total: int, bytes_sent: int,
+               bytes_total: int) -> None: ...
+
+
+@dataclass(kw_only=True)
+class SyncReport:
+    pushed: int = 0
+    pulled: int = 0
+    decisions: int = 0
+    catalog_version: int = 0
+    received: int = 0
+    revocations: int = 0
+    requests: int = 0
+    blobs: int = 0
+    blob_bytes: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+class Syncer:
+    def __init__(self, service: NodeService, client: UpstreamClient, policy: RetryPolicy, *,
+                 progress: Progress | None = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
+        self.service = service
+        self.store = service.store
+        self.client = client
+        self.policy = policy
+        self.progress = progress
+        self.should_stop = should_stop
+        self.report = SyncReport()
+        self._records_total = 0
+        self._bytes_total = 0
+
+    def run(self) -> SyncReport:
+        with self.store.db.write() as conn:
+            self.store.set_mark(conn, LAST_ATTEMPT, _ms(self.service))
+        try:
+            self._hello()
+            self._push()
+            self._pull()
+        except SyncError as exc:
+            raise from_sync_error(exc) from exc
+        with self.store.db.write() as conn:
+            self.store.set_mark(conn, LAST_SUCCESS, _ms(self.service))
+        return self.report
+
+    def _check_stop(self) -> None:
+        if self.should_stop():
+            raise Stopped("stopped between batches")
+
+    def _tell(self) -> None:
+        if self.progress is not None:
+            self.progress.update(records=self.report.pushed, records_total=self._records_total,
+                                 bytes_sent=self.report.blob_bytes,
+                                 bytes_total=self._bytes_total)
+
+    # -- 1. hello -------------------------------------------------------------------------------
+
+    def _hello(self) -> None:
+        node_id = self.service.config.node_id
+        beat = self.service.heartbeat()
+        hello = self.policy.run(functools.partial(self.client.push, node_id, [], beat))
+        with self.store.db.write() as conn:
+            head = self.store.logs.head(conn, node_id)
+            if hello.committed_seq > head.seq:
+                raise ConfigError(
+                    f"the upstream holds records up to seq {hello.committed_seq} of this "
+                    f"node's log, but this node's log ends at {head.seq}: this node's database "
+                    "is older than what it already sent (restored from an old backup?). Stop "
+                    "taking cases and call the county IT team.", code="log_behind_upstream")
+            self.store.set_mark(conn, PUSHED, hello.committed_seq)
+            self.report.received += self.store.mark_received(conn, hello.committed_seq,
+                                                             self.service.clock.now())
+        self._records_total = head.seq - hello.committed_seq
+
+    # -- 2. push --------------------------------------------------------------------------------
+
+    def _push(self) -> None:
+        node_id = self.service.config.node_id
+        while True:
+            with self.store.db.read() as conn:
+                pushed = self.store.mark(conn, PUSHED)
+                rows = self.store.logs.raw_after(conn, node_id, pushed, PUSH_READ_LIMIT)
+            if not rows:
+                return
+            for batch in batches(WireRecord(body=b, signature=s, seq=q) for q, b, s in rows):
+                self._check_stop()
+                self._push_batch(node_id, batch)
+
+    def _push_batch(self, node_id: str, batch: list[WireRecord]) -> None:
+        self._upload(batch)
+        result = self.policy.run(functools.partial(self.client.push, node_id, batch))
+        if result.refused and all(o.reason_code in ("blob_missing", "after_refusal")
+                                  for o in result.refused):
+            self._upload(batch)  # an attachment lost upstream (restored from a backup)
+            result = self.policy.run(functools.partial(self.client.push, node_id, batch))
+        mark = next_push_mark(batch, result.committed_seq)
+        with self.store.db.write() as conn:
+            self.store.set_mark(conn, PUSHED, mark)
+            self.report.received += self.store.mark_received(conn, mark,
+                                                             self.service.clock.now())
+        self.report.pushed += sum(1 for o in result.outcomes if o.status != "refused")
+        self._tell()
+        if result.refused:
+            self.report.refused.extend(f"{node_id}#{o.seq}: {o.message}"
+                                       for o in result.refused)
+            first = result.refused[0]
+            raise PeerError(f"upstream refused {len(result.refused)} record(s) of this node's "
+                            f"log: {first.message}", code=first.reason_code or "refused")
+        if mark < batch[-1].seq:
+            # the hello put the mark where the upstream stands; an upstream that now commits
+            # less than it was sent, refusing nothing, is not making sense
+            raise PeerError(f"upstream acknowledged seq {mark} after being sent records up to "
+                            f"{batch[-1].seq} and refusing none; try again later",
+                            code="no_progress")
+
+    def _upload(self, batch: Sequence[WireRecord]) -> None:
+        """Upload the attachments these records name that the upstream lacks, resuming."""
+        wanted = list(dict.fromkeys(h for r in batch
+                                    for h in referenced_blobs(parse_record(r.body, r.signature))))
+        blobs = self.service.blobs
+        for start in range(0, len(wanted), STATUS_BATCH):
+            group = wanted[start:start + STATUS_BATCH]
+            states = self.policy.run(functools.partial(self.client.blob_status, group))
+            for state in states:
+                if state.complete:
+                    continue
+                if not blobs.has(state.sha256):
+                    raise ConfigError(
+                        f"attachment {state.sha256.hex()} named by this node's records is "
+                        f"missing from {blobs.root}: restore it from a backup (the records "
+                        "cannot be sent without it)", code="blob_lost")
+                size = blobs.open(state.sha256).stat().st_size
+                self._bytes_total += size - state.received
+                self.policy.run(functools.partial(self._send_blob, state.sha256, size))
+                self._check_stop()
+
+    def _send_blob(self, sha256: bytes, size: int) -> None:
+        # ask again on every attempt: a retry resumes from what actually arrived
+        state = self.client.blob_status([sha256])[0]
+        if state.complete:
+            return
+        timeout = 30.0 + (size - state.received) / 20_000  # 20 kB/s: a poor village uplink
+        self.client.put_blob(self.service.blobs.chunks(sha256, chunk_plan(size, state.received)),
+                             timeout_s=timeout)
+        self.report.blobs += 1
+        self.report.blob_bytes += size - state.received
+        self._tell()
+
+    # -- 3. pull --------------------------------------------------------------------------------
+
+    def _pull(self) -> None:
+        config = self.service.config
+
+        def once() -> None:
+            with self.store.db.read() as conn:
+                cursors = self.store.cursors(conn)
+            cursors.setdefault(CATALOG_LOG_ID, 0)
+            cursors.setdefault(config.upstream_node_id, 0)
+            for batch in self.client.pull(cursors):
+                self.service.apply_pull_batch(batch, self.report)
+                self._check_stop()
+
+        self.policy.run(once)
+
+
+def _ms(service: NodeService) -> int:
+    return int(service.clock.now().timestamp() * 1000)
