@@ -1,9 +1,12 @@
-"""``bianmin demo``: a whole federation on loopback, narrated (issue 2).
+"""``bianmin demo``: a whole federation on loopback, narrated (issues 2, 5, 6).
 
-A county hub and two village nodes run as real, separate processes on 127.0.0.1 with ports the
-OS picks, each with its own SQLite file, in a fresh folder. The story: the villages enrol; the
-hub goes down; five cases are taken offline (one incomplete at pre-review); the hub comes back;
-the villages sync; an operator decides; the decisions travel back down to the village desks.
+A county hub, a township and three villages (two behind the township, one directly under the
+county) run as real, separate processes on 127.0.0.1 with ports the OS picks, each with its own
+SQLite file, in a fresh folder. The story: everyone enrols; the county link goes down; five
+cases are taken offline (one incomplete at pre-review); the villages behind the township sync
+with it, and the township decides a delegated case while the county is still down; the county
+comes back; everything converges; operators decide or ask for what is missing; the decisions
+travel back down to the village desks; the results are handed over; the county audits.
 """
 
 from __future__ import annotations
@@ -48,13 +51,14 @@ CASES: list[dict[str, Any]] = [
     {"node": "V001", "item": "MZ-001", "name": "张秀英", "id": resident_id("36011219580301102"),
      "materials": ["application", "id_card=SCAN", "hukou", "income_proof", "assets_statement"],
      "fields": ["household_size=3", "monthly_income_yuan=1200"]},
-    {"node": "V001", "item": "SB-001", "name": "李建国", "id": resident_id("36011219710815203"),
-     "materials": ["id_card", "hukou"], "fields": ["contribution_grade_yuan=300"]},
-    {"node": "V001", "item": "WJ-001", "name": "王桂兰", "id": resident_id("36011219620122302"),
-     "materials": ["application", "id_card", "hukou", "family_planning_cert"], "fields": []},
-    {"node": "V002", "item": "CL-001", "name": "赵志强", "id": resident_id("36011219850607401"),
+    {"node": "V001", "item": "CL-001", "name": "赵志强", "id": resident_id("36011219850607401"),
      "materials": ["id_card", "hukou", "photo"], "fields": []},
-    {"node": "V002", "item": "LY-001", "name": "钱德明", "id": resident_id("36011219660909501"),
+    {"node": "V011", "item": "MZ-002", "name": "钱秀梅", "id": resident_id("36011219660909502"),
+     "materials": ["application", "id_card", "hardship_proof"],
+     "fields": ["amount_requested_yuan=1500"]},
+    {"node": "V011", "item": "SB-001", "name": "李建国", "id": resident_id("36011219710815203"),
+     "materials": ["id_card", "hukou"], "fields": ["contribution_grade_yuan=300"]},
+    {"node": "V012", "item": "LY-001", "name": "钱德明", "id": resident_id("36011219660909501"),
      "materials": ["application", "forest_right_cert", "felling_design"],
      "fields": ["volume_m3=12.5"]},
 ]
@@ -63,9 +67,9 @@ DECISIONS = [
     # (applicant, --approve/--reject, reason, operator of the item's department)
     ("张秀英", "--approve", "家庭人均收入低于当地低保标准，准予纳入最低生活保障", "刘芳"),
     ("李建国", "--approve", "材料齐全，准予参保登记", "王强"),
-    ("王桂兰", "--approve", "符合农村部分计划生育家庭奖励扶助条件", "黄丽"),
     ("钱德明", "--reject", "采伐地块位于生态公益林保护区，依法不予许可", "张伟"),
 ]
+VILLAGES = {"V001": None, "V011": "T01", "V012": "T01"}  # village -> its township (None: direct)
 
 
 class Narrator:
@@ -81,16 +85,51 @@ class Narrator:
         click.echo(f"    {text}")
 
 
+class DemoFailed(Exception):
+    pass
+
+
+class Federation:
+    """The processes of the demo and the folders they live in."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.county = base / "county"
+        self.township = base / "t01"
+        self.homes = {v: base / v.lower() for v in VILLAGES}
+        self.logs = base / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.hub: ServerProcess | None = None
+        self.t01: ServerProcess | None = None
+        self.sync_at = self.enrol_at = ""
+
+    def start_hub(self) -> None:
+        listen, enrol = self.sync_at or "127.0.0.1:0", self.enrol_at or "127.0.0.1:0"
+        self.hub = ServerProcess(["hub", "serve", "--home", str(self.county), "--listen",
+                                  listen, "--enrol-listen", enrol, "--json"],
+                                 log=self.logs / "hub.log")
+        self.sync_at, self.enrol_at = self.hub.sync_address, self.hub.enrol_address
+
+    def start_township(self) -> None:
+        self.t01 = ServerProcess(["township", "serve", "--home", str(self.township),
+                                  "--listen", "127.0.0.1:0", "--interval", "5", "--json"],
+                                 log=self.logs / "t01.log")
+
+    def stop(self) -> None:
+        for proc in (self.t01, self.hub):
+            if proc is not None:
+                proc.stop()
+
+    def node(self, village: str, *args: str) -> Any:
+        return run("node", *args, "--home", str(self.homes[village]), "--json").json()
+
+    def hub_cmd(self, *args: str) -> Any:
+        return run("hub", *args, "--home", str(self.county), "--json").json()
+
+
 def run_demo(base: Path) -> None:
     say = Narrator()
-    county, villages = base / "county", {v: base / v.lower() for v in ("V001", "V002")}
-    logs = base / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    hub_proc: ServerProcess | None = None
-
-    def start_hub(listen: str, enrol: str) -> ServerProcess:
-        return ServerProcess(["hub", "serve", "--home", str(county), "--listen", listen,
-                              "--enrol-listen", enrol, "--json"], log=logs / "hub.log")
+    fed = Federation(base)
 
     def step(title: str, action: Callable[[], None]) -> None:
         say.title(title)
@@ -99,197 +138,202 @@ def run_demo(base: Path) -> None:
         except (CommandFailed, RuntimeError, OSError) as exc:
             raise DemoFailed(f"step {say.step} ({title}) failed: {exc}") from exc
 
+    def init_county() -> None:
+        out = run("hub", "init", "--home", str(fed.county), "--county-code", "360112",
+                  "--name", "新建区", "--catalog", str(sample_catalog()), "--calendar",
+                  str(sample_calendar()), "--json").json()
+        say.say(f"county CA made; fingerprint {out['ca_fingerprint'][:16]}...")
+        say.say(f"catalog version {out['catalog_version']} signed and published (12 service "
+                "items); 2026 holiday calendar loaded")
+        ops = fed.hub_cmd("operator", "import", str(sample_operators()))
+        say.say(f"{len(ops['added'])} department operators registered")
+        fed.start_hub()
+        say.say(f"hub serving sync on {fed.sync_at} (mutual TLS), enrolment on {fed.enrol_at}")
+
+    def enrol() -> None:
+        tok = fed.hub_cmd("token", "--node-id", "T01", "--tier", "township", "--name",
+                          "某某镇便民服务中心")["token"]
+        run("township", "init", "--home", str(fed.township), "--upstream", fed.sync_at,
+            "--enrol", fed.enrol_at, "--token", tok)
+        fed.start_township()
+        assert fed.t01 is not None
+        say.say(f"township T01 enrolled and serving its villages on {fed.t01.sync_address}")
+        fed.hub_cmd("delegation", "grant", "T01", "--item", "MZ-002", "--item", "MZ-003",
+                    "--operator", "县政务办-陈工")
+        run("township", "sync", "--home", str(fed.township))
+        say.say("the county delegates 临时救助 (MZ-002) and 高龄津贴 (MZ-003) to T01, by a "
+                "signed record")
+        for village, township in VILLAGES.items():
+            extra = ["--parent", township] if township else []
+            tok = fed.hub_cmd("token", "--node-id", village, "--tier", "village", "--name",
+                              f"{village} 村便民服务站", *extra)["token"]
+            upstream = fed.t01.sync_address if township else fed.sync_at
+            out = run("node", "init", "--home", str(fed.homes[village]), "--upstream",
+                      upstream, "--enrol", fed.enrol_at, "--token", tok, "--json").json()
+            where = f"behind township {township}" if township else "directly under the county"
+            say.say(f"{village} ({where}) made its keys locally, enrolled, holds catalog "
+                    f"version {out['catalog_version']}")
+
+    def county_down() -> None:
+        assert fed.hub is not None
+        fed.hub.stop()
+        say.say("the county link is down: villages and the township keep working")
+
+    scan = base / "scan-id-card.jpg"
+    scan.write_bytes(b"\xff\xd8\xff\xe0 demo scan of an identity card \xff\xd9")
+
+    def intake() -> None:
+        for case in CASES:
+            argv = ["intake", "--item", case["item"], "--applicant-name", case["name"],
+                    "--applicant-id", case["id"]]
+            for m in case["materials"]:
+                argv += ["--material", m.replace("SCAN", str(scan))]
+            for f in case["fields"]:
+                argv += ["--field", f]
+            out = fed.node(case["node"], *argv)
+            review = out["pre_review"]
+            verdict = ("complete" if review["complete"] else
+                       "INCOMPLETE, missing " + ", ".join(review["missing"]))
+            say.say(f"{case['node']}: {out['case_id']} {case['item']} for {case['name']}: "
+                    f"pre-review {verdict}; receipt printed")
+
+    def offline_syncs() -> None:
+        attempt = run("node", "sync", "--home", str(fed.homes["V001"]), check=False)
+        if attempt.returncode == 0:
+            raise RuntimeError("sync succeeded although the hub is down")
+        say.say(f"V001 tries to sync: {attempt.stderr.strip()} -- nothing is lost")
+        for village in ("V011", "V012"):
+            out = fed.node(village, "sync")
+            say.say(f"{village} syncs with township T01: {out['pushed']} signed records "
+                    "stored there, verified")
+
+    def township_decides() -> None:
+        cases = run("township", "cases", "--home", str(fed.township), "--json").json()["cases"]
+        for c in cases:
+            if c["decided_by"] == "township":
+                run("township", "decide", c["case_id"], "--approve", "--reason",
+                    "经入户核实，情况属实，准予临时救助", "--operator", "镇社会事务办-赵敏",
+                    "--home", str(fed.township))
+                say.say(f"T01 decides {c['case_id']} ({c['item_name']}) itself: approved, "
+                        "signed by the township")
+            else:
+                say.say(f"{c['case_id']} ({c['item_name']}) waits at T01 for the county")
+        out = fed.node("V011", "sync")
+        say.say(f"V011 syncs: {out['decisions']} decision received while the county is still "
+                "down")
+
+    def county_up() -> None:
+        fed.start_hub()
+        say.say(f"hub back on {fed.sync_at}")
+        out = fed.node("V001", "sync")
+        say.say(f"V001 pushed {out['pushed']} signed records; the hub verified and committed "
+                f"them ({out['received']} cases received)")
+        out = run("township", "sync", "--home", str(fed.township), "--json").json()
+        say.say(f"T01 relays {out['relayed']} village records verbatim and reports its own "
+                "decision; the county checks the villages' own signatures")
+
+    def review_at_hub() -> None:
+        for c in fed.hub_cmd("cases")["cases"]:
+            note = "" if c["complete"] else f" -- incomplete, missing {', '.join(c['missing'])}"
+            by = f" by {c['operator']}" if c["state"] == "approved" else ""
+            say.say(f"{c['case_id']} {c['item']} {c['item_name']} ({c['applicant_name']}): "
+                    f"{c['state']}{by}{note}")
+
+    def decide() -> None:
+        cases = fed.hub_cmd("cases")["cases"]
+        by_name = {c["applicant_name"]: c for c in cases}
+        for name, verdict, reason, operator in DECISIONS:
+            case = by_name[name]
+            out = fed.hub_cmd("decide", case["case_id"], verdict, "--reason", reason,
+                              "--operator", operator)
+            say.say(f"{case['case_id']}: {out['state']} by {operator} -- {reason} "
+                    f"(slip code {out['verification_code']})")
+        for c in (c for c in cases if not c["complete"]):
+            fed.hub_cmd("request-supplement", c["case_id"],
+                        *[a for m in c["missing"] for a in ("--material", m)],
+                        "--reason", "请补交残疾评定表", "--operator", "陈静")
+            say.say(f"{c['case_id']}: supplement requested (补正) for "
+                    f"{', '.join(c['missing'])}; its clock pauses")
+
+    def sync_down() -> None:
+        run("township", "sync", "--home", str(fed.township))
+        for village in VILLAGES:
+            out = fed.node(village, "sync")
+            say.say(f"{village} pulled {out['decisions']} decision(s) and "
+                    f"{out['pulled'] - out['decisions']} other record(s), verified and applied")
+
+    def supplement_round_trip() -> None:
+        waiting = [c for c in fed.node("V001", "cases")["cases"]
+                   if c["state"] == "supplement_requested"]
+        for c in waiting:
+            say.say(f"V001 desk sees {c['case_id']}: bring {', '.join(c['requested'])}")
+            scan2 = base / "medical-assessment.pdf"
+            scan2.write_bytes(b"%PDF-1.4 demo assessment")
+            fed.node("V001", "supplement", c["case_id"], "--material",
+                     f"medical_assessment={scan2}")
+            fed.node("V001", "sync")
+            out = fed.hub_cmd("decide", c["case_id"], "--approve", "--reason",
+                              "经评定符合残疾人证核发条件", "--operator", "陈静")
+            say.say(f"supplemented at V001 and synced; the county accepts and approves it "
+                    f"({out['state']})")
+            fed.node("V001", "sync")
+
+    def final() -> None:
+        for village in VILLAGES:
+            for c in fed.node(village, "cases")["cases"]:
+                detail = f" -- {c['reason']}" if c["reason"] else ""
+                say.say(f"{village} desk: {c['case_id']} {c['item']} {c['applicant_name']}: "
+                        f"{c['state'].upper()}{detail}")
+
+    def hand_over() -> None:
+        for village in VILLAGES:
+            done = 0
+            for c in fed.node(village, "cases")["cases"]:
+                if c["state"] in ("approved", "rejected"):
+                    fed.node(village, "conclude", c["case_id"])
+                    done += 1
+            fed.node(village, "sync")
+            say.say(f"{village} hands {done} result(s) to the applicants (办结) and syncs")
+        run("township", "sync", "--home", str(fed.township))
+
+    def supervision() -> None:
+        for r in fed.hub_cmd("stats", "--by", "node")["rows"]:
+            rate = r["on_time_rate"]
+            say.say(f"{r['node']}: received {r['received']}, approved {r['approved']}, "
+                    f"rejected {r['rejected']}, concluded {r['concluded']}, on time "
+                    + ("-" if rate is None else f"{rate:.0%}"))
+        audit = fed.hub_cmd("audit", "verify")
+        say.say(f"audit: {audit['records']} signed records in {audit['logs']} logs "
+                "re-verified, " + ("all verify" if audit["clean"] else "PROBLEMS"))
+
+    def shutdown() -> None:
+        assert fed.t01 is not None
+        assert fed.hub is not None
+        codes = (fed.t01.stop(), fed.hub.stop())
+        say.say(f"township and hub stopped cleanly (exit {codes[0]}, {codes[1]}) after "
+                f"{time.monotonic() - say.started:.1f} s in all")
+
     try:
-        def init_county() -> None:
-            out = run("hub", "init", "--home", str(county), "--county-code", "360112",
-                      "--name", "新建区", "--catalog", str(sample_catalog()), "--calendar",
-                      str(sample_calendar()), "--json").json()
-            say.say(f"county CA made; fingerprint {out['ca_fingerprint'][:16]}...")
-            say.say(f"catalog version {out['catalog_version']} signed and published "
-                    "(12 service items); 2026 holiday calendar loaded")
-            ops = run("hub", "operator", "import", str(sample_operators()), "--home",
-                      str(county), "--json").json()
-            say.say(f"{len(ops['added'])} department operators registered")
-
         step("The county IT team creates the hub of 新建区 (360112)", init_county)
-
-        def serve() -> None:
-            nonlocal hub_proc
-            hub_proc = start_hub("127.0.0.1:0", "127.0.0.1:0")
-            say.say(f"hub serving sync on {hub_proc.sync_address} (mutual TLS), enrolment on "
-                    f"{hub_proc.enrol_address}")
-
-        step("The hub starts", serve)
-        assert hub_proc is not None
-        sync_at, enrol_at = hub_proc.sync_address, hub_proc.enrol_address
-
-        def enrol() -> None:
-            for node_id, home in villages.items():
-                tok = run("hub", "token", "--home", str(county), "--node-id", node_id,
-                          "--tier", "village", "--name", f"{node_id} 村便民服务站",
-                          "--json").json()
-                say.say(f"operator issues a one-time token for {node_id}")
-                out = run("node", "init", "--home", str(home), "--upstream", sync_at,
-                          "--enrol", enrol_at, "--token", tok["token"], "--json").json()
-                say.say(f"{node_id} made its keys locally, enrolled, and holds catalog "
-                        f"version {out['catalog_version']}")
-
-        step("Two village proxy points enrol", enrol)
-
-        def hub_down() -> None:
-            assert hub_proc is not None
-            hub_proc.stop()
-            say.say("the county link is down: villages keep working offline")
-
-        step("The hub goes down", hub_down)
-
-        scan = base / "scan-id-card.jpg"
-        scan.write_bytes(b"\xff\xd8\xff\xe0 demo scan of an identity card \xff\xd9")
-
-        def intake() -> None:
-            for case in CASES:
-                argv = ["node", "intake", "--home", str(villages[case["node"]]),
-                        "--item", case["item"], "--applicant-name", case["name"],
-                        "--applicant-id", case["id"], "--json"]
-                for m in case["materials"]:
-                    argv += ["--material", m.replace("SCAN", str(scan))]
-                for f in case["fields"]:
-                    argv += ["--field", f]
-                out = run(*argv).json()
-                review = out["pre_review"]
-                verdict = ("complete" if review["complete"] else
-                           "INCOMPLETE, missing " + ", ".join(review["missing"]))
-                say.say(f"{case['node']}: {out['case_id']} {case['item']} for {case['name']}: "
-                        f"pre-review {verdict}; receipt printed")
-
+        step("A township and three village proxy points enrol", enrol)
+        step("The county link goes down", county_down)
         step("Five cases are taken at the village desks, offline", intake)
-
-        def try_offline_sync() -> None:
-            attempt = run("node", "sync", "--home", str(villages["V001"]), check=False)
-            if attempt.returncode == 0:
-                raise RuntimeError("sync succeeded although the hub is down")
-            say.say(f"V001 tries to sync: {attempt.stderr.strip()} -- nothing is lost")
-
-        step("A village tries to sync while the hub is down", try_offline_sync)
-
-        def hub_up() -> None:
-            nonlocal hub_proc
-            hub_proc = start_hub(sync_at, enrol_at)
-            say.say(f"hub back on {hub_proc.sync_address}")
-
-        step("The hub comes back", hub_up)
-
-        def sync_up() -> None:
-            for node_id, home in villages.items():
-                out = run("node", "sync", "--home", str(home), "--json").json()
-                say.say(f"{node_id} pushed {out['pushed']} signed records; the hub verified "
-                        f"and committed them ({out['received']} cases received)")
-
-        step("The villages sync", sync_up)
-
-        def review_at_hub() -> None:
-            cases = run("hub", "cases", "--home", str(county), "--json").json()["cases"]
-            for c in cases:
-                note = "" if c["complete"] else f" -- incomplete, missing {', '.join(c['missing'])}"
-                say.say(f"{c['case_id']} {c['item']} {c['item_name']} ({c['applicant_name']}): "
-                        f"{c['state']}{note}")
-
+        step("The villages try to sync", offline_syncs)
+        step("The township decides a delegated case while the county is down",
+             township_decides)
+        step("The county comes back", county_up)
         step("County operators see the cases", review_at_hub)
-
-        def decide() -> None:
-            cases = run("hub", "cases", "--home", str(county), "--json").json()["cases"]
-            by_name = {c["applicant_name"]: c for c in cases}
-            for name, verdict, reason, operator in DECISIONS:
-                case = by_name[name]
-                out = run("hub", "decide", "--home", str(county), case["case_id"], verdict,
-                          "--reason", reason, "--operator", operator, "--json").json()
-                say.say(f"{case['case_id']}: {out['state']} by {operator} -- {reason} "
-                        f"(slip code {out['verification_code']})")
-            for c in (c for c in cases if not c["complete"]):
-                run("hub", "request-supplement", "--home", str(county), c["case_id"],
-                    *[a for m in c["missing"] for a in ("--material", m)],
-                    "--reason", "请补交残疾评定表", "--operator", "陈静")
-                say.say(f"{c['case_id']}: supplement requested (补正) for "
-                        f"{', '.join(c['missing'])}; its clock pauses")
-
         step("Operators decide, or ask for what is missing, with signed records", decide)
-
-        def sync_down() -> None:
-            for node_id, home in villages.items():
-                out = run("node", "sync", "--home", str(home), "--json").json()
-                say.say(f"{node_id} pulled {out['decisions']} decision(s), verified the hub's "
-                        "signatures and applied them")
-
-        step("Decisions travel back down", sync_down)
-
-        def supplement_round_trip() -> None:
-            home = villages["V002"]
-            waiting = [c for c in run("node", "cases", "--home", str(home), "--json").json()[
-                "cases"] if c["state"] == "supplement_requested"]
-            for c in waiting:
-                say.say(f"V002 desk sees {c['case_id']}: bring {', '.join(c['requested'])}")
-                scan2 = base / "medical-assessment.pdf"
-                scan2.write_bytes(b"%PDF-1.4 demo assessment")
-                run("node", "supplement", "--home", str(home), c["case_id"], "--material",
-                    f"medical_assessment={scan2}")
-                run("node", "sync", "--home", str(home))
-                out = run("hub", "decide", "--home", str(county), c["case_id"], "--approve",
-                          "--reason", "经评定符合残疾人证核发条件", "--operator", "陈静",
-                          "--json").json()
-                say.say(f"supplemented at V002, synced; the county accepts and approves it "
-                        f"({out['state']})")
-                run("node", "sync", "--home", str(home))
-
-        step("The missing material arrives (补正) and the case is decided", supplement_round_trip)
-
-        def final() -> None:
-            for node_id, home in villages.items():
-                for c in run("node", "cases", "--home", str(home), "--json").json()["cases"]:
-                    detail = f" -- {c['reason']}" if c["reason"] else ""
-                    say.say(f"{node_id} desk: {c['case_id']} {c['item']} {c['applicant_name']}: "
-                            f"{c['state'].upper()}{detail}")
-
+        step("Decisions travel back down (through the township where there is one)",
+             sync_down)
+        step("The missing material arrives (补正) and the case is decided",
+             supplement_round_trip)
         step("What each village desk now shows", final)
-
-        def hand_over() -> None:
-            for node_id, home_dir in villages.items():
-                done = 0
-                for c in run("node", "cases", "--home", str(home_dir), "--json").json()[
-                        "cases"]:
-                    if c["state"] in ("approved", "rejected"):
-                        run("node", "conclude", "--home", str(home_dir), c["case_id"])
-                        done += 1
-                run("node", "sync", "--home", str(home_dir))
-                say.say(f"{node_id} hands {done} result(s) to the applicants (办结) and syncs")
-
         step("Results are handed over at the desks", hand_over)
-
-        def supervision() -> None:
-            stats = run("hub", "stats", "--home", str(county), "--by", "node", "--json").json()
-            for r in stats["rows"]:
-                say.say(f"{r['node']}: received {r['received']}, approved {r['approved']}, "
-                        f"rejected {r['rejected']}, concluded {r['concluded']}, on time "
-                        f"{r['on_time_rate']:.0%}")
-            audit = run("hub", "audit", "verify", "--home", str(county), "--json").json()
-            say.say(f"audit: {audit['records']} signed records re-verified, "
-                    + ("all verify" if audit["clean"] else "PROBLEMS"))
-
         step("The county's supervision and audit", supervision)
-
-        def shutdown() -> None:
-            assert hub_proc is not None
-            code = hub_proc.stop()
-            say.say(f"hub stopped cleanly (exit {code}) after "
-                    f"{time.monotonic() - say.started:.1f} s in all")
-
         step("Done", shutdown)
     finally:
-        if hub_proc is not None:
-            hub_proc.stop()
-
-
-class DemoFailed(Exception):
-    pass
+        fed.stop()
 
 
 @click.command()

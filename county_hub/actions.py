@@ -10,7 +10,6 @@ decision (``node.workflow``), not this module's.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 
 from county_hub.hub import Hub
 from node.catalog import Catalog
@@ -24,19 +23,9 @@ __all__ = [
     "publish_catalog",
     "resolve_alarm",
     "revoke",
-    "verification_code",
 ]
 
 DEFAULT_CATALOG_VALIDITY = dt.timedelta(days=365)
-
-
-_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
-
-
-def verification_code() -> str:
-    """A short code for the applicant's result slip, e.g. ``7KQ2-M9XD`` (40 random bits)."""
-    chars = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
-    return f"{chars[:4]}-{chars[4:]}"
 
 
 def publish_catalog(hub: Hub, catalog: Catalog, *,

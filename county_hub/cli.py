@@ -15,6 +15,9 @@ from county_hub.actions import publish_catalog, resolve_alarm
 from county_hub.actions import revoke as revoke_node
 from county_hub.audit import export_case, verify_all
 from county_hub.blobs import DbBlobStore
+from county_hub.delegation import grant as grant_delegation
+from county_hub.delegation import grants as delegation_grants
+from county_hub.delegation import withdraw as withdraw_delegation
 from county_hub.enrolment import issue_token
 from county_hub.hub import Hub, init_hub
 from county_hub.ingest import describe_skew
@@ -720,3 +723,66 @@ def blob_get(home: Path, out: Output, sha256: str, out_path: Path) -> None:
         the_hub.close()
     size = out_path.stat().st_size
     out.result({"sha256": sha256, "out": out_path, "size": size}, f"{out_path}: {size} bytes")
+
+
+@hub.group()
+def delegation() -> None:
+    """Items the county lets a township decide (下放事项)."""
+
+
+@bianmin_command(delegation, "grant")
+@click.argument("township")
+@click.option("--item", "items", multiple=True, required=True, metavar="CODE",
+              help="A delegated item (its catalog entry must say decided_by = township).")
+@click.option("--from", "since", type=DATE, help="First day in force (default: now).")
+@click.option("--until", type=DATE, help="Last day in force (default: a year from now).")
+@OPERATOR
+def delegation_grant(home: Path, out: Output, township: str, items: tuple[str, ...],
+                     since: dt.datetime | None, until: dt.datetime | None,
+                     operator: str) -> None:
+    """Grant a township the power to decide items; replaces its previous grant."""
+    the_hub = _open(home)
+    try:
+        record = grant_delegation(
+            the_hub, township, items, operator=operator,
+            valid_from=since.replace(tzinfo=CST) if since else None,
+            valid_until=(until.replace(tzinfo=CST) + dt.timedelta(days=1, seconds=-1))
+            if until else None)
+    finally:
+        the_hub.close()
+    out.result({"township": township, "items": list(items), "record": str(record),
+                "hash": record.hash},
+               f"{township} may decide {', '.join(items)} (record {record}); it learns it "
+               "with its next sync")
+
+
+@bianmin_command(delegation, "withdraw")
+@click.argument("township")
+@click.option("--reason", required=True)
+@OPERATOR
+def delegation_withdraw(home: Path, out: Output, township: str, reason: str,
+                        operator: str) -> None:
+    """Take a township's delegated powers back; its later decisions are refused."""
+    the_hub = _open(home)
+    try:
+        record = withdraw_delegation(the_hub, township, reason=reason, operator=operator)
+    finally:
+        the_hub.close()
+    out.result({"township": township, "record": str(record)},
+               f"delegation of {township} withdrawn (record {record})")
+
+
+@bianmin_command(delegation, "list")
+def delegation_list(home: Path, out: Output) -> None:
+    """Delegations granted, in force or ended."""
+    the_hub = _open(home)
+    try:
+        with the_hub.store.db.read() as conn:
+            found = delegation_grants(the_hub, conn)
+    finally:
+        the_hub.close()
+    out.result({"delegations": [g.__dict__ for g in found]},
+               [f"{g.township}: {', '.join(g.items)} from {g.valid_from:%Y-%m-%d} to "
+                f"{g.valid_until:%Y-%m-%d}" + (f" (ended {g.ended_at:%Y-%m-%d %H:%M})"
+                                                if g.ended_at else " (in force)")
+                for g in found] or ["no delegations"])

@@ -137,7 +137,7 @@ def enrol(hub: Hub, request: EnrolRequest) -> EnrolReply:
                                certificate_der(hub.keys.catalog_cert)),
         county_code=hub.config.county_code,
         tier=row.tier,
-        upstream_node_id=hub.node_id,
+        upstream_node_id=row.parent,  # a village under a township syncs with the township
         name=row.name,
     )
 

@@ -22,6 +22,11 @@ from sqlalchemy import Connection
 
 from county_hub.blobs import DbBlobStore
 from county_hub.ca import check_csr, issue_certificate
+from county_hub.delegation import (
+    apply_township_decision,
+    case_pending,
+    judge_township_decision,
+)
 from county_hub.hub import Hub
 from county_hub.workflow import apply_node_action
 from node.errors import NotFoundError, PeerError, UsageError
@@ -33,7 +38,7 @@ from node.identity import (
     load_certificate,
 )
 from node.ingest import LogIngest
-from node.payloads import CaseSubmitted, PreReviewed, referenced_blobs
+from node.payloads import CaseSubmitted, Decision, PreReviewed, referenced_blobs
 from node.prereview import PreReview, recheck
 from node.records import Record, RecordVerdict
 from node.transfer import receive_chunks
@@ -90,12 +95,26 @@ class Ingest:
 
     # -- push -----------------------------------------------------------------------------------
 
+    def _may_push(self, who: NodeIdentity, log_id: str) -> bool:
+        """A node pushes its own log; a township also relays its own villages' logs."""
+        if log_id == who.node_id:
+            return True
+        if who.tier != "township":
+            return False
+        with self.hub.store.db.read() as conn:
+            village = self.hub.store.node(conn, log_id)
+        return village is not None and village.parent == who.node_id
+
     def push(self, peer_pem: bytes, log_id: str, raw: Sequence[WireRecord],
-             heartbeat: WireRecord | None = None) -> PushResult:
+             heartbeat: WireRecord | None = None,
+             certificates: Sequence[bytes] = ()) -> PushResult:
         who = self.peer(peer_pem)
         pairs = [(r.body, r.signature) for r in raw]
-        if log_id != who.node_id:
-            message = f"node {who.node_id} may only push its own log, not {log_id}"
+        if not self._may_push(who, log_id):
+            message = (f"node {who.node_id} may only push its own log, not {log_id}"
+                       if who.tier != "township" else
+                       f"township {who.node_id} may relay only its own villages' logs; "
+                       f"{log_id} is not one of them")
             self.logs.refuse_all(peer=who.node_id, log_id=log_id, raw=pairs,
                                  reason="wrong_log", message=message)
             raise PeerError(message, code="wrong_log")
@@ -103,8 +122,9 @@ class Ingest:
             raise UsageError(f"a push carries at most {MAX_PUSH_RECORDS} records; this one has "
                              f"{len(raw)}", code="batch_too_large")
         result = self.logs.receive(peer=who.node_id, log_id=log_id, raw=pairs,
-                                   project=self._project, not_yet=self._blobs_missing)
-        if heartbeat is not None:
+                                   project=self._project, not_yet=self._not_yet,
+                                   judge=self._judge, offered=certificates)
+        if heartbeat is not None and log_id == who.node_id:
             claim = self.logs.heartbeat(peer=who.node_id, body=heartbeat.body,
                                         signature=heartbeat.signature)
             with self.hub.store.db.write() as conn:
@@ -132,8 +152,17 @@ class Ingest:
         elif isinstance(payload, PreReviewed):
             self.hub.store.record_pre_review(conn, record, now)
             self._recheck(conn, record.log_id, payload)
+        elif isinstance(payload, Decision):
+            apply_township_decision(self.hub, conn, record, now)
         else:
             apply_node_action(self.hub, conn, record, now)
+
+    def _judge(self, record: Record) -> tuple[str, str] | None:
+        """The county's rules for a township's own decisions (delegation, its villages)."""
+        if not isinstance(record.payload, Decision):
+            return None
+        with self.hub.store.db.read() as conn:
+            return judge_township_decision(self.hub, conn, record)
 
     def _skew_flag(self, conn: Connection, record: Record) -> str | None:
         """Node clocks can be days off: flag it, never refuse for it (deadlines use the hub's
@@ -181,6 +210,13 @@ class Ingest:
 
     # -- attachments ----------------------------------------------------------------------------
 
+    def _not_yet(self, record: Record) -> str | None:
+        blobs = self._blobs_missing(record)
+        if blobs is not None:
+            return blobs
+        with self.hub.store.db.read() as conn:
+            return case_pending(self.hub, conn, record)
+
     def _blobs_missing(self, record: Record) -> str | None:
         """A case is not received until every attachment it names is complete (issue 4)."""
         wanted = referenced_blobs(record)
@@ -223,9 +259,24 @@ class Ingest:
 
     # -- pull -----------------------------------------------------------------------------------
 
+    def served_logs(self, who: NodeIdentity) -> dict[str, list[str] | None]:
+        """What a node may pull: the catalog; the hub's records for it (for a township: for it
+        and its villages); for a village under a township, that township's records for it."""
+        served: dict[str, list[str] | None] = {CATALOG_LOG_ID: None}
+        if who.tier == "township":
+            with self.hub.store.db.read() as conn:
+                villages = [n.node_id for n in self.hub.store.list_nodes(conn)
+                            if n.parent == who.node_id]
+            served[self.hub.node_id] = [who.node_id, *villages]
+        else:
+            served[self.hub.node_id] = [who.node_id]
+            if who.parent and who.parent != self.hub.node_id:
+                served[who.parent] = [who.node_id]
+        return served
+
     def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
         who = self.peer(peer_pem)
-        served = {CATALOG_LOG_ID: None, self.hub.node_id: [who.node_id]}
+        served = self.served_logs(who)
         sent_keys: set[bytes] = set()
         for log_id, audiences in served.items():
             after = cursors.get(log_id, 0)

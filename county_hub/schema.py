@@ -31,6 +31,7 @@ __all__ = [
     "HubCasePause",
     "HubCaseRecord",
     "HubCertificate",
+    "HubDelegation",
     "HubEvidence",
     "HubLogHead",
     "HubNode",
@@ -215,6 +216,21 @@ class HubBlobChunk(HubBase, table=True):
     offset: int = Field(primary_key=True, sa_type=BigInteger,
                         sa_column_kwargs={"autoincrement": False})
     data: bytes = Field(sa_type=LargeBinary)
+
+
+class HubDelegation(HubBase, table=True):
+    """A delegation granted to a township (the signed record is in the hub's log)."""
+
+    __tablename__ = "delegations"
+    id: int | None = Field(default=None, primary_key=True)
+    township: str = Field(max_length=32, index=True)
+    record_hash: bytes = Field(sa_type=LargeBinary, index=True)
+    items: str = Field(sa_type=Text)  # comma-separated item codes
+    valid_from_ms: int = Field(sa_type=BigInteger)
+    valid_until_ms: int = Field(sa_type=BigInteger)
+    catalog_version: int = Field(sa_type=BigInteger)
+    granted_at_ms: int = Field(sa_type=BigInteger)
+    ended_at_ms: int | None = Field(default=None, sa_type=BigInteger)  # replaced or withdrawn
 
 
 class HubSetting(HubBase, table=True):

@@ -45,9 +45,9 @@ class HubSyncHandler:
         self._ingest = ingest
 
     def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
-             heartbeat: WireRecord | None) -> PushResult:
+             heartbeat: WireRecord | None, certificates: Sequence[bytes]) -> PushResult:
         try:
-            return self._ingest.push(peer_pem, log_id, records, heartbeat)
+            return self._ingest.push(peer_pem, log_id, records, heartbeat, certificates)
         except BianminError as exc:
             raise to_call_refused(exc) from exc
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from county_hub.actions import verification_code
 from county_hub.hub import Hub
 from county_hub.store import HubCaseView, OperatorRow
 from node.clock import to_ms
@@ -43,6 +42,7 @@ from node.payloads import (
     Withdrawn,
 )
 from node.records import Record, seal
+from node.slip import verification_code
 from node.workflow import Action, CaseFacts, State, next_state
 
 __all__ = ["ROLES", "ActResult", "act", "apply_node_action", "decide", "parse_operators_toml"]

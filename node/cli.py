@@ -16,7 +16,7 @@ from node.cli_support import Output, bianmin_command, clock
 from node.clock import CST
 from node.daemon import DaemonSettings, run_daemon
 from node.enrolment import init_node
-from node.errors import BianminError, UsageError
+from node.errors import BianminError, TransportError, UsageError
 from node.payloads import (
     Accepted,
     ActionRefused,
@@ -59,12 +59,14 @@ def mask_id(id_number: str) -> str:
 @click.option("--enrol", "enrol_address", help="HOST:PORT of the enrolment service "
               "(default: the upstream's port + 1).")
 @click.option("--node-id", help="Refuse the token unless it was made for this node id.")
+@click.option("--fallback", help="HOST:PORT of the county hub, for a village under a township: "
+              "used when the township is unreachable.")
 def init(home: Path, out: Output, upstream: str, token: str, enrol_address: str | None,
-         node_id: str | None) -> None:
+         node_id: str | None, fallback: str | None) -> None:
     """Make this node's keys, enrol with a token, and fetch the current catalog."""
     the_clock = clock()
     config = init_node(home, upstream=upstream, token=token, clock=the_clock,
-                       enrol_address=enrol_address, node_id=node_id)
+                       enrol_address=enrol_address, node_id=node_id, fallback=fallback)
     service = open_node(home, the_clock)
     catalog_version = 0
     try:
@@ -264,9 +266,17 @@ def sync_cmd(home: Path, out: Output) -> None:
     service = open_node(home, clock())
     progress = TerminalProgress() if sys.stderr.isatty() and not out.as_json else None
     try:
-        with upstream_client(home, service.config,
-                             call_timeout_s=ONE_SHOT.call_timeout_s) as client:
-            report = service.sync(client, ONE_SHOT, progress=progress)
+        try:
+            with upstream_client(home, service.config,
+                                 call_timeout_s=ONE_SHOT.call_timeout_s) as client:
+                report = service.sync(client, ONE_SHOT, progress=progress)
+        except TransportError as exc:
+            if not service.config.fallback:
+                raise
+            out.note(f"{exc}; trying the county directly at {service.config.fallback}")
+            with upstream_client(home, service.config, call_timeout_s=ONE_SHOT.call_timeout_s,
+                                 fallback=True) as client:
+                report = service.sync(client, ONE_SHOT, progress=progress)
     finally:
         if progress is not None:
             progress.finish()

@@ -25,7 +25,7 @@ from node.syncer import Stopped, SyncReport
 from sync import RetryPolicy
 from sync.client import UpstreamClient
 
-__all__ = ["DaemonSettings", "run_daemon"]
+__all__ = ["ROUND_POLICY", "DaemonSettings", "LineLog", "backoff_delay", "run_daemon"]
 
 # Retries inside one round: a flaky link gets a few quick tries before the round gives up.
 ROUND_POLICY = RetryPolicy(attempts=3, initial_s=1.0, max_backoff_s=8.0, budget_s=90.0,
@@ -45,7 +45,7 @@ def _now() -> str:
     return dt.datetime.now(CST).isoformat(timespec="seconds")
 
 
-class _Log:
+class LineLog:
     def __init__(self, as_json: bool, write: Callable[[str], None]) -> None:
         self.as_json = as_json
         self.write = write
@@ -74,7 +74,7 @@ def _summary(report: SyncReport) -> str:
 
 def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSettings,
                write: Callable[[str], None]) -> int:
-    log = _Log(settings.log_json, write)
+    log = LineLog(settings.log_json, write)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -94,12 +94,12 @@ def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSet
                 break
             except TransportError as exc:
                 failures += 1
-                delay = _backoff(settings, failures)
+                delay = backoff_delay(settings, failures)
                 log("unreachable", f"upstream unreachable ({exc}); next try in {delay:.0f} s",
                     ok=False, error=str(exc), next_in_s=round(delay, 1))
             except BianminError as exc:
                 failures += 1
-                delay = _backoff(settings, failures)
+                delay = backoff_delay(settings, failures)
                 log("error", f"sync failed: {exc} [{exc.code}]; next try in {delay:.0f} s",
                     ok=False, code=exc.code, error=str(exc), next_in_s=round(delay, 1))
             else:
@@ -121,7 +121,7 @@ def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSet
     return 0
 
 
-def _backoff(settings: DaemonSettings, failures: int) -> float:
+def backoff_delay(settings: DaemonSettings, failures: int) -> float:
     ceiling = min(settings.backoff_cap_s,
                   settings.backoff_initial_s * 2.0 ** min(failures - 1, 30))
     return float(ceiling * random.uniform(0.5, 1.0))  # noqa: S311 -- jitter, not a secret

@@ -64,7 +64,8 @@ def default_enrol_address(upstream: str) -> str:
 
 
 def init_node(home: Path, *, upstream: str, token: str, clock: Clock,
-              enrol_address: str | None = None, node_id: str | None = None) -> NodeConfig:
+              enrol_address: str | None = None, node_id: str | None = None,
+              fallback: str | None = None) -> NodeConfig:
     if (home / "node.toml").exists():
         raise UsageError(f"{home} already holds an enrolled node", code="already_initialized")
     if home.exists() and any(home.iterdir()):
@@ -80,9 +81,16 @@ def init_node(home: Path, *, upstream: str, token: str, clock: Clock,
     enrolled = _enrol(enrol_address or default_enrol_address(upstream), token, ca_fp, node_id,
                       clock)
     who = identity_of(enrolled.records_cert)
+    if fallback:
+        try:
+            parse_address(fallback)
+        except ValueError as exc:
+            raise UsageError(f"--fallback {fallback!r} is not HOST:PORT") from exc
     config = NodeConfig(node_id=who.node_id, tier=who.tier, county_code=who.county_code,
                         name=enrolled.name, upstream=upstream,
-                        upstream_node_id=enrolled.upstream_node_id)
+                        upstream_node_id=enrolled.upstream_node_id,
+                        fallback=fallback or "",
+                        fallback_node_id=HUB_NODE_ID if fallback else "")
     _write_home(home, config, enrolled)
     return config
 

@@ -20,7 +20,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from node.errors import ConfigError
-from node.identity import certificate_pem, load_certificate, private_key_pem
+from node.identity import (
+    CATALOG_LOG_ID,
+    HUB_NODE_ID,
+    certificate_pem,
+    load_certificate,
+    private_key_pem,
+)
 
 __all__ = [
     "NodeConfig",
@@ -106,14 +112,27 @@ class NodeConfig:
     name: str
     upstream: str  # HOST:PORT of the upstream's sync service
     upstream_node_id: str
+    # a village under a township may also reach the county directly when the township is away
+    fallback: str = ""
+    fallback_node_id: str = ""
 
     @classmethod
     def load(cls, home: Path) -> NodeConfig:
         raw = read_toml(home / "node.toml")
+        optional = {"fallback", "fallback_node_id"}
         try:
-            return cls(**{k: str(raw[k]) for k in cls.__dataclass_fields__})
+            return cls(**{k: str(raw[k]) if k not in optional else str(raw.get(k, ""))
+                          for k in cls.__dataclass_fields__})
         except KeyError as exc:
             raise ConfigError(f"{home / 'node.toml'} lacks the setting {exc}") from exc
+
+    @property
+    def followed_logs(self) -> tuple[str, ...]:
+        """The upstream logs this node pulls: the catalog, the county's, and its township's."""
+        logs = [CATALOG_LOG_ID, HUB_NODE_ID]
+        if self.upstream_node_id not in logs:
+            logs.append(self.upstream_node_id)
+        return tuple(logs)
 
     def save(self, home: Path) -> None:
         write_toml(home / "node.toml", asdict(self))

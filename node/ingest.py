@@ -33,7 +33,7 @@ from node.identity import (
     load_certificate,
     verify_signature,
 )
-from node.payloads import Heartbeat, KeyRotated
+from node.payloads import Heartbeat, KeyRotated, audience_of
 from node.records import (
     BatchResult,
     MapFn,
@@ -63,6 +63,8 @@ ALARMING = {
     "malformed_body": "tampering",
     "broken_chain": "tampering",
     "oversized": "tampering",
+    "not_delegated": "unauthorized_decision",
+    "not_its_village": "unauthorized_decision",
 }
 # consequences of an earlier refusal, or records that are fine but early: not evidence
 NOT_EVIDENCE = frozenset({"after_refusal", "blob_missing"})
@@ -96,12 +98,20 @@ class _Overlay:
         return self._extra.get(key_id) or self._base.certificate(key_id)
 
 
-def _hold(record: Record, why: str | None) -> Record | RecordVerdict:
-    if why is None:
-        return record
-    return RecordVerdict(seq=record.seq, verdict=Verdict.REFUSED, reason_code="blob_missing",
-                         message=f"{record}: {why}", record=record,
-                         raw=(record.body, record.signature))
+def _screen(record: Record, not_yet: Callable[[Record], str | None] | None,
+            judge: Callable[[Record], tuple[str, str] | None] | None) -> Record | RecordVerdict:
+    why = not_yet(record) if not_yet is not None else None
+    if why is not None:
+        return RecordVerdict(seq=record.seq, verdict=Verdict.REFUSED,
+                             reason_code="blob_missing", message=f"{record}: {why}",
+                             record=record, raw=(record.body, record.signature))
+    verdict = judge(record) if judge is not None else None
+    if verdict is not None:
+        code, message = verdict
+        return RecordVerdict(seq=record.seq, verdict=Verdict.REFUSED, reason_code=code,
+                             message=f"{record}: {message}", record=record,
+                             raw=(record.body, record.signature))
+    return record
 
 
 class LogIngest:
@@ -144,15 +154,26 @@ class LogIngest:
 
     def receive(self, *, peer: str, log_id: str, raw: Sequence[tuple[bytes, bytes]],
                 project: Callable[[Connection, Record], None],
-                not_yet: Callable[[Record], str | None] | None = None) -> BatchResult:
-        """``not_yet`` says why a good record cannot be taken *yet* (its attachments have
-        not all arrived): it is refused without evidence, and so is everything after it."""
+                not_yet: Callable[[Record], str | None] | None = None,
+                judge: Callable[[Record], tuple[str, str] | None] | None = None,
+                offered: Sequence[bytes] = ()) -> BatchResult:
+        """Verify, place and store one log's batch.
+
+        ``not_yet`` says why a good record cannot be taken *yet* (its attachments have not all
+        arrived): it is refused without evidence, and so is everything after it. ``judge``
+        refuses a well-signed record the receiver's rules forbid (a township deciding an item
+        that is not delegated to it): ``(reason_code, message)``, kept as evidence.
+        ``offered`` are the log owner's records certificates, sent along by the pusher; each is
+        checked against the county CA before it is trusted.
+        """
+        extra = self._rotations(raw, log_id) | self._offered(offered, log_id)
         with self.db.read() as conn:
             self.check_not_held(conn, log_id)
-            keyring = _Overlay(self.logs.keyring(conn), self._rotations(raw, log_id))
+            keyring = _Overlay(self.logs.keyring(conn), extra)
             checked = check_records(raw, log_id=log_id, keyring=keyring, map_fn=self.map_fn)
-        if not_yet is not None:
-            checked = [_hold(c, not_yet(c)) if isinstance(c, Record) else c for c in checked]
+        if not_yet is not None or judge is not None:
+            checked = [_screen(c, not_yet, judge) if isinstance(c, Record) else c
+                       for c in checked]
         now = self.clock.now()
         with self.db.write() as conn:
             head = self.logs.head(conn, log_id, lock=True)
@@ -162,9 +183,12 @@ class LogIngest:
                 revoked_from=self.logs.revoked_from(conn, log_id),
                 admit_key=self.admit_key(log_id),
             )
-            self.logs.append(conn, list(result.accepted), now=now, advance_head=False)
+            self.logs.append(conn, list(result.accepted), now=now, advance_head=False,
+                             audience=audience_of)
             if result.accepted:
                 self.logs.set_head(conn, log_id, result.head)
+            for cert in extra.values():
+                self.logs.add_certificate(conn, cert)
             for record in result.accepted:
                 if isinstance(record.payload, KeyRotated):
                     self.logs.add_certificate(conn, load_certificate(
@@ -220,6 +244,14 @@ class LogIngest:
                      sent_at=beat.sent_at)
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _offered(self, offered: Sequence[bytes], log_id: str) -> dict[bytes, x509.Certificate]:
+        found: dict[bytes, x509.Certificate] = {}
+        admit = self.admit_key(log_id)
+        for der in offered[:8]:
+            with contextlib.suppress(VerificationError):
+                found[admit(der)] = load_certificate(der)
+        return found
 
     def _rotations(self, raw: Sequence[tuple[bytes, bytes]],
                    log_id: str) -> dict[bytes, x509.Certificate]:

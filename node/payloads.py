@@ -22,6 +22,8 @@ __all__ = [
     "CatalogPublished",
     "Concluded",
     "Decision",
+    "Delegation",
+    "DelegationWithdrawn",
     "Heartbeat",
     "KeyRotated",
     "MaterialRef",
@@ -34,6 +36,7 @@ __all__ = [
     "SupplementRequested",
     "Supplemented",
     "Withdrawn",
+    "audience_of",
     "referenced_blobs",
 ]
 
@@ -153,6 +156,26 @@ class Decision:
     operator: str
     department: str = ""
     verification_code: str = ""
+    delegation: bytes = b""  # a township's decision cites the delegation record's hash
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delegation:
+    """The county lets a township decide these items (下放事项), for a time."""
+
+    township: str
+    items: tuple[str, ...]
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+    catalog_version: int
+    operator: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DelegationWithdrawn:
+    township: str
+    reason: str
+    operator: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,7 +212,8 @@ class CatalogPublished:
 
 CasePayload = (CaseSubmitted | PreReviewed | Supplemented | Withdrawn | Concluded | Decision
                | Accepted | NotAccepted | SupplementRequested | Opinion | ActionRefused)
-Payload = CasePayload | CatalogPublished | NodeRevoked | KeyRotated
+Payload = (CasePayload | CatalogPublished | NodeRevoked | KeyRotated | Delegation
+           | DelegationWithdrawn)
 
 
 def referenced_blobs(record_or_payload: object) -> list[bytes]:
@@ -198,3 +222,16 @@ def referenced_blobs(record_or_payload: object) -> list[bytes]:
     if isinstance(payload, CaseSubmitted | Supplemented):
         return [m.sha256 for m in payload.materials if m.sha256]
     return []
+
+
+def audience_of(record_or_payload: object) -> str | None:
+    """The node a record is meant for, when it travels down the tree: the node that took the
+    case it is about, the township a delegation is for, or everyone (None)."""
+    payload = getattr(record_or_payload, "payload", record_or_payload)
+    if isinstance(payload, Delegation | DelegationWithdrawn):
+        return payload.township
+    case_id = getattr(payload, "case_id", None)
+    if isinstance(case_id, str):
+        parts = case_id.split("-")
+        return parts[1] if len(parts) == 4 else None
+    return None

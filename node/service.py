@@ -66,6 +66,7 @@ from node.payloads import (
     Supplemented,
     SupplementRequested,
     Withdrawn,
+    audience_of,
     referenced_blobs,
 )
 from node.prereview import PreReview, pre_review, resolve_item
@@ -384,9 +385,10 @@ class NodeService:
 
     def _apply_log(self, conn: Connection, log_id: str, raw: list[tuple[bytes, bytes]],
                    now: dt.datetime, report: SyncReport) -> None:
-        if log_id not in (CATALOG_LOG_ID, self.config.upstream_node_id):
+        if log_id not in self.config.followed_logs:
             raise VerificationError(f"upstream sent records of log {log_id}, which this node "
                                     "does not follow", code="unexpected_log")
+        township_log = log_id not in (CATALOG_LOG_ID, HUB_NODE_ID)
         logs = self.store.logs
         result = verify_log_batch(
             raw, log_id=log_id, head=logs.head(conn, log_id),
@@ -396,9 +398,12 @@ class NodeService:
         result.raise_for()
         for record in result.accepted:
             payload = record.payload
+            if township_log:
+                self._check_township_record(conn, record)
             if isinstance(payload, Decision | NotAccepted | SupplementRequested
                           | ActionRefused):
-                if not self.store.apply_upstream(conn, record, now):
+                known = self.store.apply_upstream(conn, record, now)
+                if not known and self.config.tier == "village":
                     raise VerificationError(
                         f"{record}: about case {payload.case_id}, which is not a case of this "
                         "node", code="not_my_case")
@@ -416,8 +421,22 @@ class NodeService:
             elif log_id == CATALOG_LOG_ID:
                 raise VerificationError(f"{record}: the catalog log holds only catalog "
                                         "versions", code="bad_catalog")
-        logs.append(conn, list(result.accepted), now=now)
+        logs.append(conn, list(result.accepted), now=now, audience=audience_of)
         report.pulled += len(result.accepted)
+
+    def _check_township_record(self, conn: Connection, record: Record) -> None:
+        """A township's log carries, for this node, only decisions on delegated items."""
+        payload = record.payload
+        if not isinstance(payload, Decision):
+            raise VerificationError(f"{record}: a township's log sends down only decisions",
+                                    code="unexpected_record")
+        view = self.store.get_case(conn, payload.case_id)
+        _record, published = self.store.latest_catalog(conn, CATALOG_LOG_ID)
+        item = published.catalog.item(view.item_code)
+        if item is None or item.decided_by != "township":
+            raise VerificationError(f"{record}: township {record.log_id} decided item "
+                                    f"{view.item_code}, which is not delegated to townships",
+                                    code="not_delegated")
 
 
 def _log_of(record: WireRecord) -> str:
@@ -471,14 +490,16 @@ def open_node(home: Path, clock: Clock) -> NodeService:
     )
 
 
-def upstream_client(home: Path, config: NodeConfig, *, call_timeout_s: float) -> UpstreamClient:
-    """A mutual-TLS client to this node's upstream, checking it is who the config says."""
+def upstream_client(home: Path, config: NodeConfig, *, call_timeout_s: float,
+                    fallback: bool = False) -> UpstreamClient:
+    """A mutual-TLS client to this node's upstream (or its fallback, the county), checking it
+    is who the config says."""
     tls = ClientTls(
         ca_pem=(home / "certs" / "ca.pem").read_bytes(),
         private_key_pem=(home / "keys" / "tls.key").read_bytes(),
         certificate_pem=(home / "certs" / "tls.pem").read_bytes(),
     )
-    upstream_id = config.upstream_node_id
+    address, upstream_id = ((config.fallback, config.fallback_node_id) if fallback
+                            else (config.upstream, config.upstream_node_id))
     name = "hub" if upstream_id == HUB_NODE_ID else f"township {upstream_id}"
-    return UpstreamClient(config.upstream, config.upstream_node_id, tls,
-                          call_timeout_s=call_timeout_s, name=name)
+    return UpstreamClient(address, upstream_id, tls, call_timeout_s=call_timeout_s, name=name)

@@ -295,6 +295,11 @@ class LogStore:
                 yield r.seq, r.hash, r.body, r.signature
             after = rows[-1].seq
 
+    def certificates_of(self, conn: Connection, node_id: str) -> list[bytes]:
+        """DER of every signing certificate of a node (old keys included)."""
+        return [bytes(r[0]) for r in conn.execute(
+            select(self.certificates.c.der).where(self.certificates.c.node_id == node_id))]
+
     def all_certificates(self, conn: Connection) -> list[x509.Certificate]:
         return [load_certificate(r[0]) for r in conn.execute(select(self.certificates.c.der))]
 

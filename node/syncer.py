@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from node.errmap import from_sync_error
 from node.errors import BianminError, ConfigError, PeerError
-from node.identity import CATALOG_LOG_ID
 from node.payloads import referenced_blobs
 from node.records import parse_record
 from node.store import PUSHED
@@ -89,12 +88,18 @@ class Syncer:
     def run(self) -> SyncReport:
         with self.store.db.write() as conn:
             self.store.set_mark(conn, LAST_ATTEMPT, _ms(self.service))
+        refused: PeerError | None = None
         try:
             self._hello()
-            self._push()
+            try:
+                self._push()
+            except PeerError as exc:  # a refused record must not keep the county's news away
+                refused = exc
             self._pull()
         except SyncError as exc:
             raise from_sync_error(exc) from exc
+        if refused is not None:
+            raise refused
         with self.store.db.write() as conn:
             self.store.set_mark(conn, LAST_SUCCESS, _ms(self.service))
         return self.report
@@ -114,7 +119,10 @@ class Syncer:
     def _hello(self) -> None:
         node_id = self.service.config.node_id
         beat = self.service.heartbeat()
-        hello = self.policy.run(functools.partial(self.client.push, node_id, [], beat))
+        with self.store.db.read() as conn:
+            certificates = self.store.logs.certificates_of(conn, node_id)
+        hello = self.policy.run(functools.partial(self.client.push, node_id, [], beat,
+                                                  certificates))
         with self.store.db.write() as conn:
             head = self.store.logs.head(conn, node_id)
             if hello.committed_seq > head.seq:
@@ -131,29 +139,45 @@ class Syncer:
     # -- 2. push --------------------------------------------------------------------------------
 
     def _push(self) -> None:
-        node_id = self.service.config.node_id
+        self.push_log(self.service.config.node_id, PUSHED)
+
+    def relay(self, log_id: str) -> int:
+        """Forward another node's log verbatim (a township relaying its village's records);
+        returns how many records the upstream now holds that it did not before."""
+        before = self.report.pushed
+        self.push_log(log_id, f"relayed:{log_id}", relay=True)
+        return self.report.pushed - before
+
+    def push_log(self, log_id: str, mark_name: str, *, relay: bool = False) -> None:
         while True:
             with self.store.db.read() as conn:
-                pushed = self.store.mark(conn, PUSHED)
-                rows = self.store.logs.raw_after(conn, node_id, pushed, PUSH_READ_LIMIT)
+                pushed = self.store.mark(conn, mark_name)
+                rows = self.store.logs.raw_after(conn, log_id, pushed, PUSH_READ_LIMIT)
             if not rows:
                 return
             for batch in batches(WireRecord(body=b, signature=s, seq=q) for q, b, s in rows):
                 self._check_stop()
-                self._push_batch(node_id, batch)
+                self._push_batch(log_id, batch, mark_name, relay=relay)
 
-    def _push_batch(self, node_id: str, batch: list[WireRecord]) -> None:
+    def _push_batch(self, log_id: str, batch: list[WireRecord], mark_name: str, *,
+                    relay: bool) -> None:
+        node_id = log_id
         self._upload(batch)
-        result = self.policy.run(functools.partial(self.client.push, node_id, batch))
+        result = self.policy.run(functools.partial(self.client.push, log_id, batch))
         if result.refused and all(o.reason_code in ("blob_missing", "after_refusal")
                                   for o in result.refused):
             self._upload(batch)  # an attachment lost upstream (restored from a backup)
-            result = self.policy.run(functools.partial(self.client.push, node_id, batch))
-        mark = next_push_mark(batch, result.committed_seq)
+            result = self.policy.run(functools.partial(self.client.push, log_id, batch))
+        if relay:  # the upstream may already hold more of a relayed log (the village's own
+            # direct sync through its fallback): what it holds is what counts
+            mark = min(result.committed_seq, batch[-1].seq)
+        else:
+            mark = next_push_mark(batch, result.committed_seq)
         with self.store.db.write() as conn:
-            self.store.set_mark(conn, PUSHED, mark)
-            self.report.received += self.store.mark_received(conn, mark,
-                                                             self.service.clock.now())
+            self.store.set_mark(conn, mark_name, mark)
+            if not relay:
+                self.report.received += self.store.mark_received(conn, mark,
+                                                                 self.service.clock.now())
         self.report.pushed += sum(1 for o in result.outcomes if o.status != "refused")
         self._tell()
         if result.refused:
@@ -210,8 +234,9 @@ class Syncer:
         def once() -> None:
             with self.store.db.read() as conn:
                 cursors = self.store.cursors(conn)
-            cursors.setdefault(CATALOG_LOG_ID, 0)
-            cursors.setdefault(config.upstream_node_id, 0)
+            for log_id in config.followed_logs:
+                cursors.setdefault(log_id, 0)
+            cursors = {k: v for k, v in cursors.items() if k in config.followed_logs}
             for batch in self.client.pull(cursors):
                 self.service.apply_pull_batch(batch, self.report)
                 self._check_stop()

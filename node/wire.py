@@ -25,6 +25,8 @@ from node.payloads import (
     CatalogPublished,
     Concluded,
     Decision,
+    Delegation,
+    DelegationWithdrawn,
     Heartbeat,
     KeyRotated,
     MaterialRef,
@@ -95,8 +97,17 @@ def encode_body(header: Header, payload: Payload) -> bytes:
                     operator=payload.operator,
                     department=payload.department,
                     verification_code=payload.verification_code,
+                    delegation=payload.delegation,
                 ),
             )
+        case Delegation():
+            body.delegation.CopyFrom(pb.Delegation(
+                township=payload.township, items=list(payload.items),
+                valid_from_ms=to_ms(payload.valid_from), valid_until_ms=to_ms(payload.valid_until),
+                catalog_version=payload.catalog_version, operator=payload.operator))
+        case DelegationWithdrawn():
+            body.delegation_withdrawn.CopyFrom(pb.DelegationWithdrawn(
+                township=payload.township, reason=payload.reason, operator=payload.operator))
         case Supplemented():
             body.supplemented.CopyFrom(pb.Supplemented(
                 case_id=payload.case_id, materials=[_material(m) for m in payload.materials],
@@ -236,7 +247,18 @@ def _payload(body: pb.RecordBody) -> Payload:
                     operator=d.operator,
                     department=d.department,
                     verification_code=d.verification_code,
+                    delegation=d.delegation,
                 )
+            case "delegation":
+                g = body.delegation
+                return Delegation(township=g.township, items=tuple(g.items),
+                                  valid_from=from_ms(g.valid_from_ms),
+                                  valid_until=from_ms(g.valid_until_ms),
+                                  catalog_version=g.catalog_version, operator=g.operator)
+            case "delegation_withdrawn":
+                w = body.delegation_withdrawn
+                return DelegationWithdrawn(township=w.township, reason=w.reason,
+                                           operator=w.operator)
             case "supplemented":
                 s = body.supplemented
                 return Supplemented(case_id=s.case_id,

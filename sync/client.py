@@ -94,11 +94,13 @@ class UpstreamClient:
         self.close()
 
     def push(self, log_id: str, records: Sequence[WireRecord],
-             heartbeat: WireRecord | None = None) -> PushResult:
+             heartbeat: WireRecord | None = None,
+             certificates: Sequence[bytes] = ()) -> PushResult:
         request = sync_pb2.PushRequest(
             log_id=log_id,
             records=[records_pb2.SignedRecord(body=r.body, signature=r.signature)
                      for r in records],
+            certificates=list(certificates),
         )
         if heartbeat is not None:
             request.heartbeat.CopyFrom(records_pb2.SignedRecord(body=heartbeat.body,

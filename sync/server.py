@@ -53,7 +53,7 @@ _STATUS = {
 
 class SyncHandler(Protocol):
     def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
-             heartbeat: WireRecord | None) -> PushResult: ...
+             heartbeat: WireRecord | None, certificates: Sequence[bytes]) -> PushResult: ...
 
     def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]: ...
 
@@ -94,7 +94,8 @@ class _SyncServicer(sync_pb2_grpc.SyncServicer):
                                 signature=request.heartbeat.signature)
                      if request.HasField("heartbeat") else None)
         try:
-            result = self._handler.push(peer, request.log_id, records, heartbeat)
+            result = self._handler.push(peer, request.log_id, records, heartbeat,
+                                        list(request.certificates))
         except Exception as exc:
             _abort(context, exc)
         return sync_pb2.PushReply(

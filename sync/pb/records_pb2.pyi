@@ -25,7 +25,7 @@ class SignedRecord(_message.Message):
     def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class RecordBody(_message.Message):
-    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "supplemented", "withdrawn", "concluded", "decision", "accepted", "not_accepted", "supplement_requested", "opinion", "action_refused", "catalog_published", "node_revoked", "key_rotated")
+    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "supplemented", "withdrawn", "concluded", "decision", "accepted", "not_accepted", "supplement_requested", "opinion", "action_refused", "catalog_published", "node_revoked", "key_rotated", "delegation", "delegation_withdrawn")
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,8 @@ class RecordBody(_message.Message):
     CATALOG_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     NODE_REVOKED_FIELD_NUMBER: _ClassVar[int]
     KEY_ROTATED_FIELD_NUMBER: _ClassVar[int]
+    DELEGATION_FIELD_NUMBER: _ClassVar[int]
+    DELEGATION_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     format: int
     log_id: str
     seq: int
@@ -66,7 +68,9 @@ class RecordBody(_message.Message):
     catalog_published: CatalogPublished
     node_revoked: NodeRevoked
     key_rotated: KeyRotated
-    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., supplemented: _Optional[_Union[Supplemented, _Mapping]] = ..., withdrawn: _Optional[_Union[Withdrawn, _Mapping]] = ..., concluded: _Optional[_Union[Concluded, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., not_accepted: _Optional[_Union[NotAccepted, _Mapping]] = ..., supplement_requested: _Optional[_Union[SupplementRequested, _Mapping]] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., action_refused: _Optional[_Union[ActionRefused, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ..., node_revoked: _Optional[_Union[NodeRevoked, _Mapping]] = ..., key_rotated: _Optional[_Union[KeyRotated, _Mapping]] = ...) -> None: ...
+    delegation: Delegation
+    delegation_withdrawn: DelegationWithdrawn
+    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., supplemented: _Optional[_Union[Supplemented, _Mapping]] = ..., withdrawn: _Optional[_Union[Withdrawn, _Mapping]] = ..., concluded: _Optional[_Union[Concluded, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., not_accepted: _Optional[_Union[NotAccepted, _Mapping]] = ..., supplement_requested: _Optional[_Union[SupplementRequested, _Mapping]] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., action_refused: _Optional[_Union[ActionRefused, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ..., node_revoked: _Optional[_Union[NodeRevoked, _Mapping]] = ..., key_rotated: _Optional[_Union[KeyRotated, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., delegation_withdrawn: _Optional[_Union[DelegationWithdrawn, _Mapping]] = ...) -> None: ...
 
 class Applicant(_message.Message):
     __slots__ = ("name", "id_number", "phone")
@@ -221,20 +225,48 @@ class ActionRefused(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., refused_log_id: _Optional[str] = ..., refused_seq: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("case_id", "outcome", "reason", "operator", "department", "verification_code")
+    __slots__ = ("case_id", "outcome", "reason", "operator", "department", "verification_code", "delegation")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
     VERIFICATION_CODE_FIELD_NUMBER: _ClassVar[int]
+    DELEGATION_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     outcome: Outcome
     reason: str
     operator: str
     department: str
     verification_code: str
-    def __init__(self, case_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., reason: _Optional[str] = ..., operator: _Optional[str] = ..., department: _Optional[str] = ..., verification_code: _Optional[str] = ...) -> None: ...
+    delegation: bytes
+    def __init__(self, case_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., reason: _Optional[str] = ..., operator: _Optional[str] = ..., department: _Optional[str] = ..., verification_code: _Optional[str] = ..., delegation: _Optional[bytes] = ...) -> None: ...
+
+class Delegation(_message.Message):
+    __slots__ = ("township", "items", "valid_from_ms", "valid_until_ms", "catalog_version", "operator")
+    TOWNSHIP_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_MS_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    township: str
+    items: _containers.RepeatedScalarFieldContainer[str]
+    valid_from_ms: int
+    valid_until_ms: int
+    catalog_version: int
+    operator: str
+    def __init__(self, township: _Optional[str] = ..., items: _Optional[_Iterable[str]] = ..., valid_from_ms: _Optional[int] = ..., valid_until_ms: _Optional[int] = ..., catalog_version: _Optional[int] = ..., operator: _Optional[str] = ...) -> None: ...
+
+class DelegationWithdrawn(_message.Message):
+    __slots__ = ("township", "reason", "operator")
+    TOWNSHIP_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    township: str
+    reason: str
+    operator: str
+    def __init__(self, township: _Optional[str] = ..., reason: _Optional[str] = ..., operator: _Optional[str] = ...) -> None: ...
 
 class NodeRevoked(_message.Message):
     __slots__ = ("node_id", "from_seq", "reason", "operator")

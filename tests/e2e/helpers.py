@@ -21,12 +21,12 @@ from sync.server import RunningServer, start_server
 from sync.tls import ClientTls, ServerTls
 
 
-def client_of(home: Path, address: str) -> UpstreamClient:
+def client_of(home: Path, address: str, expected: str = HUB_NODE_ID) -> UpstreamClient:
     """A mutual-TLS client holding the node's own TLS key (what a malicious node has)."""
     tls = ClientTls(ca_pem=(home / "certs" / "ca.pem").read_bytes(),
                     private_key_pem=(home / "keys" / "tls.key").read_bytes(),
                     certificate_pem=(home / "certs" / "tls.pem").read_bytes())
-    return UpstreamClient(address, HUB_NODE_ID, tls, call_timeout_s=10)
+    return UpstreamClient(address, expected, tls, call_timeout_s=10)
 
 
 def records_of(home: Path, log_id: str) -> list[WireRecord]:
@@ -72,7 +72,7 @@ class FakeUpstream:
         self.address = f"127.0.0.1:{self.server.sync_port}"
 
     def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
-             heartbeat: WireRecord | None) -> PushResult:
+             heartbeat: WireRecord | None, certificates: Sequence[bytes]) -> PushResult:
         self.pushed.extend(records)
         return PushResult(committed_seq=max((decode_body(r.body)[0].seq for r in records),
                                             default=0))

@@ -17,9 +17,10 @@ def test_demo_runs_a_federation_and_exits_zero(tmp_path):
     assert out.count("APPROVED") == 4
     assert out.count("REJECTED") == 1
     assert "supplement requested (补正) for medical_assessment" in out
-    assert "concluded 2" in out
+    assert "T01 decides" in out
+    assert "1 decision received while the county is still down" in out
     assert "all verify" in out
-    assert "hub stopped cleanly (exit 0)" in out
+    assert "township and hub stopped cleanly (exit 0, 0)" in out
     assert (tmp_path / "demo" / "county" / "hub.db").exists()  # --dir keeps the data
 
 

@@ -1,0 +1,152 @@
+"""``bianmin township ...``: the township clerk's commands. The township's own desk uses the
+``bianmin node`` commands with the township's ``--home``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from node.cli_support import Output, bianmin_command, clock
+from node.daemon import ROUND_POLICY, DaemonSettings
+from node.enrolment import init_node
+from node.errors import ConfigError
+from node.payloads import Outcome
+from node.service import open_node, upstream_client
+from node.slip import verification_code
+from township_agent.decide import current_delegation, township_cases
+from township_agent.decide import decide as decide_case
+from township_agent.serve import ServeInfo, one_round
+from township_agent.serve import serve as serve_township
+
+__all__ = ["township"]
+
+
+@click.group()
+def township() -> None:
+    """A township service center: its villages' upstream, deciding delegated items."""
+
+
+@bianmin_command(township, "init")
+@click.option("--upstream", required=True, help="HOST:PORT of the county hub's sync service.")
+@click.option("--token", required=True, help="One-time token from 'bianmin hub token --tier "
+              "township'.")
+@click.option("--enrol", "enrol_address", help="HOST:PORT of the county's enrolment service "
+              "(default: the upstream's port + 1).")
+@click.option("--node-id", help="Refuse the token unless it was made for this node id.")
+def init(home: Path, out: Output, upstream: str, token: str, enrol_address: str | None,
+         node_id: str | None) -> None:
+    """Make the township's keys, enrol with the county, and fetch the catalog."""
+    the_clock = clock()
+    config = init_node(home, upstream=upstream, token=token, clock=the_clock,
+                       enrol_address=enrol_address, node_id=node_id)
+    if config.tier != "township":
+        raise ConfigError(f"the token enrolled {config.node_id} as a {config.tier}; use "
+                          "'bianmin node init' for villages")
+    service = open_node(home, the_clock)
+    try:
+        with upstream_client(home, config, call_timeout_s=10) as client:
+            version = one_round(service, client, ROUND_POLICY).own.catalog_version
+    finally:
+        service.store.db.close()
+    out.result({"node_id": config.node_id, "tier": config.tier, "upstream": upstream,
+                "catalog_version": version},
+               f"township {config.node_id} ({config.name}) enrolled; catalog version {version}")
+
+
+@bianmin_command(township, "serve")
+@click.option("--listen", default="127.0.0.1:50061", show_default=True,
+              help="HOST:PORT for the villages' sync (mutual TLS); port 0 lets the OS choose.")
+@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(1, 86400),
+              help="Seconds between rounds with the county when nothing new happens.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def serve(home: Path, out: Output, listen: str, interval: float, log_format: str) -> None:
+    """Serve the villages and keep the link to the county until SIGTERM or SIGINT."""
+
+    def ready(info: ServeInfo) -> None:
+        out.result(dict(info.__dict__),
+                   f"township {info.node_id} serving its villages on {info.sync} (mutual TLS); "
+                   f"pid {info.pid}")
+        sys.stdout.flush()
+
+    serve_township(home, listen=listen, clock=clock(), on_ready=ready,
+                   settings=DaemonSettings(interval_s=interval,
+                                           log_json=log_format == "json"),
+                   write=lambda line: click.echo(line, err=True))
+
+
+@bianmin_command(township, "sync")
+def sync_cmd(home: Path, out: Output) -> None:
+    """One round with the county: relay the villages' logs, push our own, pull."""
+    service = open_node(home, clock())
+    try:
+        with upstream_client(home, service.config, call_timeout_s=10) as client:
+            report = one_round(service, client, ROUND_POLICY)
+    finally:
+        service.store.db.close()
+    out.result({"relayed": report.relayed, "pushed": report.own.pushed,
+                "pulled": report.own.pulled, "decisions": report.own.decisions},
+               f"relayed {report.relayed} village record(s); pushed {report.own.pushed}, "
+               f"pulled {report.own.pulled} ({report.own.decisions} decision(s))")
+
+
+@bianmin_command(township, "cases")
+@click.option("--state", help="Only cases in this state.")
+def cases(home: Path, out: Output, state: str | None) -> None:
+    """The township's cases: its own desk's and its villages', and who decides each."""
+    service = open_node(home, clock())
+    try:
+        found = township_cases(service, state)
+    finally:
+        service.store.db.close()
+    out.result(
+        {"cases": [{"case_id": v.case_id, "item": v.item_code, "item_name": v.item_name,
+                    "state": v.state, "decided_by": by, "applicant_name": v.applicant_name,
+                    "complete": v.complete, "missing": list(v.missing), "reason": v.reason}
+                   for v, by in found]},
+        [f"{v.case_id}  {v.item_code:<7} {v.state:<11} "
+         f"{'DECIDE HERE' if by == 'township' else 'county':<11} {v.applicant_name}"
+         + (f"  -- {v.reason}" if v.reason else "") for v, by in found] or ["no cases"])
+
+
+@bianmin_command(township, "decide")
+@click.argument("case_id")
+@click.option("--approve", "outcome", flag_value=Outcome.APPROVE.value)
+@click.option("--reject", "outcome", flag_value=Outcome.REJECT.value)
+@click.option("--reason", required=True)
+@click.option("--operator", required=True)
+def decide(home: Path, out: Output, case_id: str, outcome: str | None, reason: str,
+           operator: str) -> None:
+    """Decide a delegated item: a record of the township's log, sent down and up."""
+    if outcome is None:
+        raise click.UsageError("give --approve or --reject")
+    service = open_node(home, clock())
+    try:
+        record, state = decide_case(service, case_id, outcome=Outcome(outcome), reason=reason,
+                                    operator=operator, verification_code=verification_code())
+    finally:
+        service.store.db.close()
+    out.result({"case_id": case_id, "state": state.value, "record": str(record)},
+               f"case {case_id} {state.value} by {operator} (record {record}); the village "
+               "gets it at its next sync, the county at the township's next round")
+
+
+@bianmin_command(township, "delegation")
+def delegation(home: Path, out: Output) -> None:
+    """The delegation the county granted this township, if any is in force."""
+    service = open_node(home, clock())
+    try:
+        with service.store.db.read() as conn:
+            granted = current_delegation(service, conn)
+    finally:
+        service.store.db.close()
+    if granted is None:
+        out.result({"delegation": None}, "no delegation in force: everything goes to the county")
+        return
+    d = granted.delegation
+    out.result({"delegation": {"items": list(d.items), "valid_from": d.valid_from,
+                               "valid_until": d.valid_until, "record": str(granted.record)}},
+               f"may decide {', '.join(d.items)} from {d.valid_from:%Y-%m-%d} to "
+               f"{d.valid_until:%Y-%m-%d} (record {granted.record})")

@@ -1,0 +1,168 @@
+"""``bianmin township serve``: one process that is at once a node and its villages' upstream.
+
+It serves the sync service to its villages (mutual TLS with the county CA) and, in a thread,
+keeps the link to the county: each round relays every village's log verbatim (first, so the
+county holds a case before the township's decision on it), then pushes the township's own log
+and pulls the county's records for the township and its villages. While the county is away the
+rounds back off; the villages are served all the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from node.clock import Clock
+from node.daemon import ROUND_POLICY, DaemonSettings, LineLog, backoff_delay
+from node.errmap import from_sync_error
+from node.errors import BianminError, ConfigError, PeerError, TransportError
+from node.identity import CATALOG_LOG_ID, HUB_NODE_ID
+from node.service import NodeService, open_node, upstream_client
+from node.syncer import Stopped, Syncer, SyncReport
+from sync import RetryPolicy, SyncError
+from sync.client import UpstreamClient
+from sync.server import start_server
+from sync.tls import ServerTls
+from township_agent.upstream import TownshipUpstream
+
+__all__ = ["LinkReport", "ServeInfo", "one_round", "serve"]
+
+GRACE_S = 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeInfo:
+    node_id: str
+    county_code: str
+    sync: str
+    pid: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkReport:
+    relayed: int
+    own: SyncReport
+
+
+def village_logs(service: NodeService) -> list[str]:
+    with service.store.db.read() as conn:
+        logs = service.store.logs.all_log_ids(conn)
+    return [log for log in logs
+            if log not in (service.config.node_id, HUB_NODE_ID, CATALOG_LOG_ID)]
+
+
+def one_round(service: NodeService, client: UpstreamClient, policy: RetryPolicy,
+              should_stop: Callable[[], bool] = lambda: False) -> LinkReport:
+    """Relay the villages' logs, then sync the township's own log with the county."""
+    syncer = Syncer(service, client, policy, should_stop=should_stop)
+    relayed = 0
+    refused: PeerError | None = None
+    try:
+        for log_id in village_logs(service):
+            try:
+                relayed += syncer.relay(log_id)
+            except PeerError as exc:  # one village's refused record holds back only that log
+                refused = refused or exc
+    except SyncError as exc:
+        raise from_sync_error(exc) from exc
+    report = LinkReport(relayed=relayed, own=syncer.run())
+    if refused is not None:
+        raise refused
+    return report
+
+
+def _county_link(service: NodeService, client: UpstreamClient, stop: threading.Event,
+                 settings: DaemonSettings, write: Callable[[str], None]) -> None:
+    log = LineLog(settings.log_json, write)
+    failures = 0
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            report = one_round(service, client, ROUND_POLICY, stop.is_set)
+        except Stopped:
+            return
+        except TransportError as exc:
+            failures += 1
+            delay = backoff_delay(settings, failures)
+            log("unreachable", f"county unreachable ({exc}); next try in {delay:.0f} s",
+                ok=False, error=str(exc), next_in_s=round(delay, 1))
+        except BianminError as exc:
+            failures += 1
+            delay = backoff_delay(settings, failures)
+            log("error", f"county sync failed: {exc} [{exc.code}]", ok=False, code=exc.code,
+                error=str(exc), next_in_s=round(delay, 1))
+        else:
+            failures = 0
+            delay = settings.interval_s
+            log("sync", f"county sync ok in {time.monotonic() - started:.1f} s: relayed "
+                        f"{report.relayed}, pushed {report.own.pushed}, pulled "
+                        f"{report.own.pulled}", ok=True, relayed=report.relayed,
+                pushed=report.own.pushed, pulled=report.own.pulled,
+                decisions=report.own.decisions)
+        _wait_for_work(service, stop, delay)
+
+
+def _wait_for_work(service: NodeService, stop: threading.Event, delay: float) -> None:
+    """Sleep, waking early when new records arrive (from the desk or from a village)."""
+
+    def heads() -> dict[str, int]:
+        with service.store.db.read() as conn:
+            return {log: service.store.logs.head(conn, log).seq
+                    for log in service.store.logs.all_log_ids(conn)
+                    if log not in (HUB_NODE_ID, CATALOG_LOG_ID)}
+
+    before = heads()
+    deadline = time.monotonic() + delay
+    while not stop.is_set() and time.monotonic() < deadline:
+        stop.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+        if heads() != before:
+            return
+
+
+def serve(home: Path, *, listen: str, clock: Clock, on_ready: Callable[[ServeInfo], None],
+          settings: DaemonSettings, write: Callable[[str], None]) -> None:
+    service = open_node(home, clock)
+    if service.config.tier != "township":
+        raise ConfigError(f"{home} is the home of a {service.config.tier}, not a township")
+    tls = ServerTls(
+        private_key_pem=(home / "keys" / "tls.key").read_bytes(),
+        certificate_chain_pem=(home / "certs" / "tls.pem").read_bytes()
+        + (home / "certs" / "ca.pem").read_bytes(),
+        client_ca_pem=(home / "certs" / "ca.pem").read_bytes(),
+    )
+    stop = threading.Event()
+
+    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    server = start_server(tls=tls, listen=listen, handler=TownshipUpstream(service))
+    host = listen.rpartition(":")[0]
+    info = ServeInfo(node_id=service.config.node_id, county_code=service.config.county_code,
+                     sync=f"{host}:{server.sync_port}", pid=os.getpid())
+    state_file = home / "serve.json"
+    state_file.write_text(json.dumps(info.__dict__), encoding="utf-8")
+    client = upstream_client(home, service.config, call_timeout_s=30)
+    link = threading.Thread(target=_county_link, args=(service, client, stop, settings, write),
+                            name="county-link", daemon=True)
+    try:
+        on_ready(info)
+        link.start()
+        while not stop.wait(1.0):
+            pass
+    finally:
+        stop.set()
+        server.stop(GRACE_S)
+        link.join(timeout=GRACE_S + 30)
+        client.close()
+        service.store.db.close()
+        state_file.unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,257 @@
+"""The township as its villages' upstream: the same sync service the hub offers.
+
+A village's records are verified exactly as the county verifies them (``node.ingest``: the
+village's own signature, chain and key in force), stored, and acknowledged once committed here;
+the county verifies them again when the township forwards them, so a township can delay but
+never forge or alter. Only the township's own villages are served: the certificate a village
+presents (checked against the county CA by TLS) must name this township as its parent.
+
+Pulls serve each village the catalog, the county's records for it, and the township's own
+records for it (its decisions on delegated items) -- also while the county is unreachable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy import Connection, insert, select, update
+
+from node.clock import to_ms
+from node.errmap import to_call_refused
+from node.errors import BianminError, PeerError, StateError
+from node.identity import (
+    CATALOG_LOG_ID,
+    HUB_NODE_ID,
+    NodeIdentity,
+    certificate_der,
+    identity_of,
+    load_certificate,
+)
+from node.ingest import LogIngest
+from node.payloads import (
+    ActionRefused,
+    CaseSubmitted,
+    Concluded,
+    PreReviewed,
+    Supplemented,
+    Withdrawn,
+    referenced_blobs,
+)
+from node.records import Record, seal
+from node.service import NodeService
+from node.transfer import receive_chunks
+from node.wire import decode_body
+from node.workflow import Action, CaseFacts, State, next_state
+from sync import (
+    BlobChunk,
+    BlobState,
+    CallRefused,
+    PullBatch,
+    PushResult,
+    RecordOutcome,
+    Refusal,
+    WireRecord,
+)
+
+__all__ = ["TownshipUpstream"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+PULL_BATCH = 500
+MAX_BLOB_BYTES = 64 << 20
+_NODE_ACTIONS = {Supplemented: Action.SUPPLEMENT, Withdrawn: Action.WITHDRAW,
+                 Concluded: Action.CONCLUDE}
+
+
+class TownshipUpstream:
+    """``sync.server.SyncHandler`` for the township's villages."""
+
+    def __init__(self, service: NodeService) -> None:
+        self.service = service
+        self.node_id = service.config.node_id
+        self.logs = LogIngest(service.store.db, service.store.logs, ca=service.ca,
+                              clock=service.clock)
+
+    # -- who is calling -------------------------------------------------------------------------
+
+    def village(self, peer_pem: bytes) -> NodeIdentity:
+        who = identity_of(load_certificate(peer_pem))
+        if (who.purpose != "tls" or who.county_code != self.service.config.county_code
+                or who.tier != "village" or who.parent != self.node_id):
+            raise PeerError(f"{who.node_id} is not a village of township {self.node_id}; it "
+                            "syncs with its own upstream", code="not_its_village")
+        with self.service.store.db.read() as conn:
+            revoked = self.service.store.logs.revocation(conn, who.node_id)
+        if revoked is not None:
+            raise PeerError(f"node {who.node_id} was revoked ({revoked.reason})", code="revoked")
+        return who
+
+    @staticmethod
+    def _guard(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Our errors as refusals the servicer maps to status codes (STYLE §4)."""
+        try:
+            return fn(*args, **kwargs)
+        except BianminError as exc:
+            raise to_call_refused(exc) from exc
+
+    # -- push -----------------------------------------------------------------------------------
+
+    def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
+             heartbeat: WireRecord | None, certificates: Sequence[bytes]) -> PushResult:
+        return self._guard(self._push, peer_pem, log_id, records, heartbeat, certificates)
+
+    def _push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
+              heartbeat: WireRecord | None, certificates: Sequence[bytes]) -> PushResult:
+        who = self.village(peer_pem)
+        pairs = [(r.body, r.signature) for r in records]
+        if log_id != who.node_id:
+            message = f"village {who.node_id} may only push its own log, not {log_id}"
+            self.logs.refuse_all(peer=who.node_id, log_id=log_id, raw=pairs,
+                                 reason="wrong_log", message=message)
+            raise PeerError(message, code="wrong_log")
+        result = self.logs.receive(peer=who.node_id, log_id=log_id, raw=pairs,
+                                   project=self._project, not_yet=self._blobs_missing,
+                                   offered=certificates)
+        if heartbeat is not None:
+            self.logs.heartbeat(peer=who.node_id, body=heartbeat.body,
+                                signature=heartbeat.signature)
+        return PushResult(committed_seq=result.head.seq, outcomes=tuple(
+            RecordOutcome(seq=v.seq, status=v.verdict.value, reason_code=v.reason_code,
+                          message=v.message) for v in result.verdicts))
+
+    def _blobs_missing(self, record: Record) -> str | None:
+        missing = [h for h in referenced_blobs(record) if not self.service.blobs.has(h)]
+        if not missing:
+            return None
+        return f"{len(missing)} attachment(s) it names have not fully arrived"
+
+    def _project(self, conn: Connection, record: Record) -> None:
+        """The township's view of its villages' cases (it decides the delegated ones)."""
+        store, payload, now = self.service.store, record.payload, self.service.clock.now()
+        cases = store.cases
+        if isinstance(payload, CaseSubmitted):
+            exists = conn.execute(select(cases.c.case_id)
+                                  .where(cases.c.case_id == payload.case_id)).first()
+            if exists is None:
+                item = self._item_name(conn, payload.item_code)
+                conn.execute(insert(cases).values(
+                    case_id=payload.case_id, item_code=payload.item_code, item_name=item,
+                    applicant_name=payload.applicant.name,
+                    applicant_id=payload.applicant.id_number, state=State.RECEIVED.value,
+                    complete=False, missing="", reason="", operator="", last_own_seq=0,
+                    submitted_at_ms=to_ms(record.header.recorded_at), updated_at_ms=to_ms(now),
+                    catalog_version=payload.catalog_version, catalog_expired=False,
+                    requested=""))
+        elif isinstance(payload, PreReviewed):
+            conn.execute(update(cases).where(cases.c.case_id == payload.case_id).values(
+                complete=payload.complete, missing=",".join(payload.missing),
+                updated_at_ms=to_ms(now)))
+        elif type(payload) in _NODE_ACTIONS:
+            self._node_action(conn, record, now)
+
+    def _item_name(self, conn: Connection, code: str) -> str:
+        try:
+            _r, published = self.service.store.latest_catalog(conn, CATALOG_LOG_ID)
+        except BianminError:
+            return ""
+        item = published.catalog.item(code)
+        return item.name if item else ""
+
+    def _node_action(self, conn: Connection, record: Record, now: dt.datetime) -> None:
+        payload = record.payload
+        assert isinstance(payload, Supplemented | Withdrawn | Concluded)
+        store = self.service.store
+        try:
+            view = store.get_case(conn, payload.case_id)
+        except BianminError:
+            return
+        complete = payload.complete if isinstance(payload, Supplemented) else view.complete
+        try:
+            after = next_state(view.case_id, State(view.state), _NODE_ACTIONS[type(payload)],
+                               CaseFacts(complete=complete))
+        except StateError as exc:
+            if self._decides(conn, view.item_code):  # the township answers for its own items
+                self._refuse(conn, record, str(exc))
+            return
+        values: dict[str, object] = {"state": after.value, "updated_at_ms": to_ms(now)}
+        if isinstance(payload, Supplemented):
+            values |= {"complete": payload.complete, "missing": ",".join(payload.missing),
+                       "requested": ""}
+        conn.execute(update(store.cases).where(store.cases.c.case_id == view.case_id)
+                     .values(**values))
+
+    def _decides(self, conn: Connection, item_code: str) -> bool:
+        try:
+            _r, published = self.service.store.latest_catalog(conn, CATALOG_LOG_ID)
+        except BianminError:
+            return False
+        item = published.catalog.item(item_code)
+        return item is not None and item.decided_by == "township"
+
+    def _refuse(self, conn: Connection, record: Record, reason: str) -> None:
+        payload = record.payload
+        assert isinstance(payload, Supplemented | Withdrawn | Concluded)
+        logs = self.service.store.logs
+        head = logs.head(conn, self.node_id, lock=True)
+        answer = seal(ActionRefused(case_id=payload.case_id, refused_log_id=record.log_id,
+                                    refused_seq=record.seq, reason=reason),
+                      log_id=self.node_id, head=head, signer=self.service.signer,
+                      clock=self.service.clock)
+        logs.append(conn, [answer], now=self.service.clock.now(),
+                    audience=lambda _r: record.log_id)
+
+    # -- pull -----------------------------------------------------------------------------------
+
+    def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
+        try:
+            who = self.village(peer_pem)
+        except BianminError as exc:
+            raise to_call_refused(exc) from exc
+        served: dict[str, list[str] | None] = {
+            CATALOG_LOG_ID: None, HUB_NODE_ID: [who.node_id], self.node_id: [who.node_id]}
+        store = self.service.store
+        sent: set[bytes] = set()
+        for log_id, audiences in served.items():
+            after = cursors.get(log_id, 0)
+            while True:
+                with store.db.read() as conn:
+                    head = store.logs.head(conn, log_id).seq
+                    rows = store.logs.raw_after(conn, log_id, after, PULL_BATCH,
+                                                audiences=audiences, upto=head)
+                    certs = []
+                    for _q, body, _s in rows:
+                        key_id = decode_body(body)[0].key_id
+                        if key_id not in sent:
+                            sent.add(key_id)
+                            cert = store.logs.certificate(conn, key_id)
+                            if cert is not None:
+                                certs.append(certificate_der(cert))
+                full = len(rows) == PULL_BATCH
+                new_after = rows[-1][0] if full else max(head, after)
+                if new_after <= after and not rows:
+                    break
+                yield PullBatch(records=tuple(WireRecord(body=b, signature=s, seq=q)
+                                              for q, b, s in rows),
+                                certificates=tuple(certs), cursors={log_id: new_after})
+                after = new_after
+                if not full:
+                    break
+
+    # -- attachments and keys -------------------------------------------------------------------
+
+    def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]:
+        self._guard(self.village, peer_pem)
+        return [self.service.blobs.state(h) for h in hashes[:5000]]
+
+    def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]:
+        self._guard(self.village, peer_pem)
+        return self._guard(receive_chunks, self.service.blobs, chunks,
+                           max_blob_bytes=MAX_BLOB_BYTES)
+
+    def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:
+        raise CallRefused(Refusal.FAILED_PRECONDITION,
+                          "the county certifies new keys: rotate while connected to the county "
+                          "(node.toml fallback, or a direct --upstream)", code="rotate_at_county")
