@@ -20,7 +20,7 @@ from county_hub.delegation import grants as delegation_grants
 from county_hub.delegation import withdraw as withdraw_delegation
 from county_hub.enrolment import issue_token
 from county_hub.hub import Hub, init_hub
-from county_hub.ingest import describe_skew
+from county_hub.projection import describe_skew
 from county_hub.server import ServeInfo
 from county_hub.server import serve as serve_hub
 from county_hub.supervision import (

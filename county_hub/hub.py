@@ -46,6 +46,7 @@ class Hub:
     store: HubStore
     clock: Clock
     _catalogs: dict[int, CatalogPublished] = field(default_factory=dict)
+    _catalog_hashes: dict[int, bytes] = field(default_factory=dict)
 
     @classmethod
     def open(cls, home: Path, clock: Clock, *, upgrade: bool = True) -> Hub:
@@ -62,6 +63,15 @@ class Hub:
     @property
     def node_id(self) -> str:
         return self.config.node_id
+
+    def catalog_hash(self, conn: Connection, version: int) -> bytes | None:
+        """The hash of a published catalog version (versions never change: cached)."""
+        if version not in self._catalog_hashes:
+            found = self.store.logs.hash_at(conn, CATALOG_LOG_ID, version)
+            if found is None:
+                return None
+            self._catalog_hashes[version] = found
+        return self._catalog_hashes[version]
 
     def catalog_version(self, conn: Connection, version: int | None = None) -> CatalogPublished:
         """A published catalog version (the newest if ``version`` is None)."""

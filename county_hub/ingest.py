@@ -13,23 +13,18 @@ scanned twice.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from cryptography import x509
 from sqlalchemy import Connection
 
 from county_hub.blobs import DbBlobStore
 from county_hub.ca import check_csr, issue_certificate
-from county_hub.delegation import (
-    apply_township_decision,
-    case_pending,
-    judge_township_decision,
-)
 from county_hub.hub import Hub
-from county_hub.workflow import apply_node_action
-from node.errors import NotFoundError, PeerError, UsageError
+from county_hub.projection import project, screen
+from node.errors import PeerError, UsageError
 from node.identity import (
     CATALOG_LOG_ID,
     NodeIdentity,
@@ -38,26 +33,15 @@ from node.identity import (
     load_certificate,
 )
 from node.ingest import LogIngest
-from node.payloads import CaseSubmitted, Decision, PreReviewed, referenced_blobs
-from node.prereview import PreReview, recheck
-from node.records import Record, RecordVerdict
+from node.records import RecordVerdict
 from node.transfer import receive_chunks
 from node.wire import decode_body
 from sync import BlobChunk, BlobState, PullBatch, PushResult, RecordOutcome, WireRecord
 
-__all__ = ["MAX_PUSH_RECORDS", "Ingest", "describe_skew"]
+__all__ = ["MAX_PUSH_RECORDS", "Ingest"]
 
-
-def describe_skew(seconds: float) -> str:
-    """``3 d 2 h ahead of`` / ``12 min behind``: how far a clock is off, in words."""
-    direction = "ahead of" if seconds > 0 else "behind"
-    left = abs(int(seconds))
-    days, left = divmod(left, 86_400)
-    hours, left = divmod(left, 3_600)
-    minutes = left // 60
-    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [
-        f"{minutes} min"] * bool(minutes and not days)
-    return f"{' '.join(parts) or 'under a minute'} {direction}"
+T = TypeVar("T")
+U = TypeVar("U")
 
 MAX_PUSH_RECORDS = 5_000
 MAX_BLOB_BYTES = 64 << 20  # an attachment; the node's own limit per file is lower
@@ -70,11 +54,25 @@ class Ingest:
         self._pool = ThreadPoolExecutor(max_workers=verify_threads,
                                         thread_name_prefix="verify")
         self.logs = LogIngest(hub.store.db, hub.store.logs, ca=hub.keys.ca_cert,
-                              clock=hub.clock, map_fn=self._pool.map)
+                              clock=hub.clock, map_fn=self._map)
+        self._threads = verify_threads
         self.blobs = DbBlobStore(hub.store.db, hub.clock)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+    def _map(self, fn: Callable[[T], U], items: Iterable[T]) -> Iterator[U]:
+        """Map over a batch in one slice per verify thread: pyca releases the GIL while it
+        checks a signature, so the slices run in parallel; one future per slice, not per
+        record, keeps the bookkeeping out of the way."""
+        values = list(items)
+        if len(values) < 16:
+            return iter([fn(v) for v in values])
+        size = -(-len(values) // self._threads)
+        slices = [values[i:i + size] for i in range(0, len(values), size)]
+        futures = [self._pool.submit(lambda part: [fn(v) for v in part], part)
+                   for part in slices]
+        return (result for f in futures for result in f.result())
 
     def peer(self, peer_pem: bytes) -> NodeIdentity:
         """The enrolled, unrevoked node behind a TLS certificate."""
@@ -121,9 +119,10 @@ class Ingest:
         if len(raw) > MAX_PUSH_RECORDS:
             raise UsageError(f"a push carries at most {MAX_PUSH_RECORDS} records; this one has "
                              f"{len(raw)}", code="batch_too_large")
-        result = self.logs.receive(peer=who.node_id, log_id=log_id, raw=pairs,
-                                   project=self._project, not_yet=self._not_yet,
-                                   judge=self._judge, offered=certificates)
+        result = self.logs.receive(
+            peer=who.node_id, log_id=log_id, raw=pairs, offered=certificates,
+            project=lambda conn, records: project(self.hub, conn, records),
+            screen=lambda records: screen(self.hub, self.blobs, records))
         if heartbeat is not None and log_id == who.node_id:
             claim = self.logs.heartbeat(peer=who.node_id, body=heartbeat.body,
                                         signature=heartbeat.signature)
@@ -133,100 +132,6 @@ class Ingest:
             self.hub.store.touch_node(conn, who.node_id, self.hub.clock.now())
         return PushResult(committed_seq=result.head.seq,
                           outcomes=tuple(_outcome(v) for v in result.verdicts))
-
-    def _project(self, conn: Connection, record: Record) -> None:
-        payload, now = record.payload, self.hub.clock.now()
-        if isinstance(payload, CaseSubmitted):
-            try:
-                item = self.hub.catalog_version(conn, payload.catalog_version).catalog.item(
-                    payload.item_code)
-            except NotFoundError:
-                item = None
-            self.hub.store.receive_case(conn, record, item, now)
-            skew = self._skew_flag(conn, record)
-            if skew:
-                self.hub.store.flag_case(conn, payload.case_id, [skew])
-            self.hub.store.add_trail(conn, kind="Received", now=now, case_id=payload.case_id,
-                                     node_id=record.log_id, record=record,
-                                     detail=f"item {payload.item_code}")
-        elif isinstance(payload, PreReviewed):
-            self.hub.store.record_pre_review(conn, record, now)
-            self._recheck(conn, record.log_id, payload)
-        elif isinstance(payload, Decision):
-            apply_township_decision(self.hub, conn, record, now)
-        else:
-            apply_node_action(self.hub, conn, record, now)
-
-    def _judge(self, record: Record) -> tuple[str, str] | None:
-        """The county's rules for a township's own decisions (delegation, its villages)."""
-        if not isinstance(record.payload, Decision):
-            return None
-        with self.hub.store.db.read() as conn:
-            return judge_township_decision(self.hub, conn, record)
-
-    def _skew_flag(self, conn: Connection, record: Record) -> str | None:
-        """Node clocks can be days off: flag it, never refuse for it (deadlines use the hub's
-        receipt time)."""
-        node = self.hub.store.node(conn, record.log_id)
-        limit = self.hub.config.clock_skew_threshold_s
-        skew = node.clock_skew_s if node is not None else None
-        if skew is not None and abs(skew) > limit:
-            return (f"taken at {record.log_id}, whose clock was {describe_skew(skew)} "
-                    "the county's at its last sync; deadlines count from the hub's receipt")
-        ahead = (record.header.recorded_at - self.hub.clock.now()).total_seconds()
-        if ahead > limit:
-            return (f"{record.log_id}'s clock put this case {describe_skew(ahead)} the "
-                    "county's time")
-        return None
-
-    def _recheck(self, conn: Connection, node_id: str, review: PreReviewed) -> None:
-        """Re-check the case against the catalog it cites and the current one (DESIGN §5)."""
-        logs = self.hub.store.logs
-        record = next((r for r in logs.case_history(conn, review.case_id)
-                       if isinstance(r.payload, CaseSubmitted)), None)
-        if record is None:
-            return
-        submitted = record.payload
-        assert isinstance(submitted, CaseSubmitted)
-        origin = self.hub.store.node(conn, node_id)
-        cited = current = None
-        if logs.hash_at(conn, CATALOG_LOG_ID, submitted.catalog_version) == (
-                submitted.catalog_hash):
-            with contextlib.suppress(NotFoundError):
-                cited = self.hub.catalog_version(conn, submitted.catalog_version)
-        with contextlib.suppress(NotFoundError):
-            current = self.hub.catalog_version(conn)
-        flags = recheck(
-            materials=[m.code for m in submitted.materials], fields=dict(submitted.fields),
-            item_code=submitted.item_code, tier=origin.tier if origin else "village",
-            node_review=PreReview(complete=review.complete, missing=review.missing),
-            cited=cited.catalog if cited else None, cited_version=submitted.catalog_version,
-            cited_expired=bool(cited and record.header.recorded_at > cited.expires_at),
-            current=current.catalog if current else None,
-            current_version=current.version if current else 0,
-        )
-        if flags:
-            self.hub.store.flag_case(conn, review.case_id, flags)
-
-    # -- attachments ----------------------------------------------------------------------------
-
-    def _not_yet(self, record: Record) -> str | None:
-        blobs = self._blobs_missing(record)
-        if blobs is not None:
-            return blobs
-        with self.hub.store.db.read() as conn:
-            return case_pending(self.hub, conn, record)
-
-    def _blobs_missing(self, record: Record) -> str | None:
-        """A case is not received until every attachment it names is complete (issue 4)."""
-        wanted = referenced_blobs(record)
-        if not wanted:
-            return None
-        missing = set(wanted) - self.blobs.complete(wanted)
-        if not missing:
-            return None
-        names = ", ".join(sorted(m.hex()[:12] for m in missing))
-        return f"{len(missing)} attachment(s) it names ({names}...) have not fully arrived"
 
     def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]:
         self.peer(peer_pem)

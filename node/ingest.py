@@ -47,7 +47,7 @@ from node.records import (
 from node.store import Alarm, Keyring, LogStore
 from node.wire import decode_heartbeat
 
-__all__ = ["ALARMING", "Claim", "LogIngest"]
+__all__ = ["ALARMING", "Claim", "Hold", "LogIngest", "Screen"]
 
 # Refusals that look like an attack raise an alarm (kind on the right); others are only kept.
 ALARMING = {
@@ -67,7 +67,7 @@ ALARMING = {
     "not_its_village": "unauthorized_decision",
 }
 # consequences of an earlier refusal, or records that are fine but early: not evidence
-NOT_EVIDENCE = frozenset({"after_refusal", "blob_missing"})
+NOT_EVIDENCE = frozenset({"after_refusal", "blob_missing", "case_pending"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,20 +98,32 @@ class _Overlay:
         return self._extra.get(key_id) or self._base.certificate(key_id)
 
 
-def _screen(record: Record, not_yet: Callable[[Record], str | None] | None,
-            judge: Callable[[Record], tuple[str, str] | None] | None) -> Record | RecordVerdict:
-    why = not_yet(record) if not_yet is not None else None
-    if why is not None:
-        return RecordVerdict(seq=record.seq, verdict=Verdict.REFUSED,
-                             reason_code="blob_missing", message=f"{record}: {why}",
-                             record=record, raw=(record.body, record.signature))
-    verdict = judge(record) if judge is not None else None
-    if verdict is not None:
-        code, message = verdict
-        return RecordVerdict(seq=record.seq, verdict=Verdict.REFUSED, reason_code=code,
-                             message=f"{record}: {message}", record=record,
-                             raw=(record.body, record.signature))
-    return record
+@dataclass(frozen=True, kw_only=True)
+class Hold:
+    """Why a well-signed record is not taken: ``evidence`` False for records that are fine but
+    early (``blob_missing``: their attachments have not all arrived), True for records the
+    receiver's rules forbid (a township deciding an item not delegated to it)."""
+
+    code: str
+    message: str
+
+
+Screen = Callable[[Sequence[Record]], dict[int, Hold]]
+
+
+def _apply_holds(checked: list[Record | RecordVerdict], holds: dict[int, Hold],
+                 ) -> list[Record | RecordVerdict]:
+    out: list[Record | RecordVerdict] = []
+    for c in checked:
+        hold = holds.get(c.seq) if isinstance(c, Record) else None
+        if hold is None:
+            out.append(c)
+            continue
+        assert isinstance(c, Record)
+        out.append(RecordVerdict(seq=c.seq, verdict=Verdict.REFUSED, reason_code=hold.code,
+                                 message=f"{c}: {hold.message}", record=c,
+                                 raw=(c.body, c.signature)))
+    return out
 
 
 class LogIngest:
@@ -153,16 +165,14 @@ class LogIngest:
             )
 
     def receive(self, *, peer: str, log_id: str, raw: Sequence[tuple[bytes, bytes]],
-                project: Callable[[Connection, Record], None],
-                not_yet: Callable[[Record], str | None] | None = None,
-                judge: Callable[[Record], tuple[str, str] | None] | None = None,
+                project: Callable[[Connection, Sequence[Record]], None],
+                screen: Screen | None = None,
                 offered: Sequence[bytes] = ()) -> BatchResult:
-        """Verify, place and store one log's batch.
+        """Verify, place and store one log's batch, and let the tier project what it accepted
+        (all of the batch at once: one query per kind of change, not per record).
 
-        ``not_yet`` says why a good record cannot be taken *yet* (its attachments have not all
-        arrived): it is refused without evidence, and so is everything after it. ``judge``
-        refuses a well-signed record the receiver's rules forbid (a township deciding an item
-        that is not delegated to it): ``(reason_code, message)``, kept as evidence.
+        ``screen`` looks at the well-signed records of the batch and says which ones the
+        receiver cannot take (``Hold``); each is refused, and everything after it.
         ``offered`` are the log owner's records certificates, sent along by the pusher; each is
         checked against the county CA before it is trusted.
         """
@@ -171,9 +181,10 @@ class LogIngest:
             self.check_not_held(conn, log_id)
             keyring = _Overlay(self.logs.keyring(conn), extra)
             checked = check_records(raw, log_id=log_id, keyring=keyring, map_fn=self.map_fn)
-        if not_yet is not None or judge is not None:
-            checked = [_screen(c, not_yet, judge) if isinstance(c, Record) else c
-                       for c in checked]
+        if screen is not None:
+            holds = screen([c for c in checked if isinstance(c, Record)])
+            if holds:
+                checked = _apply_holds(checked, holds)
         now = self.clock.now()
         with self.db.write() as conn:
             head = self.logs.head(conn, log_id, lock=True)
@@ -193,7 +204,8 @@ class LogIngest:
                 if isinstance(record.payload, KeyRotated):
                     self.logs.add_certificate(conn, load_certificate(
                         record.payload.new_certificate))
-                project(conn, record)
+            if result.accepted:
+                project(conn, result.accepted)
             for verdict in result.refused:
                 if verdict.reason_code in NOT_EVIDENCE:
                     continue

@@ -431,14 +431,11 @@ class NodeStore:
 
     def mark_received(self, conn: Connection, upto_seq: int, now: dt.datetime) -> int:
         """Cases whose records the upstream has committed are received (workflow rule 2)."""
-        rows = conn.execute(select(self.cases.c.case_id, self.cases.c.state)
-                            .where(self.cases.c.last_own_seq <= upto_seq,
-                                   self.cases.c.state.in_([State.SUBMITTED, State.INCOMPLETE]))
-                            ).all()
-        for row in rows:
-            conn.execute(update(self.cases).where(self.cases.c.case_id == row.case_id).values(
-                state=State.RECEIVED.value, updated_at_ms=to_ms(now)))
-        return len(rows)
+        done = conn.execute(update(self.cases).where(
+            self.cases.c.last_own_seq <= upto_seq,
+            self.cases.c.state.in_([State.SUBMITTED, State.INCOMPLETE]),
+        ).values(state=State.RECEIVED.value, updated_at_ms=to_ms(now)))
+        return int(done.rowcount or 0)
 
     def apply_upstream(self, conn: Connection, record: Record, now: dt.datetime) -> bool:
         """Move a case on by a verified record of the deciding tier (decision, not accepted,

@@ -164,7 +164,10 @@ def _strict_parse(message: Message, data: bytes, what: str) -> None:
         message.ParseFromString(data)
     except DecodeError as exc:
         raise VerificationError(f"{what} does not parse", code="malformed_body") from exc
-    if _has_unknown_fields(message):
+    known = type(message)()
+    known.CopyFrom(message)
+    known.DiscardUnknownFields()  # recursive, in C: cheaper than walking the fields here
+    if known.SerializeToString(deterministic=True) != data and _has_unknown_fields(message):
         raise VerificationError(
             f"{what} has fields this version of bianmin does not know; refusing it "
             "(a newer writer, or tampering) -- upgrade bianmin if the county has",

@@ -29,7 +29,7 @@ from node.identity import (
     identity_of,
     load_certificate,
 )
-from node.ingest import LogIngest
+from node.ingest import Hold, LogIngest
 from node.payloads import (
     ActionRefused,
     CaseSubmitted,
@@ -113,7 +113,7 @@ class TownshipUpstream:
                                  reason="wrong_log", message=message)
             raise PeerError(message, code="wrong_log")
         result = self.logs.receive(peer=who.node_id, log_id=log_id, raw=pairs,
-                                   project=self._project, not_yet=self._blobs_missing,
+                                   project=self._project, screen=self._screen,
                                    offered=certificates)
         if heartbeat is not None:
             self.logs.heartbeat(peer=who.node_id, body=heartbeat.body,
@@ -122,13 +122,21 @@ class TownshipUpstream:
             RecordOutcome(seq=v.seq, status=v.verdict.value, reason_code=v.reason_code,
                           message=v.message) for v in result.verdicts))
 
-    def _blobs_missing(self, record: Record) -> str | None:
-        missing = [h for h in referenced_blobs(record) if not self.service.blobs.has(h)]
-        if not missing:
-            return None
-        return f"{len(missing)} attachment(s) it names have not fully arrived"
+    def _screen(self, records: Sequence[Record]) -> dict[int, Hold]:
+        """A case is not taken until every attachment it names has arrived."""
+        holds = {}
+        for record in records:
+            missing = [h for h in referenced_blobs(record) if not self.service.blobs.has(h)]
+            if missing:
+                holds[record.seq] = Hold(code="blob_missing", message=f"{len(missing)} "
+                                         "attachment(s) it names have not fully arrived")
+        return holds
 
-    def _project(self, conn: Connection, record: Record) -> None:
+    def _project(self, conn: Connection, records: Sequence[Record]) -> None:
+        for record in records:
+            self._project_one(conn, record)
+
+    def _project_one(self, conn: Connection, record: Record) -> None:
         """The township's view of its villages' cases (it decides the delegated ones)."""
         store, payload, now = self.service.store, record.payload, self.service.clock.now()
         cases = store.cases
