@@ -19,6 +19,7 @@ _GROUPS = {
     "township": ("township_agent.cli", "township",
                  "A township service center: relay for villages, delegated decisions."),
     "demo": ("bianmin.demo", "demo", "Run a county, a township and villages on loopback."),
+    "config": ("bianmin.config_cmd", "config", "Check a home folder's settings."),
 }
 
 

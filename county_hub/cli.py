@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from county_hub.actions import publish_catalog, resolve_alarm
 from county_hub.actions import revoke as revoke_node
@@ -19,6 +20,7 @@ from county_hub.delegation import grant as grant_delegation
 from county_hub.delegation import grants as delegation_grants
 from county_hub.delegation import withdraw as withdraw_delegation
 from county_hub.enrolment import issue_token
+from county_hub.home import HubConfig
 from county_hub.hub import Hub, init_hub
 from county_hub.projection import describe_skew
 from county_hub.server import ServeInfo
@@ -39,6 +41,7 @@ from node.deadlines import Calendar, parse_calendar_toml
 from node.errors import BianminError, NotFoundError, UsageError
 from node.identity import fingerprint
 from node.payloads import CatalogPublished, NodeRevoked, Outcome
+from node.settings import ServeSettings
 from node.workflow import Action
 
 __all__ = ["hub"]
@@ -107,28 +110,36 @@ def init(home: Path, out: Output, county_code: str, county_name: str, db_url: st
 
 
 @bianmin_command(hub, "serve")
-@click.option("--listen", default="127.0.0.1:50051", show_default=True,
-              help="HOST:PORT for sync (mutual TLS); port 0 lets the OS choose.")
+@click.option("--listen", help="HOST:PORT for sync (mutual TLS); port 0 lets the OS choose "
+              "[default: serve.listen in hub.toml, or 127.0.0.1:50051].")
 @click.option("--enrol-listen", help="HOST:PORT for enrolment (server TLS) "
               "[default: the sync port + 1, or OS-chosen when the sync port is 0].")
-@click.option("--workers", default=32, show_default=True, help="Threads serving calls.")
-def serve(home: Path, out: Output, listen: str, enrol_listen: str | None, workers: int) -> None:
+@click.option("--metrics", help="HOST:PORT to serve Prometheus metrics on [default: off].")
+@click.option("--log-format", type=click.Choice(["text", "json"]),
+              help="Log lines as text or one JSON object per line (stderr).")
+@click.option("--workers", type=click.IntRange(1, 1000), help="Threads serving calls.")
+def serve(home: Path, out: Output, listen: str | None, enrol_listen: str | None,
+          metrics: str | None, log_format: str | None, workers: int | None) -> None:
     """Serve sync and enrolment over gRPC until SIGTERM or SIGINT."""
-    host, _sep, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise UsageError(f"--listen {listen!r} is not HOST:PORT")
-    if enrol_listen is None:
-        enrol_listen = f"{host}:{int(port) + 1 if int(port) else 0}"
+    config = HubConfig.load(home)
+    overrides = {k: v for k, v in {"listen": listen, "enrol_listen": enrol_listen,
+                                   "metrics": metrics, "log_format": log_format,
+                                   "workers": workers}.items() if v is not None}
+    try:
+        settings = ServeSettings(**{**config.serve.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise UsageError("; ".join(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                   for e in exc.errors())) from exc
 
     def ready(info: ServeInfo) -> None:
         out.result(dict(info.__dict__),
                    f"hub {info.node_id} of county {info.county_code} serving sync on "
-                   f"{info.sync} (mutual TLS) and enrolment on {info.enrol}; pid {info.pid}")
+                   f"{info.sync} (mutual TLS) and enrolment on {info.enrol}; pid {info.pid}"
+                   + (f"; metrics on http://{info.metrics}/metrics" if info.metrics else ""))
         sys.stdout.flush()
 
     try:
-        serve_hub(home, listen=listen, enrol_listen=enrol_listen, clock=clock(),
-                  on_ready=ready, max_workers=workers)
+        serve_hub(home, settings=settings, clock=clock(), on_ready=ready)
     except OSError as exc:
         raise UsageError(f"cannot serve: {exc}", code="cannot_listen") from exc
 

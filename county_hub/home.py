@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -25,10 +25,10 @@ from node.home import (
     load_ec_key,
     load_ed25519_key,
     read_certificate,
-    read_toml,
     write_toml,
 )
 from node.identity import HUB_NODE_ID, Signer, certificate_pem, private_key_pem
+from node.settings import HubSettings, ServeSettings, load_settings
 
 __all__ = ["HubConfig", "HubKeys", "default_db_url"]
 
@@ -45,21 +45,17 @@ class HubConfig:
     node_id: str = HUB_NODE_ID
     # a node whose clock is further off than this is flagged (never refused for it)
     clock_skew_threshold_s: int = 600
+    serve: ServeSettings = field(default_factory=ServeSettings)
+
+    IDENTITY = ("county_code", "county_name", "db_url", "node_id", "clock_skew_threshold_s")
 
     @classmethod
     def load(cls, home: Path) -> HubConfig:
-        raw = read_toml(home / "hub.toml")
-        try:
-            return cls(county_code=str(raw["county_code"]), county_name=str(raw["county_name"]),
-                       db_url=str(raw["db_url"]), node_id=str(raw.get("node_id", HUB_NODE_ID)),
-                       clock_skew_threshold_s=int(raw.get("clock_skew_threshold_s", 600)))
-        except KeyError as exc:
-            raise ConfigError(f"{home / 'hub.toml'} lacks the setting {exc}") from exc
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{home / 'hub.toml'}: {exc}") from exc
+        settings = load_settings(HubSettings, home / "hub.toml")
+        return cls(**{k: getattr(settings, k) for k in cls.IDENTITY}, serve=settings.serve)
 
     def save(self, home: Path) -> None:
-        write_toml(home / "hub.toml", asdict(self))
+        write_toml(home / "hub.toml", {k: getattr(self, k) for k in self.IDENTITY})
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,12 @@ closes the database.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +23,12 @@ from types import FrameType
 from county_hub.enrolment import enrol
 from county_hub.hub import Hub
 from county_hub.ingest import Ingest
+from county_hub.metrics import HubMetrics, start_metrics
 from node.clock import Clock
 from node.errmap import to_call_refused
 from node.errors import BianminError
+from node.logs import configure_logging, event
+from node.settings import ServeSettings
 from sync import (
     BlobChunk,
     BlobState,
@@ -37,17 +43,48 @@ from sync.tls import ServerTls
 
 __all__ = ["HubEnrolHandler", "HubSyncHandler", "ServeInfo", "serve"]
 
+log = logging.getLogger("bianmin.hub")
+
 GRACE_S = 5.0
 
 
 class HubSyncHandler:
-    def __init__(self, ingest: Ingest) -> None:
+    """The hub's sync service: our errors become refusals (``node.errmap``); every push is
+    logged with a request id and counted in the metrics."""
+
+    def __init__(self, ingest: Ingest, metrics: HubMetrics | None = None) -> None:
         self._ingest = ingest
+        self._metrics = metrics
 
     def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
              heartbeat: WireRecord | None, certificates: Sequence[bytes]) -> PushResult:
+        request_id = uuid.uuid4().hex[:12]
+        started = time.monotonic()
         try:
-            return self._ingest.push(peer_pem, log_id, records, heartbeat, certificates)
+            result = self._ingest.push(peer_pem, log_id, records, heartbeat, certificates)
+        except BianminError as exc:
+            event(log, f"push of {log_id} refused: {exc}", level=logging.WARNING,
+                  request_id=request_id, log_id=log_id, code=exc.code)
+            raise to_call_refused(exc) from exc
+        took = time.monotonic() - started
+        accepted = sum(o.status == "accepted" for o in result.outcomes)
+        refused = [o for o in result.outcomes if o.status == "refused"]
+        if self._metrics is not None:
+            self._metrics.batch_seconds.observe(took)
+            self._metrics.accepted.labels(tier="node").inc(accepted)
+            for o in refused:
+                self._metrics.refused.labels(reason=o.reason_code or "refused").inc()
+        if records or refused:
+            event(log, f"push of {log_id}: {accepted} accepted, {len(refused)} refused, "
+                       f"committed up to {result.committed_seq}",
+                  request_id=request_id, node_id=log_id, log_id=log_id, records=len(records),
+                  accepted=accepted, refused=len(refused), committed=result.committed_seq,
+                  duration_ms=round(took * 1000, 1))
+        return result
+
+    def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
+        try:
+            yield from self._ingest.pull(peer_pem, cursors)
         except BianminError as exc:
             raise to_call_refused(exc) from exc
 
@@ -66,12 +103,6 @@ class HubSyncHandler:
     def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]:
         try:
             return self._ingest.put_blob(peer_pem, chunks)
-        except BianminError as exc:
-            raise to_call_refused(exc) from exc
-
-    def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
-        try:
-            yield from self._ingest.pull(peer_pem, cursors)
         except BianminError as exc:
             raise to_call_refused(exc) from exc
 
@@ -94,12 +125,17 @@ class ServeInfo:
     sync: str
     enrol: str
     pid: int
+    metrics: str = ""
 
 
-def serve(home: Path, *, listen: str, enrol_listen: str, clock: Clock,
-          on_ready: Callable[[ServeInfo], None], max_workers: int = 32) -> None:
+def serve(home: Path, *, settings: ServeSettings, clock: Clock,
+          on_ready: Callable[[ServeInfo], None]) -> None:
+    """Serve until SIGTERM/SIGINT; then report NOT_SERVING for ``drain_s``, let running calls
+    finish within the grace period, and close the database."""
+    configure_logging(settings.log_format)
     hub = Hub.open(home, clock)
-    ingest = Ingest(hub)
+    ingest = Ingest(hub, verify_threads=settings.verify_threads)
+    metrics = start_metrics(hub, settings.metrics) if settings.metrics else None
     tls = ServerTls(private_key_pem=hub.keys.tls_key_pem,
                     certificate_chain_pem=hub.keys.tls_chain_pem,
                     client_ca_pem=hub.keys.ca_pem)
@@ -109,24 +145,36 @@ def serve(home: Path, *, listen: str, enrol_listen: str, clock: Clock,
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    server = start_server(tls=tls, listen=listen, handler=HubSyncHandler(ingest),
+    listen, enrol_listen = settings.listen, settings.enrol_listen or _next_port(settings.listen)
+    server = start_server(tls=tls, listen=listen, handler=HubSyncHandler(ingest, metrics),
                           enrol_listen=enrol_listen, enrol_handler=HubEnrolHandler(hub),
-                          max_workers=max_workers)
+                          max_workers=settings.workers)
     host = listen.rpartition(":")[0]
     enrol_host = enrol_listen.rpartition(":")[0]
     info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
                      sync=f"{host}:{server.sync_port}",
-                     enrol=f"{enrol_host}:{server.enrol_port}", pid=os.getpid())
-    state_file = home / "serve.json"
+                     enrol=f"{enrol_host}:{server.enrol_port}", pid=os.getpid(),
+                     metrics=settings.metrics)
+    state_file = home / f"serve-{os.getpid()}.json"
     state_file.write_text(json.dumps(info.__dict__), encoding="utf-8")
+    event(log, f"serving sync on {info.sync}, enrolment on {info.enrol}",
+          node_id=hub.node_id)
     try:
         on_ready(info)
         while not stop.wait(1.0):
             pass
     finally:
+        event(log, "stopping: not serving any more, draining", node_id=hub.node_id)
+        server.drain(settings.drain_s)
         server.stop(GRACE_S)
         ingest.close()
         hub.close()
         state_file.unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _next_port(listen: str) -> str:
+    """The enrolment port by convention: the sync port + 1 (both OS-chosen when it is 0)."""
+    host, _sep, port = listen.rpartition(":")
+    return f"{host}:{int(port) + 1 if int(port) else 0}"

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from node.backup import backup_node
 from node.cli_support import Output, bianmin_command, clock
 from node.clock import CST
 from node.daemon import DaemonSettings, run_daemon
@@ -422,16 +423,19 @@ class TerminalProgress:
 
 
 @bianmin_command(node, "run")
-@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(1, 86400),
-              help="Seconds between rounds when nothing new happens.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="One line per round, as text or as a JSON object.")
+@click.option("--interval", type=click.FloatRange(1, 86400),
+              help="Seconds between rounds when nothing new happens [default: run.interval_s "
+              "in node.toml, or 60].")
+@click.option("--log-format", type=click.Choice(["text", "json"]),
+              help="One line per round, as text or as a JSON object [default: run.log_format].")
 @click.option("--rounds", type=click.IntRange(min=1), hidden=True,
               help="Stop after this many rounds (for tests).")
-def run_cmd(home: Path, out: Output, interval: float, log_format: str,
+def run_cmd(home: Path, out: Output, interval: float | None, log_format: str | None,
             rounds: int | None) -> None:
     """Keep syncing with the upstream until SIGTERM or SIGINT."""
     service = open_node(home, clock())
+    interval = interval or service.config.run.interval_s
+    log_format = log_format or service.config.run.log_format
     try:
         with upstream_client(home, service.config, call_timeout_s=30) as client:
             run_daemon(service, client,
@@ -472,3 +476,15 @@ def _sha256_arg(text: str) -> bytes:
     if len(digest) != 32:
         raise UsageError(f"{text!r} is not a sha256 (64 hexadecimal digits)")
     return digest
+
+
+@bianmin_command(node, "backup")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path,
+                                                                  dir_okay=False))
+def backup(home: Path, out: Output, out_path: Path) -> None:
+    """Copy the node's database with SQLite's online backup, then reopen the copy and check
+    it (the node may keep working meanwhile). Attachments in blobs/ are plain files: copy them
+    with rsync or the like."""
+    report = backup_node(home, out_path)
+    out.result(report, f"{out_path}: {report['records']} records, {report['cases']} cases, "
+                       f"integrity {report['integrity']}")

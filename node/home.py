@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from node.identity import (
     load_certificate,
     private_key_pem,
 )
+from node.settings import LimitSettings, NodeSettings, RunSettings, ServeSettings, load_settings
 
 __all__ = [
     "NodeConfig",
@@ -115,16 +116,19 @@ class NodeConfig:
     # a village under a township may also reach the county directly when the township is away
     fallback: str = ""
     fallback_node_id: str = ""
+    # operating settings (``node.settings``): not written by init, defaults unless configured
+    run: RunSettings = field(default_factory=RunSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    serve: ServeSettings = field(default_factory=lambda: ServeSettings(listen="127.0.0.1:50061"))
+
+    IDENTITY = ("node_id", "tier", "county_code", "name", "upstream", "upstream_node_id",
+                "fallback", "fallback_node_id")
 
     @classmethod
     def load(cls, home: Path) -> NodeConfig:
-        raw = read_toml(home / "node.toml")
-        optional = {"fallback", "fallback_node_id"}
-        try:
-            return cls(**{k: str(raw[k]) if k not in optional else str(raw.get(k, ""))
-                          for k in cls.__dataclass_fields__})
-        except KeyError as exc:
-            raise ConfigError(f"{home / 'node.toml'} lacks the setting {exc}") from exc
+        settings = load_settings(NodeSettings, home / "node.toml")
+        return cls(**{k: getattr(settings, k) for k in cls.IDENTITY}, run=settings.run,
+                   limits=settings.limits, serve=settings.serve)
 
     @property
     def followed_logs(self) -> tuple[str, ...]:
@@ -135,4 +139,6 @@ class NodeConfig:
         return tuple(logs)
 
     def save(self, home: Path) -> None:
-        write_toml(home / "node.toml", asdict(self))
+        """Write who this node is (init does this once; operating settings are added by the
+        county IT team by hand, see deploy/config)."""
+        write_toml(home / "node.toml", {k: getattr(self, k) for k in self.IDENTITY})

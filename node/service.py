@@ -94,8 +94,6 @@ __all__ = [
     "upstream_client",
 ]
 
-MAX_FILE_BYTES = 20 << 20  # per attachment
-MAX_CASE_BYTES = 100 << 20  # all attachments of one case
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,18 +173,20 @@ class NodeService:
     # -- the applicant's later actions (DESIGN §6) -----------------------------------------------
 
     def _store_blobs(self, materials: Sequence[MaterialInput]) -> tuple[MaterialRef, ...]:
+        limits = self.config.limits
+        max_case, max_file = limits.max_case_mb << 20, limits.max_file_mb << 20
         total = sum(m.path.stat().st_size for m in materials
                     if m.path is not None and m.path.is_file())
-        if total > MAX_CASE_BYTES:
+        if total > max_case:
             raise UsageError(f"the files of this case add up to {total} bytes; the limit per "
-                             f"case is {MAX_CASE_BYTES} bytes -- scan at a lower resolution",
+                             f"case is {max_case} bytes -- scan at a lower resolution",
                              code="case_too_large")
         refs = []
         for m in materials:  # blobs first: a blob without a record is harmless, not the reverse
             if m.path is None:
                 refs.append(MaterialRef(code=m.code))
             else:
-                blob = self.blobs.put_file(m.path, max_bytes=MAX_FILE_BYTES)
+                blob = self.blobs.put_file(m.path, max_bytes=max_file)
                 refs.append(MaterialRef(code=m.code, sha256=blob.sha256, size=blob.size,
                                         filename=m.path.name))
         return tuple(refs)

@@ -10,12 +10,15 @@ server down.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from sync.errors import CallRefused, Refusal
 from sync.pb import records_pb2, sync_pb2, sync_pb2_grpc
@@ -192,6 +195,14 @@ class RunningServer:
     sync_port: int
     enrol_server: grpc.Server | None
     enrol_port: int
+    health: health.HealthServicer | None = None
+
+    def drain(self, seconds: float) -> None:
+        """Report NOT_SERVING (so a load balancer stops sending calls), then wait a little
+        before the grace period starts."""
+        if self.health is not None:
+            self.health.enter_graceful_shutdown()
+            time.sleep(seconds)
 
     def stop(self, grace_s: float = 5.0) -> None:
         events = [self.sync_server.stop(grace_s)]
@@ -218,6 +229,12 @@ def start_server(
                                                          thread_name_prefix="sync"),
                               options=SERVER_OPTIONS)
     sync_pb2_grpc.add_SyncServicer_to_server(_SyncServicer(handler), sync_server)  # type: ignore[no-untyped-call]
+    # the standard health service (for load balancers) and reflection (for grpcurl)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, sync_server)
+    services = (sync_pb2.DESCRIPTOR.services_by_name["Sync"].full_name,
+                health.SERVICE_NAME, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(services, sync_server)
     sync_port = sync_server.add_secure_port(listen, tls.mutual())
     if sync_port == 0:
         raise OSError(f"cannot listen on {listen}")
@@ -233,5 +250,8 @@ def start_server(
             raise OSError(f"cannot listen on {enrol_listen}")
         enrol_server.start()
     sync_server.start()
+    for service in ("", services[0]):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(sync_server=sync_server, sync_port=sync_port,
-                         enrol_server=enrol_server, enrol_port=enrol_port)
+                         enrol_server=enrol_server, enrol_port=enrol_port,
+                         health=health_servicer)

@@ -12,6 +12,7 @@ from node.cli_support import Output, bianmin_command, clock
 from node.daemon import ROUND_POLICY, DaemonSettings
 from node.enrolment import init_node
 from node.errors import ConfigError
+from node.home import NodeConfig
 from node.payloads import Outcome
 from node.service import open_node, upstream_client
 from node.slip import verification_code
@@ -56,14 +57,19 @@ def init(home: Path, out: Output, upstream: str, token: str, enrol_address: str 
 
 
 @bianmin_command(township, "serve")
-@click.option("--listen", default="127.0.0.1:50061", show_default=True,
-              help="HOST:PORT for the villages' sync (mutual TLS); port 0 lets the OS choose.")
-@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(1, 86400),
-              help="Seconds between rounds with the county when nothing new happens.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-def serve(home: Path, out: Output, listen: str, interval: float, log_format: str) -> None:
+@click.option("--listen", help="HOST:PORT for the villages' sync (mutual TLS); port 0 lets the "
+              "OS choose [default: serve.listen in node.toml, or 127.0.0.1:50061].")
+@click.option("--interval", type=click.FloatRange(1, 86400),
+              help="Seconds between rounds with the county when nothing new happens "
+              "[default: run.interval_s, or 60].")
+@click.option("--log-format", type=click.Choice(["text", "json"]))
+def serve(home: Path, out: Output, listen: str | None, interval: float | None,
+          log_format: str | None) -> None:
     """Serve the villages and keep the link to the county until SIGTERM or SIGINT."""
+    config = NodeConfig.load(home)
+    listen = listen or config.serve.listen
+    interval = interval or config.run.interval_s
+    log_format = log_format or config.serve.log_format
 
     def ready(info: ServeInfo) -> None:
         out.result(dict(info.__dict__),

@@ -71,6 +71,7 @@ def submitted(case_id: str = "360112-V001-20261127-0001") -> CaseSubmitted:
                          materials=(), fields=(), catalog_version=1, catalog_hash=b"\0" * 32)
 
 
+@pytest.mark.both_databases
 def test_tampered_body_byte_is_refused(federation, intake):
     v1 = federation.enrol("V001")
     intake(v1)
@@ -113,6 +114,7 @@ def test_record_pushed_for_another_nodes_log_is_refused(federation, intake):
     still_serving(federation, v1, intake)
 
 
+@pytest.mark.both_databases
 def test_replayed_old_batch_is_idempotent(federation, intake):
     v1 = federation.enrol("V001")
     intake(v1)
@@ -154,6 +156,7 @@ def test_dropped_middle_record_is_refused(federation, intake):
     assert "records 2-2 are missing" in result.outcomes[1].message
 
 
+@pytest.mark.both_databases
 def test_fork_is_refused_kept_as_evidence_and_holds_the_node(federation, intake):
     v1 = federation.enrol("V001")
     intake(v1)

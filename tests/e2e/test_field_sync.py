@@ -42,7 +42,7 @@ def hub_blobs_verified(federation) -> set[bytes]:
     """Blobs the hub marks complete, each re-hashed from its stored chunks."""
     found = set()
     with federation.hub_db() as db:
-        for (sha,) in db.execute("SELECT sha256 FROM blobs WHERE complete = 1").fetchall():
+        for (sha,) in db.execute("SELECT sha256 FROM blobs WHERE complete").fetchall():
             digest = hashlib.sha256()
             for (data,) in db.execute("SELECT data FROM blob_chunks WHERE sha256 = ? "
                                       "ORDER BY \"offset\"", (sha,)):

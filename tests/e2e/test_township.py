@@ -84,6 +84,7 @@ def take(home: Path, argv: list[str], name="甲", id17="36011219580301102") -> s
                "--applicant-id", resident_id(id17), *argv, "--json").json()["case_id"]
 
 
+@pytest.mark.both_databases
 def test_three_tiers_with_the_county_down_then_converging(federation, tree, intake):
     hub(federation, "delegation", "grant", "T01", "--item", "MZ-002", "--operator", "陈工")
     v11, v12 = tree.village("V011"), tree.village("V012")

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import re
 import shutil
-import sqlite3
 import subprocess
 
 import pytest
@@ -30,6 +29,7 @@ def hub(federation, *args, check=True):
     return run("hub", *args, "--home", str(federation.hub_home), check=check)
 
 
+@pytest.mark.both_databases
 def test_rotated_key_continues_the_log_and_old_records_still_verify(federation, intake):
     v1 = federation.enrol("V001")
     intake(v1)
@@ -51,13 +51,14 @@ def test_rotated_key_continues_the_log_and_old_records_still_verify(federation, 
     assert result.outcomes[0].reason_code == "retired_key"
 
 
+@pytest.mark.both_databases
 def test_audit_reports_every_problem_and_exits_1(federation, intake):
     v1 = federation.enrol("V001")
     intake(v1)
     intake(v1, name="李建国", id17="36011219710815203")
     run("node", "sync", "--home", str(v1))
     assert hub(federation, "audit", "verify").returncode == 0
-    with sqlite3.connect(federation.hub_home / "hub.db") as db:
+    with federation.hub_db() as db:
         for seq in (1, 3):
             body = bytearray(db.execute("SELECT body FROM records WHERE log_id='V001' AND seq=?",
                                         (seq,)).fetchone()[0])

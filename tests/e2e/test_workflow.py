@@ -43,6 +43,7 @@ def error_of(result) -> dict:
     return json.loads(result.stdout)["error"]
 
 
+@pytest.mark.both_databases
 def test_supplement_round_trip_village_county_village_county(federation, intake):
     v1 = federation.enrol("V001")
     case_id = intake(v1, materials=["application", "id_card", "income_proof",
@@ -77,6 +78,7 @@ def test_supplement_round_trip_village_county_village_county(federation, intake)
     assert hub_case(federation, case_id)["state"] == "concluded"
 
 
+@pytest.mark.both_databases
 def test_joint_item_needs_every_department_and_any_unfavourable_opinion_rejects(
         federation, intake):
     v1 = federation.enrol("V001")
@@ -166,6 +168,7 @@ def test_an_incomplete_case_cannot_be_accepted_until_supplemented(federation, in
     assert node_case(v1, case_id)["state"] == "not_accepted"
 
 
+@pytest.mark.both_databases
 def test_overdue_cases_turn_yellow_then_red_then_breach_as_the_days_pass(federation, intake):
     hub(federation, "calendar", "load", str(sample_calendar()))
     v1 = federation.enrol("V001")
@@ -207,6 +210,7 @@ def test_a_supplement_request_pauses_the_clock(federation, intake):
     assert "[paused" in hub(federation, "supervise", "--as-of", later).stdout
 
 
+@pytest.mark.both_databases
 def test_stats_by_item_node_and_department_in_three_formats(federation, intake):
     v1, v2 = federation.enrol("V001"), federation.enrol("V002")
     a = intake(v1).json()["case_id"]

@@ -80,3 +80,36 @@ def test_the_fast_head_check_agrees_with_alembic(tmp_path, migrations):
     db = Database(sqlite_url(tmp_path / "x.db"), migrations=migrations)
     assert db.expected_head() == db.head_revision()
     db.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("migrations", "metadata"), [
+    (NODE_MIGRATIONS, NodeBase.metadata),
+    (HUB_MIGRATIONS, HubBase.metadata),
+], ids=["node", "hub"])
+def test_migrations_run_on_postgresql_and_match_the_models(pg_database, migrations, metadata):
+    db = Database(pg_database, migrations=migrations)
+    db.upgrade()
+    assert db.revision() == db.head_revision()
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    db.close()
+    assert diff == []
+
+
+@pytest.mark.postgres
+def test_a_postgresql_hub_database_from_the_first_release_keeps_its_data(pg_database):
+    db = Database(pg_database, migrations=HUB_MIGRATIONS)
+    _at(db, "0001")
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO nodes (node_id, tier, name, parent, tls_fingerprint, "
+                             "enrolled_at_ms) VALUES ('V001', 'village', 'v', 'HUB', 'ff', 1)")
+        conn.exec_driver_sql("INSERT INTO log_heads (log_id, seq, hash) VALUES ('V001', 4, "
+                             "'\\xab'::bytea)")
+    db.upgrade()
+    with db.engine.connect() as conn:
+        node = conn.exec_driver_sql("SELECT claimed_seq, claimed_hash FROM nodes").one()
+        head = conn.exec_driver_sql("SELECT seq, key_id FROM log_heads").one()
+    db.close()
+    assert (node[0], bytes(node[1])) == (0, b"")
+    assert (head[0], bytes(head[1])) == (4, b"")

@@ -1,0 +1,95 @@
+"""Prometheus metrics of a hub process (issue 7, DESIGN §7): ``hub serve --metrics HOST:PORT``.
+
+Counters and the batch-latency histogram are this process's own; the per-node and per-case
+figures are read from the database at scrape time (and kept for a few seconds), so every hub
+process behind a load balancer reports the same county-wide view.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from county_hub.hub import Hub
+from node.clock import CST
+
+__all__ = ["HubMetrics", "start_metrics"]
+
+_CACHE_S = 10.0
+
+
+class HubMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.accepted = Counter("bianmin_records_ingested_total",
+                                "Records verified and committed by this hub process",
+                                ["tier"], registry=registry)
+        self.refused = Counter("bianmin_records_refused_total",
+                               "Records refused by this hub process, by reason", ["reason"],
+                               registry=registry)
+        self.batch_seconds = Histogram(
+            "bianmin_push_batch_seconds", "Time to verify and commit one pushed batch",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry)
+
+
+class _DatabaseCollector(Collector):
+    """Per-node sync state and open cases by deadline colour, from the database."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Metric]] = (0.0, [])
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            at, metrics = self._cached
+            if time.monotonic() - at > _CACHE_S:
+                metrics = self._read()
+                self._cached = (time.monotonic(), metrics)
+        yield from metrics
+
+    def _read(self) -> list[Metric]:
+        from county_hub.supervision import supervise  # noqa: PLC0415 -- heavy, scrape-time only
+
+        last = GaugeMetricFamily("bianmin_node_last_sync_timestamp_seconds",
+                                 "When the node last synced (its last heartbeat)", labels=["node"])
+        head = GaugeMetricFamily("bianmin_node_head_seq",
+                                 "The head of the node's log, as its heartbeat says",
+                                 labels=["node"])
+        synced = GaugeMetricFamily("bianmin_node_synced_seq",
+                                   "How much of the node's log the hub holds", labels=["node"])
+        backlog = GaugeMetricFamily("bianmin_node_backlog_records",
+                                    "Records the node has and the hub does not",
+                                    labels=["node"])
+        with self.hub.store.db.read() as conn:
+            for node in self.hub.store.list_nodes(conn):
+                held = self.hub.store.logs.head(conn, node.node_id).seq
+                if node.heartbeat_at is not None:
+                    last.add_metric([node.node_id], node.heartbeat_at.timestamp())
+                head.add_metric([node.node_id], node.claimed_seq)
+                synced.add_metric([node.node_id], held)
+                backlog.add_metric([node.node_id], max(0, node.claimed_seq - held))
+        colours = GaugeMetricFamily("bianmin_open_cases", "Open cases by deadline colour",
+                                    labels=["colour"])
+        counts = {"on_time": 0, "yellow": 0, "red": 0, "statutory_breach": 0}
+        for found in supervise(self.hub, as_of=dt.datetime.now(CST).date()):
+            counts[found.status.colour.value] += 1
+        for colour, n in counts.items():
+            colours.add_metric([colour], n)
+        return [last, head, synced, backlog, colours]
+
+
+def start_metrics(hub: Hub, address: str) -> HubMetrics:
+    """Serve ``/metrics`` on ``address`` (HOST:PORT) in a background thread."""
+    registry = CollectorRegistry()
+    metrics = HubMetrics(registry)
+    registry.register(_DatabaseCollector(hub))
+    host, _sep, port = address.rpartition(":")
+    start_http_server(int(port), addr=host, registry=registry)
+    return metrics

@@ -1,0 +1,133 @@
+"""Operating the hub (issue 7): health and reflection, metrics, structured logs, settings
+checks, backups."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sqlite3
+import time
+import urllib.request
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from bianmin.procs import ServerProcess, run
+from node.identity import HUB_NODE_ID
+from sync.tls import CHANNEL_OPTIONS, ClientTls
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def channel_of(home, address: str) -> grpc.Channel:
+    tls = ClientTls(ca_pem=(home / "certs" / "ca.pem").read_bytes(),
+                    private_key_pem=(home / "keys" / "tls.key").read_bytes(),
+                    certificate_pem=(home / "certs" / "tls.pem").read_bytes())
+    return grpc.secure_channel(address, tls.credentials(), options=[
+        *CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", HUB_NODE_ID)])
+
+
+def restart_hub(federation, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
+    federation.stop_hub()
+    hub = ServerProcess(["hub", "serve", "--home", str(federation.hub_home), "--listen",
+                         federation.sync_at, "--enrol-listen", federation.enrol_at, "--json",
+                         *extra], log=federation.root / "hub-ops.log", env=env)
+    federation.hub = hub
+    return hub
+
+
+def test_health_goes_not_serving_before_shutdown_and_reflection_lists_services(federation):
+    v1 = federation.enrol("V001")
+    hub = restart_hub(federation, env={"BIANMIN_SERVE__DRAIN_S": "3"})
+    with channel_of(v1, federation.sync_at) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        check = health_pb2.HealthCheckRequest(service="")
+        assert stub.Check(check, timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+        services = ProtoReflectionDescriptorDatabase(channel).get_services()
+        assert {"bianmin.v1.Sync", "grpc.health.v1.Health"} <= set(services)
+        hub.proc.send_signal(signal.SIGTERM)
+        seen, deadline = None, time.monotonic() + 3
+        while time.monotonic() < deadline:
+            seen = stub.Check(check, timeout=5).status
+            if seen == health_pb2.HealthCheckResponse.NOT_SERVING:
+                break
+            time.sleep(0.1)
+        assert seen == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert hub.proc.wait(timeout=30) == 0
+
+
+def test_metrics_count_what_the_hub_ingests_and_what_is_open(federation, intake):
+    v1 = federation.enrol("V001")
+    port = free_port()
+    hub = restart_hub(federation, "--metrics", f"127.0.0.1:{port}")
+    assert hub.info["metrics"] == f"127.0.0.1:{port}"
+    intake(v1)
+    run("node", "sync", "--home", str(v1))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    assert 'bianmin_records_ingested_total{tier="node"} 2.0' in text
+    assert 'bianmin_node_synced_seq{node="V001"} 2.0' in text
+    assert 'bianmin_node_backlog_records{node="V001"} 0.0' in text
+    assert 'bianmin_open_cases{colour="on_time"} 1.0' in text
+    assert "bianmin_push_batch_seconds_bucket" in text
+
+
+def test_json_logs_carry_the_node_and_request_ids(federation, intake):
+    v1 = federation.enrol("V001")
+    restart_hub(federation, "--log-format", "json")
+    intake(v1)
+    run("node", "sync", "--home", str(v1))
+    federation.stop_hub()
+    lines = [json.loads(line) for line in
+             (federation.root / "hub-ops.log").read_text(encoding="utf-8").splitlines()
+             if line.startswith("{")]
+    pushes = [line for line in lines if line.get("records")]
+    assert pushes
+    assert pushes[0]["node_id"] == "V001"
+    assert len(pushes[0]["request_id"]) == 12
+    assert pushes[0]["accepted"] == 2
+
+
+def test_config_check_names_the_bad_setting_and_where_it_came_from(federation):
+    hub_home = federation.hub_home
+    v1 = federation.enrol("V001")
+    node = run("config", "check", "--home", str(v1), "--json").json()
+    assert node["ok"] is True
+    assert node["settings"]["tier"] == "village"
+    good = run("config", "check", "--home", str(hub_home), "--json")
+    assert good.json()["ok"] is True
+    assert {c["check"] for c in good.json()["checks"]} == {"keys", "database"}
+    with (hub_home / "hub.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[serve]\nlisten = "everywhere"\n')
+    bad = run("config", "check", "--home", str(hub_home), "--json", check=False)
+    assert bad.returncode == 1
+    assert "serve.listen" in json.loads(bad.stdout)["error"]["message"]
+    env = run("config", "check", "--home", str(hub_home), check=False,
+              env={"BIANMIN_SERVE__LISTEN": "127.0.0.1:x"})
+    assert "$BIANMIN_SERVE__LISTEN" in env.stderr
+
+
+def test_node_backup_is_a_verified_copy_taken_while_the_node_works(federation, intake,
+                                                                   tmp_path):
+    v1 = federation.enrol("V001")
+    intake(v1)
+    out = tmp_path / "backups" / "v001.db"
+    report = run("node", "backup", "--home", str(v1), "--out", str(out), "--json").json()
+    assert report["integrity"] == "ok"
+    assert report["records"] >= 3  # the catalog and the case's two records
+    with sqlite3.connect(out) as copy, sqlite3.connect(v1 / "node.db") as live:
+        query = "SELECT log_id, seq, hash FROM records ORDER BY log_id, seq"
+        assert copy.execute(query).fetchall() == live.execute(query).fetchall()
+    again = run("node", "backup", "--home", str(v1), "--out", str(out), check=False)
+    assert again.returncode == 1  # never overwrites a backup
