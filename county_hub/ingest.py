@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from cryptography import x509
-from sqlalchemy import Connection
 
 from county_hub.blobs import DbBlobStore
 from county_hub.ca import check_csr, issue_certificate
@@ -34,8 +33,8 @@ from node.identity import (
 )
 from node.ingest import LogIngest
 from node.records import RecordVerdict
+from node.serving import Followers, serve_pull
 from node.transfer import receive_chunks
-from node.wire import decode_body
 from sync import BlobChunk, BlobState, PullBatch, PushResult, RecordOutcome, WireRecord
 
 __all__ = ["MAX_PUSH_RECORDS", "Ingest"]
@@ -45,12 +44,13 @@ U = TypeVar("U")
 
 MAX_PUSH_RECORDS = 5_000
 MAX_BLOB_BYTES = 64 << 20  # an attachment; the node's own limit per file is lower
-PULL_BATCH = 500
+MAX_FOLLOW_S = 300
 
 
 class Ingest:
-    def __init__(self, hub: Hub, *, verify_threads: int = 2) -> None:
+    def __init__(self, hub: Hub, *, verify_threads: int = 2, max_followers: int = 16) -> None:
         self.hub = hub
+        self.followers = Followers(max_followers)
         self._pool = ThreadPoolExecutor(max_workers=verify_threads,
                                         thread_name_prefix="verify")
         self.logs = LogIngest(hub.store.db, hub.store.logs, ca=hub.keys.ca_cert,
@@ -179,43 +179,12 @@ class Ingest:
                 served[who.parent] = [who.node_id]
         return served
 
-    def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
+    def pull(self, peer_pem: bytes, cursors: Mapping[str, int], follow_s: float = 0.0,
+             alive: Callable[[], bool] = lambda: True) -> Iterator[PullBatch]:
         who = self.peer(peer_pem)
-        served = self.served_logs(who)
-        sent_keys: set[bytes] = set()
-        for log_id, audiences in served.items():
-            after = cursors.get(log_id, 0)
-            while True:
-                with self.hub.store.db.read() as conn:
-                    head = self.hub.store.logs.head(conn, log_id).seq
-                    rows = self.hub.store.logs.raw_after(conn, log_id, after, PULL_BATCH,
-                                                         audiences=audiences, upto=head)
-                    certs = self._certificates(conn, rows, sent_keys)
-                full = len(rows) == PULL_BATCH
-                new_after = rows[-1][0] if full else head
-                if new_after <= after and not rows:
-                    break
-                yield PullBatch(
-                    records=tuple(WireRecord(body=b, signature=s, seq=q) for q, b, s in rows),
-                    certificates=certs,
-                    cursors={log_id: new_after},
-                )
-                after = new_after
-                if not full:
-                    break
-
-    def _certificates(self, conn: Connection, rows: Sequence[tuple[int, bytes, bytes]],
-                      sent: set[bytes]) -> tuple[bytes, ...]:
-        out = []
-        for _seq, body, _sig in rows:
-            key_id = decode_body(body)[0].key_id
-            if key_id in sent:
-                continue
-            cert = self.hub.store.logs.certificate(conn, key_id)
-            if cert is not None:
-                out.append(certificate_der(cert))
-            sent.add(key_id)
-        return tuple(out)
+        yield from serve_pull(self.hub.store.db, self.hub.store.logs, self.served_logs(who),
+                              cursors, follow_s=min(follow_s, MAX_FOLLOW_S), alive=alive,
+                              followers=self.followers)
 
 
 def _outcome(verdict: RecordVerdict) -> RecordOutcome:

@@ -82,9 +82,10 @@ class HubSyncHandler:
                   duration_ms=round(took * 1000, 1))
         return result
 
-    def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
+    def pull(self, peer_pem: bytes, cursors: Mapping[str, int], follow_s: float,
+             alive: Callable[[], bool]) -> Iterator[PullBatch]:
         try:
-            yield from self._ingest.pull(peer_pem, cursors)
+            yield from self._ingest.pull(peer_pem, cursors, follow_s, alive)
         except BianminError as exc:
             raise to_call_refused(exc) from exc
 
@@ -134,7 +135,8 @@ def serve(home: Path, *, settings: ServeSettings, clock: Clock,
     finish within the grace period, and close the database."""
     configure_logging(settings.log_format)
     hub = Hub.open(home, clock)
-    ingest = Ingest(hub, verify_threads=settings.verify_threads)
+    ingest = Ingest(hub, verify_threads=settings.verify_threads,
+                    max_followers=max(1, settings.workers // 2))
     metrics = start_metrics(hub, settings.metrics) if settings.metrics else None
     tls = ServerTls(private_key_pem=hub.keys.tls_key_pem,
                     certificate_chain_pem=hub.keys.tls_chain_pem,

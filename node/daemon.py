@@ -22,7 +22,7 @@ from node.clock import CST
 from node.errors import BianminError, TransportError
 from node.service import NodeService
 from node.syncer import Stopped, SyncReport
-from sync import RetryPolicy
+from sync import RetryPolicy, SyncError
 from sync.client import UpstreamClient
 
 __all__ = ["ROUND_POLICY", "DaemonSettings", "LineLog", "backoff_delay", "run_daemon"]
@@ -113,7 +113,10 @@ def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSet
             rounds += 1
             if settings.max_rounds is not None and rounds >= settings.max_rounds:
                 break
-            _wait(service, stop, delay)
+            if failures:
+                _wait(service, stop, delay)
+            else:
+                _follow(service, client, stop, delay, log)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -125,6 +128,36 @@ def backoff_delay(settings: DaemonSettings, failures: int) -> float:
     ceiling = min(settings.backoff_cap_s,
                   settings.backoff_initial_s * 2.0 ** min(failures - 1, 30))
     return float(ceiling * random.uniform(0.5, 1.0))  # noqa: S311 -- jitter, not a secret
+
+
+def _follow(service: NodeService, client: UpstreamClient, stop: threading.Event,
+            delay: float, log: LineLog) -> None:
+    """Until the next round: keep a pull open so decisions arrive within about a second,
+    and wake early when the desk writes new records (or on stop)."""
+    cancel: list[Callable[[], None]] = []
+
+    def listen() -> None:
+        try:
+            with service.store.db.read() as conn:
+                cursors = service.store.cursors(conn)
+            for log_id in service.config.followed_logs:
+                cursors.setdefault(log_id, 0)
+            for batch in client.pull(cursors, follow_s=delay, on_open=cancel.append):
+                report = SyncReport()
+                service.apply_pull_batch(batch, report)
+                if report.pulled:
+                    log("pulled", f"received {report.pulled} record(s) as they were written: "
+                                  f"{report.decisions} decision(s)", ok=True,
+                        pulled=report.pulled, decisions=report.decisions)
+        except (SyncError, BianminError):
+            pass  # the next round will say what is wrong
+
+    listener = threading.Thread(target=listen, name="follow", daemon=True)
+    listener.start()
+    _wait(service, stop, delay)
+    for fn in cancel:
+        fn()
+    listener.join(timeout=10)
 
 
 def _wait(service: NodeService, stop: threading.Event, delay: float) -> None:

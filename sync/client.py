@@ -8,7 +8,7 @@ UNAUTHENTICATED (DESIGN §4), so the message says so when the handshake is what 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import grpc
 
@@ -146,13 +146,21 @@ class UpstreamClient:
             raise translate_rpc_error(exc, self.address, self.name) from exc
         return _states(reply)
 
-    def pull(self, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
+    def pull(self, cursors: Mapping[str, int], *, follow_s: float = 0.0,
+             on_open: Callable[[Callable[[], None]], None] | None = None,
+             ) -> Iterator[PullBatch]:
+        """Stream what is new; with ``follow_s``, keep receiving new records that long.
+        ``on_open`` receives a function that cancels the stream (from another thread)."""
         request = sync_pb2.PullRequest(
             cursors=[sync_pb2.LogCursor(log_id=k, after_seq=v) for k, v in cursors.items()],
+            follow_s=int(follow_s),
         )
         # a long backlog streams for a while; a cut only means the next round resumes from the
         # cursors saved with each applied batch
-        stream = self._stub.Pull(request, timeout=max(self._timeout, PULL_STREAM_TIMEOUT_S))
+        stream = self._stub.Pull(request, timeout=max(self._timeout, PULL_STREAM_TIMEOUT_S,
+                                                      follow_s + 30))
+        if on_open is not None:
+            on_open(stream.cancel)
         try:
             for reply in stream:
                 yield PullBatch(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
@@ -58,7 +58,8 @@ class SyncHandler(Protocol):
     def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
              heartbeat: WireRecord | None, certificates: Sequence[bytes]) -> PushResult: ...
 
-    def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]: ...
+    def pull(self, peer_pem: bytes, cursors: Mapping[str, int], follow_s: float,
+             alive: Callable[[], bool]) -> Iterator[PullBatch]: ...
 
     def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes: ...
 
@@ -115,7 +116,8 @@ class _SyncServicer(sync_pb2_grpc.SyncServicer):
         peer = _peer(context)
         cursors = {c.log_id: c.after_seq for c in request.cursors}
         try:
-            for batch in self._handler.pull(peer, cursors):
+            for batch in self._handler.pull(peer, cursors, float(request.follow_s),
+                                            context.is_active):
                 yield sync_pb2.PullReply(
                     records=[records_pb2.SignedRecord(body=r.body, signature=r.signature)
                              for r in batch.records],

@@ -25,7 +25,6 @@ from node.identity import (
     CATALOG_LOG_ID,
     HUB_NODE_ID,
     NodeIdentity,
-    certificate_der,
     identity_of,
     load_certificate,
 )
@@ -41,8 +40,8 @@ from node.payloads import (
 )
 from node.records import Record, seal
 from node.service import NodeService
+from node.serving import Followers, serve_pull
 from node.transfer import receive_chunks
-from node.wire import decode_body
 from node.workflow import Action, CaseFacts, State, next_state
 from sync import (
     BlobChunk,
@@ -74,6 +73,7 @@ class TownshipUpstream:
         self.node_id = service.config.node_id
         self.logs = LogIngest(service.store.db, service.store.logs, ca=service.ca,
                               clock=service.clock)
+        self.followers = Followers(8)
 
     # -- who is calling -------------------------------------------------------------------------
 
@@ -213,40 +213,17 @@ class TownshipUpstream:
 
     # -- pull -----------------------------------------------------------------------------------
 
-    def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
+    def pull(self, peer_pem: bytes, cursors: Mapping[str, int], follow_s: float = 0.0,
+             alive: Callable[[], bool] = lambda: True) -> Iterator[PullBatch]:
         try:
             who = self.village(peer_pem)
         except BianminError as exc:
             raise to_call_refused(exc) from exc
         served: dict[str, list[str] | None] = {
             CATALOG_LOG_ID: None, HUB_NODE_ID: [who.node_id], self.node_id: [who.node_id]}
-        store = self.service.store
-        sent: set[bytes] = set()
-        for log_id, audiences in served.items():
-            after = cursors.get(log_id, 0)
-            while True:
-                with store.db.read() as conn:
-                    head = store.logs.head(conn, log_id).seq
-                    rows = store.logs.raw_after(conn, log_id, after, PULL_BATCH,
-                                                audiences=audiences, upto=head)
-                    certs = []
-                    for _q, body, _s in rows:
-                        key_id = decode_body(body)[0].key_id
-                        if key_id not in sent:
-                            sent.add(key_id)
-                            cert = store.logs.certificate(conn, key_id)
-                            if cert is not None:
-                                certs.append(certificate_der(cert))
-                full = len(rows) == PULL_BATCH
-                new_after = rows[-1][0] if full else max(head, after)
-                if new_after <= after and not rows:
-                    break
-                yield PullBatch(records=tuple(WireRecord(body=b, signature=s, seq=q)
-                                              for q, b, s in rows),
-                                certificates=tuple(certs), cursors={log_id: new_after})
-                after = new_after
-                if not full:
-                    break
+        yield from serve_pull(self.service.store.db, self.service.store.logs, served, cursors,
+                              follow_s=min(follow_s, 300), alive=alive,
+                              followers=self.followers)
 
     # -- attachments and keys -------------------------------------------------------------------
 

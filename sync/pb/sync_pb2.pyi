@@ -96,10 +96,12 @@ class LogCursor(_message.Message):
     def __init__(self, log_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
 
 class PullRequest(_message.Message):
-    __slots__ = ("cursors",)
+    __slots__ = ("cursors", "follow_s")
     CURSORS_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_S_FIELD_NUMBER: _ClassVar[int]
     cursors: _containers.RepeatedCompositeFieldContainer[LogCursor]
-    def __init__(self, cursors: _Optional[_Iterable[_Union[LogCursor, _Mapping]]] = ...) -> None: ...
+    follow_s: int
+    def __init__(self, cursors: _Optional[_Iterable[_Union[LogCursor, _Mapping]]] = ..., follow_s: _Optional[int] = ...) -> None: ...
 
 class PullReply(_message.Message):
     __slots__ = ("records", "certificates", "cursors")

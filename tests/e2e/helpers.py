@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from node.clock import FixedClock
 from node.home import load_ed25519_key
@@ -18,7 +22,7 @@ from node.wire import decode_body
 from sync import PullBatch, PushResult, WireRecord
 from sync.client import UpstreamClient
 from sync.server import RunningServer, start_server
-from sync.tls import ClientTls, ServerTls
+from sync.tls import CHANNEL_OPTIONS, ClientTls, ServerTls
 
 
 def client_of(home: Path, address: str, expected: str = HUB_NODE_ID) -> UpstreamClient:
@@ -27,6 +31,28 @@ def client_of(home: Path, address: str, expected: str = HUB_NODE_ID) -> Upstream
                     private_key_pem=(home / "keys" / "tls.key").read_bytes(),
                     certificate_pem=(home / "certs" / "tls.pem").read_bytes())
     return UpstreamClient(address, expected, tls, call_timeout_s=10)
+
+
+def channel_of(home: Path, address: str, expected: str = HUB_NODE_ID) -> grpc.Channel:
+    """A raw mutual-TLS gRPC channel holding the node's identity (for health, reflection)."""
+    tls = ClientTls(ca_pem=(home / "certs" / "ca.pem").read_bytes(),
+                    private_key_pem=(home / "keys" / "tls.key").read_bytes(),
+                    certificate_pem=(home / "certs" / "tls.pem").read_bytes())
+    return grpc.secure_channel(address, tls.credentials(), options=[
+        *CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", expected)])
+
+
+def wait_for_health(channel: grpc.Channel, status: int, within_s: float) -> int:
+    """Poll the standard health service until it reports ``status`` (bounded); the last seen."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    check = health_pb2.HealthCheckRequest(service="")
+    seen, deadline = -1, time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        seen = stub.Check(check, timeout=5).status
+        if seen == status:
+            break
+        time.sleep(0.1)
+    return seen
 
 
 def records_of(home: Path, log_id: str) -> list[WireRecord]:
@@ -77,7 +103,8 @@ class FakeUpstream:
         return PushResult(committed_seq=max((decode_body(r.body)[0].seq for r in records),
                                             default=0))
 
-    def pull(self, peer_pem: bytes, cursors: Mapping[str, int]) -> Iterator[PullBatch]:
+    def pull(self, peer_pem: bytes, cursors: Mapping[str, int], follow_s: float = 0.0,
+             alive: Callable[[], bool] = lambda: True) -> Iterator[PullBatch]:
         yield from self._batches(cursors)
 
     def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:

@@ -21,9 +21,9 @@ DAY_S = 86_400
 class Daemon:
     """``bianmin node run`` with its JSON log lines read as they come."""
 
-    def __init__(self, home, *extra: str) -> None:
+    def __init__(self, home, *extra: str, interval: str = "2") -> None:
         self.proc = subprocess.Popen(
-            bianmin_argv("node", "run", "--home", str(home), "--interval", "2",
+            bianmin_argv("node", "run", "--home", str(home), "--interval", interval,
                          "--log-format", "json", *extra),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
         self.lines: queue.Queue[dict] = queue.Queue()
@@ -154,3 +154,20 @@ def test_attachments_over_the_limits_are_refused_at_intake(federation, tmp_path)
     assert json.loads(too_much.stdout)["error"]["code"] == "case_too_large"
     assert run("node", "cases", "--home", str(v1), "--json").json()["cases"] == []
     assert not list((v1 / "blobs").glob("??/*"))
+
+
+def test_a_running_daemon_receives_decisions_as_they_are_made(federation, intake):
+    v1 = federation.enrol("V001")
+    case_id = intake(v1).json()["case_id"]
+    daemon = Daemon(v1, interval="120")  # rounds are two minutes apart...
+    try:
+        assert daemon.wait_for("sync")["received"] == 1
+        run("hub", "decide", case_id, "--approve", "--reason", "ok", "--operator", "刘芳",
+            "--home", str(federation.hub_home))
+        # ...but the open pull brings the decision long before the next round
+        line = daemon.wait_for("pulled", timeout_s=30)
+        assert line["decisions"] == 1
+        assert run("node", "show", case_id, "--home", str(v1), "--json").json()[
+            "state"] == "approved"
+    finally:
+        assert daemon.stop() == 0
