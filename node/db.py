@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["Database", "sqlite_url"]
 
 BUSY_TIMEOUT_MS = 30_000
+# Alembic keeps the running migration's context in module globals (``alembic.op``,
+# ``alembic.context``): two migrations at once in one process would use each other's
+# connection. One at a time.
+_MIGRATING = threading.Lock()
 
 
 def sqlite_url(path: Path) -> str:
@@ -103,7 +108,7 @@ class Database:
         from alembic import command  # noqa: PLC0415
 
         try:
-            with self.engine.begin() as conn:
+            with _MIGRATING, self.engine.begin() as conn:
                 command.upgrade(self._alembic(conn), "head")
         except OperationalError as exc:
             raise ConfigError(f"cannot prepare database {self.safe_url}: {exc.orig}") from exc

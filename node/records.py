@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -209,15 +209,35 @@ def verify_log_batch(
                        revoked_from=revoked_from, admit_key=admit_key)
 
 
-MapFn = Callable[[Callable[[tuple[bytes, bytes]], "Record | RecordVerdict"],
-                  Iterable[tuple[bytes, bytes]]], Iterator["Record | RecordVerdict"]]
+Signed = tuple[x509.Certificate, bytes, bytes]  # signer's certificate, body, signature
+MapFn = Callable[[Callable[[Signed], bool], Sequence[Signed]], Iterable[bool]]
 
 
 def check_records(raw: Sequence[tuple[bytes, bytes]], *, log_id: str, keyring: Keyring,
                   map_fn: MapFn = map) -> list[Record | RecordVerdict]:
     """The checks that need no neighbour: body, log, signer and signature of each record.
-    Independent per record, so ``map_fn`` may spread them over threads."""
-    return list(map_fn(lambda pair: _check_one(pair, log_id, keyring), raw))
+
+    Parsing and the identity checks run here, on the calling thread; only the signature
+    checks go through ``map_fn``, which may spread them over threads: they are most of the
+    work and run outside the GIL, so threads doing nothing else do not contend for it."""
+    prechecked = [_precheck(pair, log_id, keyring) for pair in raw]
+    signed = [(c[1], c[0].body, c[0].signature) for c in prechecked if isinstance(c, tuple)]
+    good = iter(list(map_fn(_well_signed, signed)))
+    out: list[Record | RecordVerdict] = []
+    for c in prechecked:
+        if not isinstance(c, tuple):
+            out.append(c)
+        elif next(good):
+            out.append(c[0])
+        else:
+            out.append(_refuse(c[0], "bad_signature",
+                               f"{c[0]}: the signature does not match the body; the record "
+                               "was altered or signed by another key"))
+    return out
+
+
+def _well_signed(signed: Signed) -> bool:
+    return verify_signature(*signed)
 
 
 def chain_batch(checked: Sequence[Record | RecordVerdict], *, log_id: str, head: LogHead,
@@ -304,8 +324,10 @@ def _refuse(record: Record, code: str, message: str) -> RecordVerdict:
                          message=message, record=record, raw=(record.body, record.signature))
 
 
-def _check_one(pair: tuple[bytes, bytes], log_id: str, keyring: Keyring) -> Record | RecordVerdict:
-    """Everything about one record that does not depend on its neighbours."""
+def _precheck(pair: tuple[bytes, bytes], log_id: str,
+              keyring: Keyring) -> tuple[Record, x509.Certificate] | RecordVerdict:
+    """Everything about one record that does not depend on its neighbours, but the signature:
+    the parsed record and the certificate to check its signature with, or the refusal."""
     body, signature = pair
     try:
         record = parse_record(body, signature)
@@ -326,8 +348,4 @@ def _check_one(pair: tuple[bytes, bytes], log_id: str, keyring: Keyring) -> Reco
         return _refuse(record, "wrong_signer",
                        f"{record}: signed by {who.node_id} ({who.purpose} key), not by "
                        f"{log_id}'s {_purpose_for(log_id)} key")
-    if not verify_signature(cert, body, signature):
-        return _refuse(record, "bad_signature",
-                       f"{record}: the signature does not match the body; the record was "
-                       "altered or signed by another key")
-    return record
+    return record, cert

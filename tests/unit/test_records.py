@@ -294,6 +294,19 @@ def test_checks_may_run_on_a_thread_pool(world: World) -> None:
     assert result.accepted == tuple(log)
 
 
+def test_on_a_thread_pool_each_bad_signature_is_pinned_to_its_own_record(world: World) -> None:
+    log = build_log(world.v001, 8)
+    batch = raw(log)
+    batch[5] = (batch[5][0], batch[2][1])  # record 6 carries record 3's signature
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        result = verify_log_batch(batch, log_id="V001", head=LogHead(),
+                                  known_hash=nothing_stored, keyring=world.keyring,
+                                  map_fn=pool.map)
+    assert outcomes(result)[4:6] == [(5, Verdict.ACCEPTED, ""),
+                                     (6, Verdict.REFUSED, "bad_signature")]
+    assert result.accepted == tuple(log[:5])
+
+
 def test_non_contiguous_mode_accepts_seq_jumps(world: World) -> None:
     log = build_log(world.v001, 7)
     picked = [log[0], log[2], log[6]]
