@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from county_hub.actions import publish_catalog, resolve_alarm
 from county_hub.actions import revoke as revoke_node
@@ -35,13 +34,12 @@ from county_hub.supervision import (
 )
 from county_hub.workflow import ROLES, ActResult, act, parse_operators_toml
 from node.catalog import parse_catalog_toml
-from node.cli_support import Output, bianmin_command, clock
+from node.cli_support import Output, bianmin_command, clock, serve_settings
 from node.clock import CST
 from node.deadlines import Calendar, parse_calendar_toml
 from node.errors import BianminError, NotFoundError, UsageError
 from node.identity import fingerprint
 from node.payloads import CatalogPublished, NodeRevoked, Outcome
-from node.settings import ServeSettings
 from node.workflow import Action
 
 __all__ = ["hub"]
@@ -122,14 +120,8 @@ def serve(home: Path, out: Output, listen: str | None, enrol_listen: str | None,
           metrics: str | None, log_format: str | None, workers: int | None) -> None:
     """Serve sync and enrolment over gRPC until SIGTERM or SIGINT."""
     config = HubConfig.load(home)
-    overrides = {k: v for k, v in {"listen": listen, "enrol_listen": enrol_listen,
-                                   "metrics": metrics, "log_format": log_format,
-                                   "workers": workers}.items() if v is not None}
-    try:
-        settings = ServeSettings(**{**config.serve.model_dump(), **overrides})
-    except ValidationError as exc:
-        raise UsageError("; ".join(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                                   for e in exc.errors())) from exc
+    settings = serve_settings(config.serve, listen=listen, enrol_listen=enrol_listen,
+                              metrics=metrics, log_format=log_format, workers=workers)
 
     def ready(info: ServeInfo) -> None:
         out.result(dict(info.__dict__),

@@ -16,14 +16,17 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from node.clock import Clock, OffsetClock, SystemClock
-from node.errors import BianminError, ConfigError
+from node.errors import BianminError, ConfigError, UsageError
 
-__all__ = ["Output", "bianmin_command", "clock", "jsonable"]
+if TYPE_CHECKING:
+    from node.settings import ServeSettings
+
+__all__ = ["Output", "bianmin_command", "clock", "jsonable", "serve_settings"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,3 +126,18 @@ def bianmin_command(group: click.Group, name: str, *, home: bool = True,
         return cast(F, group.command(name, **attrs)(wrapped))
 
     return decorate
+
+
+def serve_settings(configured: ServeSettings, **options: object) -> ServeSettings:
+    """The ``[serve]`` settings of the config file with the command line's options on top
+    (``None``: not given), checked the same way."""
+    from pydantic import ValidationError  # noqa: PLC0415 -- only the serve commands need it
+
+    from node.settings import ServeSettings  # noqa: PLC0415
+
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        return ServeSettings(**{**configured.model_dump(), **given})
+    except ValidationError as exc:
+        raise UsageError("; ".join(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                   for e in exc.errors())) from exc

@@ -85,9 +85,16 @@ def read_certificate(path: Path) -> x509.Certificate:
 
 
 def write_toml(path: Path, data: Mapping[str, Any]) -> None:
+    """Write a config file whole (a crash leaves the old one), readable by its owner only: the
+    hub's may carry the database password."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(dict(data)), encoding="utf-8")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(tomli_w.dumps(dict(data)))
+        f.flush()
+        os.fsync(f.fileno())
     tmp.replace(path)
 
 

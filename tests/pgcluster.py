@@ -3,8 +3,8 @@ listen on 127.0.0.1 (and a unix socket in that folder) on a free port, stop and 
 when done. Run as root, it runs the server as the ``postgres`` system user (PostgreSQL refuses
 to run as root).
 
-    python scripts/pg_cluster.py start   # prints BIANMIN_TEST_PG_URL=... and the folder
-    python scripts/pg_cluster.py stop FOLDER
+    python tests/pgcluster.py start    # prints BIANMIN_TEST_PG_URL=... and the folder
+    python tests/pgcluster.py stop FOLDER
 """
 
 from __future__ import annotations

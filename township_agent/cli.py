@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from node.cli_support import Output, bianmin_command, clock
+from node.cli_support import Output, bianmin_command, clock, serve_settings
 from node.daemon import ROUND_POLICY, DaemonSettings
 from node.enrolment import init_node
 from node.errors import ConfigError
@@ -67,9 +67,8 @@ def serve(home: Path, out: Output, listen: str | None, interval: float | None,
           log_format: str | None) -> None:
     """Serve the villages and keep the link to the county until SIGTERM or SIGINT."""
     config = NodeConfig.load(home)
-    listen = listen or config.serve.listen
     interval = interval or config.run.interval_s
-    log_format = log_format or config.serve.log_format
+    serving = serve_settings(config.serve, listen=listen, log_format=log_format)
 
     def ready(info: ServeInfo) -> None:
         out.result(dict(info.__dict__),
@@ -77,9 +76,9 @@ def serve(home: Path, out: Output, listen: str | None, interval: float | None,
                    f"pid {info.pid}")
         sys.stdout.flush()
 
-    serve_township(home, listen=listen, clock=clock(), on_ready=ready,
+    serve_township(home, serving=serving, clock=clock(), on_ready=ready,
                    settings=DaemonSettings(interval_s=interval,
-                                           log_json=log_format == "json"),
+                                           log_json=serving.log_format == "json"),
                    write=lambda line: click.echo(line, err=True))
 
 

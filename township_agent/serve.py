@@ -25,6 +25,7 @@ from node.errmap import from_sync_error
 from node.errors import BianminError, ConfigError, PeerError, TransportError
 from node.identity import CATALOG_LOG_ID, HUB_NODE_ID
 from node.service import NodeService, open_node, upstream_client
+from node.settings import ServeSettings
 from node.syncer import Stopped, Syncer, SyncReport
 from sync import RetryPolicy, SyncError
 from sync.client import UpstreamClient
@@ -126,8 +127,11 @@ def _wait_for_work(service: NodeService, stop: threading.Event, delay: float) ->
             return
 
 
-def serve(home: Path, *, listen: str, clock: Clock, on_ready: Callable[[ServeInfo], None],
-          settings: DaemonSettings, write: Callable[[str], None]) -> None:
+def serve(home: Path, *, serving: ServeSettings, clock: Clock,
+          on_ready: Callable[[ServeInfo], None], settings: DaemonSettings,
+          write: Callable[[str], None]) -> None:
+    """Serve until SIGTERM/SIGINT; then report NOT_SERVING for ``serving.drain_s`` (so a
+    load balancer or a village's health check turns away), and stop."""
     service = open_node(home, clock)
     if service.config.tier != "township":
         raise ConfigError(f"{home} is the home of a {service.config.tier}, not a township")
@@ -143,8 +147,13 @@ def serve(home: Path, *, listen: str, clock: Clock, on_ready: Callable[[ServeInf
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    server = start_server(tls=tls, listen=listen, handler=TownshipUpstream(service))
-    host = listen.rpartition(":")[0]
+    if serving.metrics:
+        LineLog(settings.log_json, write)(
+            "config", f"serve.metrics = {serving.metrics!r} is ignored: only the county hub "
+                      "serves Prometheus metrics so far", ok=False)
+    server = start_server(tls=tls, listen=serving.listen, handler=TownshipUpstream(service),
+                          max_workers=serving.workers)
+    host = serving.listen.rpartition(":")[0]
     info = ServeInfo(node_id=service.config.node_id, county_code=service.config.county_code,
                      sync=f"{host}:{server.sync_port}", pid=os.getpid())
     state_file = home / "serve.json"
@@ -159,6 +168,7 @@ def serve(home: Path, *, listen: str, clock: Clock, on_ready: Callable[[ServeInf
             pass
     finally:
         stop.set()
+        server.drain(serving.drain_s)
         server.stop(GRACE_S)
         link.join(timeout=GRACE_S + 30)
         client.close()

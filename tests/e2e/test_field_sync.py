@@ -141,7 +141,8 @@ def test_node_killed_at_random_points_of_a_large_sync_loses_nothing(federation):
             kills += 1
         proc.wait(timeout=30)
         decide_some(federation, rng, 2)
-        make_backlog(v1, cases=150, attachments=4, attachment_bytes=100_000, seed=round_no)
+        make_backlog(v1, cases=600, attachments=4, attachment_bytes=100_000, seed=round_no,
+                     days_ago=2 + round_no % 19)
     assert kills >= 20
     sync_until_done(v1)
     sync_until_done(v1)  # the decisions made during the last round come down too
@@ -153,20 +154,24 @@ def test_hub_killed_during_ingest_loses_nothing(federation):
     v1 = federation.enrol("V001")
     make_backlog(v1, cases=1_500, attachments=40, attachment_bytes=100_000)
     kills = 0
-    for round_no in range(40):  # bounded: at most 40 rounds to land 20 kills mid-ingest
+    # bounded: at most 60 rounds to land 20 kills while a sync is under way (each round adds
+    # a backlog big enough that its sync outlasts the wait, on a fast machine or a slow one)
+    for round_no in range(60):
         if kills >= 20:
             break
         proc = subprocess.Popen(bianmin_argv("node", "sync", "--home", str(v1)),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 1.8))
+        time.sleep(rng.uniform(0.4, 1.5))
         assert federation.hub is not None
         if proc.poll() is None:
             kills += 1
         federation.hub.kill()  # kill -9 in the middle of whatever it was doing
         proc.wait(timeout=60)
         federation.start_hub(same_ports=True)
-        decide_some(federation, rng, 1)
-        make_backlog(v1, cases=150, attachments=4, attachment_bytes=100_000, seed=round_no)
+        if round_no % 3 == 0:
+            decide_some(federation, rng, 1)
+        make_backlog(v1, cases=600, attachments=4, attachment_bytes=100_000, seed=round_no,
+                     days_ago=2 + round_no % 19)
     assert kills >= 20
     sync_until_done(v1)
     sync_until_done(v1)

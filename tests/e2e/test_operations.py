@@ -7,19 +7,16 @@ import json
 import signal
 import socket
 import sqlite3
-import time
 import urllib.request
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
 from bianmin.procs import ServerProcess, run
-from node.identity import HUB_NODE_ID
-from sync.tls import CHANNEL_OPTIONS, ClientTls
+from tests.e2e.helpers import channel_of, wait_for_health
 
 pytestmark = pytest.mark.e2e
 
@@ -28,14 +25,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def channel_of(home, address: str) -> grpc.Channel:
-    tls = ClientTls(ca_pem=(home / "certs" / "ca.pem").read_bytes(),
-                    private_key_pem=(home / "keys" / "tls.key").read_bytes(),
-                    certificate_pem=(home / "certs" / "tls.pem").read_bytes())
-    return grpc.secure_channel(address, tls.credentials(), options=[
-        *CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", HUB_NODE_ID)])
 
 
 def restart_hub(federation, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
@@ -51,19 +40,13 @@ def test_health_goes_not_serving_before_shutdown_and_reflection_lists_services(f
     v1 = federation.enrol("V001")
     hub = restart_hub(federation, env={"BIANMIN_SERVE__DRAIN_S": "3"})
     with channel_of(v1, federation.sync_at) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        check = health_pb2.HealthCheckRequest(service="")
-        assert stub.Check(check, timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+        serving = health_pb2.HealthCheckResponse.SERVING
+        assert wait_for_health(channel, serving, 5) == serving
         services = ProtoReflectionDescriptorDatabase(channel).get_services()
         assert {"bianmin.v1.Sync", "grpc.health.v1.Health"} <= set(services)
         hub.proc.send_signal(signal.SIGTERM)
-        seen, deadline = None, time.monotonic() + 3
-        while time.monotonic() < deadline:
-            seen = stub.Check(check, timeout=5).status
-            if seen == health_pb2.HealthCheckResponse.NOT_SERVING:
-                break
-            time.sleep(0.1)
-        assert seen == health_pb2.HealthCheckResponse.NOT_SERVING
+        not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        assert wait_for_health(channel, not_serving, 3) == not_serving
     assert hub.proc.wait(timeout=30) == 0
 
 
@@ -105,6 +88,8 @@ def test_config_check_names_the_bad_setting_and_where_it_came_from(federation):
     node = run("config", "check", "--home", str(v1), "--json").json()
     assert node["ok"] is True
     assert node["settings"]["tier"] == "village"
+    for config in (hub_home / "hub.toml", v1 / "node.toml"):  # the hub's may hold a password
+        assert config.stat().st_mode & 0o777 == 0o600, config
     good = run("config", "check", "--home", str(hub_home), "--json")
     assert good.json()["ok"] is True
     assert {c["check"] for c in good.json()["checks"]} == {"keys", "database"}

@@ -4,15 +4,18 @@ decisions while the county is away, and decides the items the county delegates t
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 from pathlib import Path
 
 import pytest
+from grpc_health.v1 import health_pb2
 
 from bianmin.demo import resident_id
 from bianmin.procs import ServerProcess, run
 from sync import CallRefused
-from tests.e2e.helpers import client_of, records_of
+from tests.e2e.helpers import channel_of, client_of, records_of, wait_for_health
+from tests.incli import setup
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +30,8 @@ class Tree:
         self.fed = federation
         self.home = federation.root / "t01"
         tok = federation.token("T01", tier="township")["token"]
-        run("township", "init", "--home", str(self.home), "--upstream", federation.sync_at,
-            "--enrol", federation.enrol_at, "--token", tok)
+        setup("township", "init", "--home", str(self.home), "--upstream", federation.sync_at,
+              "--enrol", federation.enrol_at, "--token", tok)
         self.proc: ServerProcess | None = None
         self.address = ""
 
@@ -46,11 +49,11 @@ class Tree:
 
     def village(self, node_id: str, *, fallback: bool = False) -> Path:
         home = self.fed.root / node_id.lower()
-        tok = run("hub", "token", "--home", str(self.fed.hub_home), "--node-id", node_id,
-                  "--tier", "village", "--parent", "T01", "--json").json()["token"]
+        tok = setup("hub", "token", "--home", str(self.fed.hub_home), "--node-id", node_id,
+                    "--tier", "village", "--parent", "T01", "--json").json()["token"]
         extra = ["--fallback", self.fed.sync_at] if fallback else []
-        run("node", "init", "--home", str(home), "--upstream", self.address, "--enrol",
-            self.fed.enrol_at, "--token", tok, *extra)
+        setup("node", "init", "--home", str(home), "--upstream", self.address, "--enrol",
+              self.fed.enrol_at, "--token", tok, *extra)
         return home
 
     def sync(self) -> dict:
@@ -123,7 +126,7 @@ def test_three_tiers_with_the_county_down_then_converging(federation, tree, inta
     assert node_state(v12, county_item)["state"] == "approved"
     # the county holds the villages' own records, verified end to end, and the township's log
     with federation.hub_db() as db:
-        held_logs = dict(db.execute("SELECT log_id, count(*) FROM records GROUP BY log_id"))
+        held_logs = dict(db.execute("SELECT log_id, count(*) FROM records GROUP BY log_id").all())
     assert held_logs["V011"] == 2
     assert held_logs["V012"] == 2
     assert held_logs["T01"] == 1
@@ -242,3 +245,22 @@ def test_a_village_of_another_township_is_refused(federation, tree):
             pytest.raises(CallRefused) as refused:
         client.push("V021", [])
     assert "not a village of township T01" in str(refused.value)
+
+
+def test_the_township_reports_health_and_drains_before_it_stops(federation):
+    t = Tree(federation)
+    t.proc = ServerProcess(["township", "serve", "--home", str(t.home), "--listen",
+                            "127.0.0.1:0", "--json"], log=federation.root / "t01.log",
+                           env={"BIANMIN_SERVE__DRAIN_S": "3"})
+    try:
+        t.address = t.proc.sync_address
+        v11 = t.village("V011")
+        with channel_of(v11, t.address, expected="T01") as channel:
+            serving = health_pb2.HealthCheckResponse.SERVING
+            assert wait_for_health(channel, serving, 5) == serving
+            t.proc.proc.send_signal(signal.SIGTERM)
+            not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+            assert wait_for_health(channel, not_serving, 3) == not_serving
+        assert t.proc.proc.wait(timeout=30) == 0
+    finally:
+        t.stop()
