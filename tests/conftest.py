@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from bianmin.demo import resident_id, sample_catalog, sample_operators
 from bianmin.procs import Run, ServerProcess, run
 from tests import pgcluster
+from tests.incli import setup
 
 COUNTY = "360112"
 NO_POSTGRES = ("PostgreSQL is not installed here (no initdb): install the postgresql package, "
@@ -31,6 +32,9 @@ NO_POSTGRES = ("PostgreSQL is not installed here (no initdb): install the postgr
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # servers under test stop at once instead of draining for the default 2 s; the health
+    # tests set the drain they check
+    os.environ.setdefault("BIANMIN_SERVE__DRAIN_S", "0")
     config.addinivalue_line("markers", "both_databases: run once on SQLite, once on PostgreSQL")
 
 
@@ -122,14 +126,14 @@ class Federation:
             self.hub = None
 
     def token(self, node_id: str, tier: str = "village") -> dict[str, str]:
-        return run("hub", "token", "--home", str(self.hub_home), "--node-id", node_id,
-                   "--tier", tier, "--json").json()  # type: ignore[no-any-return]
+        return setup("hub", "token", "--home", str(self.hub_home), "--node-id", node_id,
+                     "--tier", tier, "--json").json()  # type: ignore[no-any-return]
 
     def enrol(self, node_id: str) -> Path:
         home = self.root / node_id.lower()
         tok = self.token(node_id)
-        run("node", "init", "--home", str(home), "--upstream", self.sync_at, "--enrol",
-            self.enrol_at, "--token", tok["token"], "--json")
+        setup("node", "init", "--home", str(home), "--upstream", self.sync_at, "--enrol",
+              self.enrol_at, "--token", tok["token"], "--json")
         return home
 
     @contextmanager
@@ -148,9 +152,9 @@ class Federation:
 def federation(tmp_path: Path, hub_backend: str) -> Iterator[Federation]:
     hub_home = tmp_path / "county"
     db = ["--db", hub_backend] if hub_backend else []
-    run("hub", "init", "--home", str(hub_home), "--county-code", COUNTY, "--name", "新建区",
-        "--catalog", str(sample_catalog()), "--json", *db)
-    run("hub", "operator", "import", str(sample_operators()), "--home", str(hub_home))
+    setup("hub", "init", "--home", str(hub_home), "--county-code", COUNTY, "--name", "新建区",
+          "--catalog", str(sample_catalog()), "--json", *db)
+    setup("hub", "operator", "import", str(sample_operators()), "--home", str(hub_home))
     fed = Federation(root=tmp_path, hub_home=hub_home, db_url=hub_backend)
     fed.start_hub()
     try:

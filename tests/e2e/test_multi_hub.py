@@ -22,6 +22,7 @@ from node.records import parse_record
 from node.workflow import Action
 from sync import CallRefused
 from tests.e2e.helpers import client_of, forge, point_node_at, records_of, signer_of
+from tests.incli import setup
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -37,9 +38,9 @@ def log_at_node(home: Path, log_id: str) -> list[tuple[int, bytes]]:
 def test_two_hub_processes_on_one_postgresql(tmp_path, pg_database):
     rng = random.Random(27)
     county = tmp_path / "county"
-    run("hub", "init", "--home", str(county), "--county-code", "360112", "--name", "新建区",
-        "--catalog", str(sample_catalog()), "--db", pg_database)
-    run("hub", "operator", "import", str(sample_operators()), "--home", str(county))
+    setup("hub", "init", "--home", str(county), "--county-code", "360112", "--name", "新建区",
+          "--catalog", str(sample_catalog()), "--db", pg_database)
+    setup("hub", "operator", "import", str(sample_operators()), "--home", str(county))
     hubs = [ServerProcess(["hub", "serve", "--home", str(county), "--listen", "127.0.0.1:0",
                            "--enrol-listen", "127.0.0.1:0", "--json"],
                           log=tmp_path / f"hub{n}.log") for n in (1, 2)]
