@@ -1,0 +1,215 @@
+"""Pieces every benchmark uses: a federation in a scratch folder, simulated nodes enrolled in
+process, timing and summary helpers. Real processes for the hub; real mutual TLS."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from bianmin.demo import sample_catalog, sample_operators
+from bianmin.procs import ServerProcess, bianmin_argv, run
+from county_hub.enrolment import issue_token
+from county_hub.hub import Hub
+from node.clock import SystemClock
+from node.enrolment import init_node
+from node.home import NodeConfig
+from node.service import open_node, upstream_client
+from sync import ONE_SHOT, WireRecord
+from sync.client import UpstreamClient
+
+__all__ = ["County", "Timer", "machine", "percentile", "rss_mb"]
+
+
+def machine() -> dict[str, str]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / (1 << 20):.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    import cryptography  # noqa: PLC0415
+    import grpc  # noqa: PLC0415
+    import sqlalchemy  # noqa: PLC0415
+
+    return {"nproc": str(os.cpu_count()), "cpu": cpu, "memory": mem,
+            "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "grpcio": grpc.__version__,
+            "cryptography": cryptography.__version__, "sqlalchemy": sqlalchemy.__version__}
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def rss_mb(pid: int, field_name: str = "VmHWM") -> float:
+    """Peak (VmHWM) or current (VmRSS) resident memory of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+@dataclass
+class County:
+    """A county hub (a real ``hub serve`` process) in a scratch folder, and helpers to enrol
+    simulated nodes quickly (in process, through the real enrolment service)."""
+
+    root: Path
+    db_url: str = ""
+    hub: ServerProcess | None = None
+    nodes: list[Path] = field(default_factory=list)
+
+    @property
+    def home(self) -> Path:
+        return self.root / "county"
+
+    def init(self) -> None:
+        db = ["--db", self.db_url] if self.db_url else []
+        run("hub", "init", "--home", str(self.home), "--county-code", "360112", "--name",
+            "新建区", "--catalog", str(sample_catalog()), *db)
+        run("hub", "operator", "import", str(sample_operators()), "--home", str(self.home))
+
+    def serve(self, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
+        self.hub = ServerProcess(["hub", "serve", "--home", str(self.home), "--listen",
+                                  "127.0.0.1:0", "--enrol-listen", "127.0.0.1:0", "--json",
+                                  *extra], log=self.root / "hub.log", env=env)
+        return self.hub
+
+    def stop(self) -> None:
+        if self.hub is not None:
+            self.hub.stop()
+            self.hub = None
+
+    def enrol(self, count: int, prefix: str = "V") -> list[Path]:
+        """Enrol ``count`` village nodes and fetch the catalog at each, as ``node init`` does
+        (eight at a time)."""
+        assert self.hub is not None
+        hub = Hub.open(self.home, SystemClock(), upgrade=False)
+        try:
+            start = len(self.nodes) + 1
+            tokens = {f"{prefix}{n:03d}": issue_token(hub, node_id=f"{prefix}{n:03d}",
+                                                       tier="village").token
+                      for n in range(start, start + count)}
+        finally:
+            hub.close()
+        hub_process = self.hub
+
+        def one(item: tuple[str, str]) -> Path:
+            node_id, token = item
+            home = self.root / node_id.lower()
+            config = init_node(home, upstream=hub_process.sync_address, token=token,
+                               clock=SystemClock(), enrol_address=hub_process.enrol_address)
+            service = open_node(home, SystemClock())
+            try:
+                with upstream_client(home, config, call_timeout_s=60) as client:
+                    service.sync(client, ONE_SHOT)
+            finally:
+                service.store.db.close()
+            return home
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            homes = list(pool.map(one, tokens.items()))
+        self.nodes += homes
+        return homes
+
+
+def enrolled_offline(root: Path) -> tuple[County, Path]:
+    """A county with one enrolled village holding the catalog, the hub stopped again."""
+    county = County(root=root)
+    county.init()
+    county.serve()
+    try:
+        (home,) = county.enrol(1)
+    finally:
+        county.stop()
+    return county, home
+
+
+def run_measured(*args: str, timeout_s: float = 900) -> tuple[float, float]:
+    """Run one ``bianmin`` command to completion: its wall time and its own peak RSS (MiB),
+    from ``wait4`` (not ``RUSAGE_CHILDREN``, which would be the largest child ever)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(bianmin_argv(*args), stdout=subprocess.DEVNULL, stderr=err)
+        deadline = start + timeout_s
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                proc.wait()
+                raise TimeoutError(f"bianmin {' '.join(args)} took over {timeout_s} s")
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"bianmin {' '.join(args)} failed: "
+                               f"{err.read().decode(errors='replace')[-500:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def client_for(home: Path, address: str, timeout_s: float = 120) -> UpstreamClient:
+    """A node's mutual-TLS client to ``address`` (its hub, or a proxy in front of it)."""
+    config = replace(NodeConfig.load(home), upstream=address)
+    return upstream_client(home, config, call_timeout_s=timeout_s)
+
+
+def own_records(home: Path) -> list[WireRecord]:
+    import sqlite3  # noqa: PLC0415
+
+    node_id = home.name.upper()
+    with sqlite3.connect(home / "node.db") as db:
+        return [WireRecord(body=b, signature=s, seq=q) for q, b, s in db.execute(
+            "SELECT seq, body, signature FROM records WHERE log_id = ? ORDER BY seq",
+            (node_id,))]
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=f"bianmin-bench-{prefix}-") as folder:
+        yield Path(folder)
+
+
+def git_describe() -> str:
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return "?"

@@ -1,0 +1,359 @@
+"""The benchmark sections. Each returns its figures; ``bench.__main__`` writes them out."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    County,
+    Timer,
+    client_for,
+    enrolled_offline,
+    median,
+    own_records,
+    percentile,
+    rss_mb,
+    run_measured,
+    scratch,
+)
+from bianmin.backlog import make_backlog
+from bianmin.procs import bianmin_argv, run
+from node.identity import new_records_key
+from sync import batches
+
+__all__ = ["backlog_sync", "cli_latency", "ingest", "many_nodes", "peer_pouchdb",
+           "profile_ingest", "pushdown_latency", "verify_ceiling"]
+
+
+# -- baseline: how fast can this machine check Ed25519 signatures? -----------------------------
+
+def verify_ceiling(n: int = 20_000) -> dict[str, Any]:
+    """Ed25519 verifications per second on ~600-byte messages: OpenSSL (pyca/cryptography)
+    and libsodium (PyNaCl, what bianmin checks with), on one thread and on two."""
+    from nacl.signing import SigningKey  # noqa: PLC0415
+
+    key = new_records_key()
+    public = key.public_key()
+    messages = [os.urandom(600) for _ in range(256)]
+    signed = [(m, key.sign(m)) for m in messages]
+    work = [signed[i % len(signed)] for i in range(n)]
+    sodium = SigningKey(key.private_bytes_raw()).verify_key
+
+    def openssl(part: list[tuple[bytes, bytes]]) -> None:
+        for m, s in part:
+            public.verify(s, m)
+
+    def libsodium(part: list[tuple[bytes, bytes]]) -> None:
+        for m, s in part:
+            sodium.verify(m, s)
+
+    result: dict[str, Any] = {}
+    for name, check in (("openssl", openssl), ("libsodium", libsodium)):
+        with Timer() as one:
+            check(work)
+        with Timer() as two, ThreadPoolExecutor(max_workers=2) as pool:
+            half = len(work) // 2
+            list(pool.map(check, [work[:half], work[half:]]))
+        result[f"{name}_one_thread_per_s"] = n / one.seconds
+        result[f"{name}_two_threads_per_s"] = n / two.seconds
+    return result
+
+
+# -- hub ingest ------------------------------------------------------------------------------
+
+def ingest(db_url: str | Callable[[], str], node_counts: tuple[int, ...] = (1, 10, 50),
+           total_records: int = 20_000) -> list[dict[str, Any]]:
+    """Signed records verified and durably committed per second, pushed over mutual-TLS gRPC
+    by 1, 10 and 50 concurrent nodes (batches of 500), the same total each time."""
+    rows = []
+    for nodes in node_counts:
+        with scratch("ingest") as root:
+            county = County(root=root, db_url=db_url() if callable(db_url) else db_url)
+            county.init()
+            hub = county.serve()
+            try:
+                homes = county.enrol(nodes)
+                per_node = total_records // nodes // 2
+                for n, home in enumerate(homes):
+                    make_backlog(home, cases=per_node, seed=n)
+                work = {home: list(batches(own_records(home))) for home in homes}
+                records = sum(len(b) for bs in work.values() for b in bs)
+                clients = {home: client_for(home, hub.sync_address) for home in homes}
+
+                with Timer() as t, ThreadPoolExecutor(max_workers=nodes) as pool:
+                    list(pool.map(_push_all, [(clients[h], h, work[h]) for h in homes]))
+                for c in clients.values():
+                    c.close()
+                hub_rss = rss_mb(hub.proc.pid)
+            finally:
+                county.stop()
+            rows.append({"backend": "PostgreSQL" if county.db_url else "SQLite (FULL)",
+                         "nodes": nodes, "records": records, "seconds": t.seconds,
+                         "per_s": records / t.seconds, "hub_peak_rss_mb": hub_rss})
+    return rows
+
+
+def _push_all(job: tuple[Any, Path, list[Any]]) -> None:
+    client, home, work = job
+    for batch in work:
+        result = client.push(home.name.upper(), batch)
+        assert not result.refused, result.refused[:1]
+
+
+def profile_ingest(records: int = 6_000) -> str:
+    """Where an in-process ingest spends its wall time (pyinstrument; verification runs in two
+    worker threads, so the pushing thread shows it as waiting on their results)."""
+    from pyinstrument import Profiler  # noqa: PLC0415
+
+    from county_hub.hub import Hub  # noqa: PLC0415
+    from county_hub.ingest import Ingest  # noqa: PLC0415
+    from node.clock import SystemClock  # noqa: PLC0415
+
+    with scratch("profile") as root:
+        county, home = enrolled_offline(root)
+        make_backlog(home, cases=records // 2)
+        hub = Hub.open(county.home, SystemClock())
+        ing = Ingest(hub)
+        peer = (home / "certs" / "tls.pem").read_bytes()
+        work = list(batches(own_records(home)))
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        for batch in work:
+            ing.push(peer, "V001", batch)
+        profiler.stop()
+        ing.close()
+        hub.close()
+    return str(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
+# -- many nodes at once ----------------------------------------------------------------------
+
+def many_nodes(count: int = 500, per_node: int = 20, concurrency: int = 50) -> dict[str, Any]:
+    """``count`` nodes each push ``per_node`` records and pull their decisions, ``concurrency``
+    at a time, against one hub: completion time, per-sync p50/p99, errors."""
+    from node.service import open_node  # noqa: PLC0415
+    from sync import RetryPolicy  # noqa: PLC0415
+
+    policy = RetryPolicy(attempts=3, initial_s=0.5, max_backoff_s=4, budget_s=60,
+                         call_timeout_s=60)
+    with scratch("many") as root:
+        county = County(root=root)
+        county.init()
+        hub = county.serve("--workers", "64")
+        try:
+            homes = county.enrol(count)
+            for n, home in enumerate(homes):
+                make_backlog(home, cases=per_node // 2, seed=n)
+            latencies: list[float] = []
+            errors: list[str] = []
+            lock = threading.Lock()
+
+            def one(home: Path) -> None:
+                service = open_node(home, county_clock())
+                try:
+                    with client_for(home, hub.sync_address, 60) as client, Timer() as t:
+                        service.sync(client, policy)
+                    with lock:
+                        latencies.append(t.seconds)
+                except Exception as exc:
+                    with lock:
+                        errors.append(f"{home.name}: {exc}")
+                finally:
+                    service.store.db.close()
+
+            with Timer() as total, ThreadPoolExecutor(max_workers=concurrency) as pool:
+                list(pool.map(one, homes))
+        finally:
+            county.stop()
+    return {"nodes": count, "records_each": per_node, "concurrency": concurrency,
+            "seconds": total.seconds, "p50_s": percentile(latencies, 50),
+            "p99_s": percentile(latencies, 99), "errors": len(errors),
+            "first_error": errors[0] if errors else ""}
+
+
+def county_clock() -> Any:
+    from node.clock import SystemClock  # noqa: PLC0415
+
+    return SystemClock()
+
+
+# -- decision at the hub -> visible at the village ---------------------------------------------
+
+def pushdown_latency(decisions: int = 15) -> dict[str, Any]:
+    with scratch("pushdown") as root:
+        county = County(root=root)
+        county.init()
+        county.serve()
+        daemon = None
+        try:
+            (home,) = county.enrol(1)
+            make_backlog(home, cases=decisions)
+            run("node", "sync", "--home", str(home))
+            daemon = subprocess.Popen(bianmin_argv("node", "run", "--home", str(home),
+                                                   "--interval", "60"),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(3)
+            cases = [c["case_id"] for c in run("hub", "cases", "--home", str(county.home),
+                                                "--json").json()["cases"]]
+            latencies = []
+            for case_id in cases[:decisions]:
+                run("hub", "decide", case_id, "--approve", "--reason", "ok", "--operator",
+                    "刘芳", "--home", str(county.home))
+                decided = time.monotonic()
+                deadline = decided + 90
+                while time.monotonic() < deadline:
+                    with sqlite3.connect(home / "node.db") as db:
+                        state = db.execute("SELECT state FROM cases WHERE case_id = ?",
+                                           (case_id,)).fetchone()[0]
+                    if state == "approved":
+                        latencies.append(time.monotonic() - decided)
+                        break
+                    time.sleep(0.05)
+            idle_rss = rss_mb(daemon.pid, "VmRSS")
+        finally:
+            if daemon is not None:
+                daemon.send_signal(signal.SIGTERM)
+                daemon.wait(timeout=30)
+            county.stop()
+    return {"decisions": len(latencies), "p50_s": percentile(latencies, 50),
+            "p90_s": percentile(latencies, 90), "max_s": max(latencies or [float("nan")]),
+            "node_run_idle_rss_mb": idle_rss}
+
+
+# -- the village desk --------------------------------------------------------------------------
+
+def cli_latency(samples: int = 15) -> dict[str, Any]:
+    from bianmin.demo import resident_id  # noqa: PLC0415
+
+    with scratch("cli") as root:
+        _county, home = enrolled_offline(root)
+        times = []
+        for n in range(samples):
+            with Timer() as t:
+                run("node", "intake", "--home", str(home), "--item", "MZ-003",
+                    "--applicant-name", "王桂兰", "--applicant-id",
+                    resident_id(f"3601121940012{2300 + n:04d}"), "--material", "id_card",
+                    "--material", "bank_card")
+            times.append(t.seconds)
+        with Timer() as help_t:
+            subprocess.run(bianmin_argv("--help"), capture_output=True, check=True)
+        with Timer() as bare:
+            subprocess.run([os.sys.executable, "-c", "pass"], check=True)  # type: ignore[attr-defined]
+    return {"intake_p50_s": median(times), "intake_max_s": max(times),
+            "bianmin_help_s": help_t.seconds, "python_start_s": bare.seconds}
+
+
+# -- a weeks-long backlog (issue 4) ---------------------------------------------------------------
+
+def backlog_sync(cases: int = 10_000, attachments: int = 1_000,
+                 attachment_bytes: int = 20_000) -> dict[str, Any]:
+    from tests.faultproxy import FaultProxy  # noqa: PLC0415
+
+    result: dict[str, Any] = {}
+    with scratch("backlog") as root:
+        county = County(root=root)
+        county.init()
+        hub = county.serve()
+        try:
+            (home,) = county.enrol(1)
+            made = make_backlog(home, cases=cases, attachments=attachments,
+                                attachment_bytes=attachment_bytes)
+            signed = sum(len(r.body) + len(r.signature) for r in own_records(home))
+            spare = root / "spare"
+            shutil.copytree(home, spare)  # the same backlog, for the resume measurement
+            with FaultProxy(hub.sync_address) as proxy:
+                _point(home, proxy.address)
+                seconds, node_rss = run_measured("node", "sync", "--home", str(home))
+                wire = proxy.bytes_up + proxy.bytes_down
+            hub_rss = rss_mb(hub.proc.pid)
+            result |= {"cases": made.cases, "records": made.records,
+                       "attachments": made.attachments,
+                       "attachment_bytes": made.attachment_bytes, "seconds": seconds,
+                       "records_per_s": made.records / seconds,
+                       "signed_bytes_per_record": signed / made.records,
+                       "wire_bytes_per_record": (wire - made.attachment_bytes) / made.records,
+                       "node_peak_rss_mb": node_rss,
+                       "hub_peak_rss_mb": hub_rss}
+        finally:
+            county.stop()
+        # resume after a cut at 50%: a second hub, the same backlog, the sync killed halfway
+        county2 = County(root=root / "second")
+        county2.root.mkdir()
+        county2.init()
+        county2.serve()
+        try:
+            (home2,) = county2.enrol(1)
+            make_backlog(home2, cases=cases, attachments=attachments,
+                         attachment_bytes=attachment_bytes)
+            proc = subprocess.Popen(bianmin_argv("node", "sync", "--home", str(home2)),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            half = made.records // 2
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and proc.poll() is None:
+                with sqlite3.connect(home2 / "node.db") as db:
+                    pushed = db.execute("SELECT value FROM sync_state WHERE name='pushed'"
+                                        ).fetchone()
+                if pushed and pushed[0] >= half:
+                    break
+                time.sleep(0.1)
+            proc.kill()
+            proc.wait(timeout=30)
+            with Timer() as resume:
+                run("node", "sync", "--home", str(home2), timeout_s=900)
+            result |= {"resume_after_cut_s": resume.seconds}
+        finally:
+            county2.stop()
+    return result
+
+
+def _point(home: Path, address: str) -> None:
+    text = (home / "node.toml").read_text(encoding="utf-8")
+    lines = [f'upstream = "{address}"' if line.startswith("upstream =") else line
+             for line in text.splitlines()]
+    (home / "node.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# -- the peer baseline: PouchDB replicating to a CouchDB-protocol server ------------------------
+
+def peer_pouchdb(shared: Path, quick: bool = False) -> dict[str, Any]:
+    source = shared / "peers" / "pouchdb"
+    if not (source / "bench.js").exists():
+        return {"skipped": f"no peer benchmark at {source}"}
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return {"skipped": "node and npm are not installed"}
+    with scratch("pouchdb") as root:
+        work = root / "pouchdb"
+        shutil.copytree(source, work)
+        done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                              cwd=work, capture_output=True, text=True, timeout=600,
+                              check=False)
+        if done.returncode != 0:
+            return {"skipped": f"npm install failed: {done.stderr.strip()[-300:]}"}
+        out = work / "results.json"
+        done = subprocess.run(["node", "bench.js"], cwd=work, capture_output=True, text=True,
+                              timeout=1200, check=False,
+                              env={**os.environ, "BENCH_OUT": str(out),
+                                   "BENCH_QUICK": "1" if quick else "0",
+                                   "BENCH_DATA": str(root / "data")})
+        if done.returncode != 0 or not out.exists():
+            return {"skipped": f"node bench.js failed: {done.stderr.strip()[-300:]}"}
+        data = json.loads(out.read_text())
+    rows = [{"direction": s["dir"], "records": s["n"], "batch": str(s["batch_size"]),
+             "median_per_s": s["rep_docs_s"]["median"], "min_per_s": s["rep_docs_s"]["min"],
+             "max_per_s": s["rep_docs_s"]["max"], "runs": s["reps_ok"]}
+            for s in data["summary"] if s["rep_docs_s"]]
+    pushes = [r["median_per_s"] for r in rows if r["direction"] == "push"]
+    return {"env": data["env"], "rows": rows, "best_push_per_s": max(pushes, default=None)}
+
+
