@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -63,10 +65,16 @@ class Database:
         self.url = url
         self.migrations = migrations  # e.g. "node:migrations"
         self.is_sqlite = url.startswith("sqlite")
+        self._thread_lock = threading.RLock()
+        self._lock_fd: int | None = None
+        self._lock_path: Path | None = None
         try:
             if self.is_sqlite:
                 self.engine = create_engine(url)
                 _sqlite_setup(self.engine)
+                database = self.engine.url.database
+                if database and database != ":memory:" and not database.startswith("file:"):
+                    self._lock_path = Path(f"{database}-writer.lock")
             else:
                 self.engine = create_engine(url, pool_size=pool_size, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError) as exc:
@@ -80,11 +88,31 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction: committed on success, rolled back on any exception."""
-        with self.engine.connect() as conn:
+        with self._writer(), self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """SQLite has one writer at a time. Its busy handler makes a waiting writer poll,
+        sleeping up to 100 ms between tries, so writers queued on it leave the disk and the
+        cores idle; writers queued here (a lock between threads, then ``flock`` on a file
+        beside the database between processes) start the moment the previous one commits.
+        Anything that writes without this queue (an older bianmin, the sqlite3 shell) is still
+        waited for by the busy timeout."""
+        if self._lock_path is None:
+            yield
+            return
+        with self._thread_lock:
+            if self._lock_fd is None:
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -145,3 +173,7 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+        with self._thread_lock:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
