@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, Callable[[], Any]] = {
         "verify": lambda: sections.verify_ceiling(2_000 if q else 20_000),
         "ingest": lambda: sections.ingest("", (1, 10, 50) if not q else (1, 5),
-                                          2_000 if q else 20_000),
+                                          2_000 if q else 20_000,
+                                          (2, (10, 50) if not q else (5,))),
         "ingest_pg": lambda: _ingest_pg(q),
         "profile": lambda: sections.profile_ingest(1_000 if q else 6_000),
         "peer": lambda: sections.peer_pouchdb(args.shared.resolve(), quick=q),
@@ -88,7 +89,8 @@ def _ingest_pg(quick: bool) -> Any:
             return {"skipped": "PostgreSQL is not installed here (no initdb); "
                                "set BIANMIN_TEST_PG_URL to use a running server"}
         return sections.ingest(lambda: _fresh_database(server), (1, 10, 50) if not quick
-                               else (1, 5), 2_000 if quick else 20_000)
+                               else (1, 5), 2_000 if quick else 20_000,
+                               (2, (10, 50) if not quick else (5,)))
 
 
 @contextmanager

@@ -75,6 +75,12 @@ def rss_mb(pid: int, field_name: str = "VmHWM") -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Timer:
     def __enter__(self) -> Timer:
         self.start = time.perf_counter()

@@ -19,6 +19,7 @@ from bench.harness import (
     County,
     Timer,
     client_for,
+    cpu_s,
     enrolled_offline,
     median,
     own_records,
@@ -73,15 +74,20 @@ def verify_ceiling(n: int = 20_000) -> dict[str, Any]:
 # -- hub ingest ------------------------------------------------------------------------------
 
 def ingest(db_url: str | Callable[[], str], node_counts: tuple[int, ...] = (1, 10, 50),
-           total_records: int = 20_000) -> list[dict[str, Any]]:
+           total_records: int = 20_000,
+           multi: tuple[int, tuple[int, ...]] = (2, (10, 50))) -> list[dict[str, Any]]:
     """Signed records verified and durably committed per second, pushed over mutual-TLS gRPC
-    by 1, 10 and 50 concurrent nodes (batches of 500), the same total each time."""
+    by 1, 10 and 50 concurrent nodes (batches of 500), the same total each time; then again
+    with ``hub serve --processes N`` for the ``multi`` node counts (one node is one
+    connection, so it only ever reaches one process)."""
+    processes_of, multi_counts = multi
+    plan = [(1, n) for n in node_counts] + [(processes_of, n) for n in multi_counts]
     rows = []
-    for nodes in node_counts:
+    for processes, nodes in plan:
         with scratch("ingest") as root:
             county = County(root=root, db_url=db_url() if callable(db_url) else db_url)
             county.init()
-            hub = county.serve()
+            hub = county.serve(*(["--processes", str(processes)] if processes > 1 else []))
             try:
                 homes = county.enrol(nodes)
                 per_node = total_records // nodes // 2
@@ -90,17 +96,22 @@ def ingest(db_url: str | Callable[[], str], node_counts: tuple[int, ...] = (1, 1
                 work = {home: list(batches(own_records(home))) for home in homes}
                 records = sum(len(b) for bs in work.values() for b in bs)
                 clients = {home: client_for(home, hub.sync_address) for home in homes}
-
+                serving = hub.info.get("processes") or [hub.proc.pid]
+                hub_cpu, own_cpu = sum(cpu_s(p) for p in serving), time.process_time()
                 with Timer() as t, ThreadPoolExecutor(max_workers=nodes) as pool:
                     list(pool.map(_push_all, [(clients[h], h, work[h]) for h in homes]))
+                hub_cpu = sum(cpu_s(p) for p in serving) - hub_cpu
+                own_cpu = time.process_time() - own_cpu
                 for c in clients.values():
                     c.close()
-                hub_rss = rss_mb(hub.proc.pid)
+                hub_rss = sum(rss_mb(pid) for pid in serving)
             finally:
                 county.stop()
             rows.append({"backend": "PostgreSQL" if county.db_url else "SQLite (FULL)",
-                         "nodes": nodes, "records": records, "seconds": t.seconds,
-                         "per_s": records / t.seconds, "hub_peak_rss_mb": hub_rss})
+                         "processes": processes, "nodes": nodes, "records": records,
+                         "seconds": t.seconds, "per_s": records / t.seconds,
+                         "hub_cores": hub_cpu / t.seconds,
+                         "client_cores": own_cpu / t.seconds, "hub_peak_rss_mb": hub_rss})
     return rows
 
 

@@ -21,6 +21,7 @@ from county_hub.delegation import withdraw as withdraw_delegation
 from county_hub.enrolment import issue_token
 from county_hub.home import HubConfig
 from county_hub.hub import Hub, init_hub
+from county_hub.processes import serve_processes
 from county_hub.projection import describe_skew
 from county_hub.server import ServeInfo
 from county_hub.server import serve as serve_hub
@@ -116,22 +117,34 @@ def init(home: Path, out: Output, county_code: str, county_name: str, db_url: st
 @click.option("--log-format", type=click.Choice(["text", "json"]),
               help="Log lines as text or one JSON object per line (stderr).")
 @click.option("--workers", type=click.IntRange(1, 1000), help="Threads serving calls.")
+@click.option("--processes", type=click.IntRange(1, 64),
+              help="Serving processes sharing the ports (SO_REUSEPORT) [default: 1]; one "
+              "process uses about one core.")
+@click.option("--worker", is_flag=True, hidden=True,
+              help="Serve as one of --processes N's processes (started by the supervisor).")
 def serve(home: Path, out: Output, listen: str | None, enrol_listen: str | None,
-          metrics: str | None, log_format: str | None, workers: int | None) -> None:
+          metrics: str | None, log_format: str | None, workers: int | None,
+          processes: int | None, worker: bool) -> None:
     """Serve sync and enrolment over gRPC until SIGTERM or SIGINT."""
     config = HubConfig.load(home)
     settings = serve_settings(config.serve, listen=listen, enrol_listen=enrol_listen,
-                              metrics=metrics, log_format=log_format, workers=workers)
+                              metrics=metrics, log_format=log_format, workers=workers,
+                              processes=processes)
 
     def ready(info: ServeInfo) -> None:
         out.result(dict(info.__dict__),
                    f"hub {info.node_id} of county {info.county_code} serving sync on "
                    f"{info.sync} (mutual TLS) and enrolment on {info.enrol}; pid {info.pid}"
+                   + (f" with {len(info.processes)} serving processes "
+                      f"{', '.join(map(str, info.processes))}" if info.processes else "")
                    + (f"; metrics on http://{info.metrics}/metrics" if info.metrics else ""))
         sys.stdout.flush()
 
     try:
-        serve_hub(home, settings=settings, clock=clock(), on_ready=ready)
+        if settings.processes > 1 and not worker:
+            serve_processes(home, settings=settings, clock=clock(), on_ready=ready)
+        else:
+            serve_hub(home, settings=settings, clock=clock(), on_ready=ready, worker=worker)
     except OSError as exc:
         raise UsageError(f"cannot serve: {exc}", code="cannot_listen") from exc
 

@@ -1,6 +1,7 @@
 """Prometheus metrics of a hub process (issue 7, DESIGN §7): ``hub serve --metrics HOST:PORT``.
 
-Counters and the batch-latency histogram are this process's own; the per-node and per-case
+Counters and the batch-latency histogram are this process's own (with ``hub serve --processes
+N``, the sum over its processes); the per-node and per-case
 figures are read from the database at scrape time (and kept for a few seconds), so every hub
 process behind a load balancer reports the same county-wide view.
 """
@@ -11,15 +12,17 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from county_hub.hub import Hub
 from node.clock import CST
 
-__all__ = ["HubMetrics", "start_metrics"]
+__all__ = ["HubMetrics", "count_metrics", "start_metrics"]
 
 _CACHE_S = 10.0
 
@@ -85,10 +88,22 @@ class _DatabaseCollector(Collector):
         return [last, head, synced, backlog, colours]
 
 
-def start_metrics(hub: Hub, address: str) -> HubMetrics:
-    """Serve ``/metrics`` on ``address`` (HOST:PORT) in a background thread."""
+def count_metrics() -> HubMetrics:
+    """This process's counters, not served: one of several hub processes counts into the
+    ``PROMETHEUS_MULTIPROC_DIR`` its supervisor serves (``county_hub.processes``)."""
+    return HubMetrics(CollectorRegistry())
+
+
+def start_metrics(hub: Hub, address: str, *,
+                  multiprocess_dir: Path | None = None) -> HubMetrics | None:
+    """Serve ``/metrics`` on ``address`` (HOST:PORT) in a background thread: this process's
+    counters, or with ``multiprocess_dir`` the sum of the serving processes' counters (the
+    supervisor of ``hub serve --processes N`` counts nothing itself), and the database's
+    gauges."""
     registry = CollectorRegistry()
-    metrics = HubMetrics(registry)
+    metrics = HubMetrics(registry) if multiprocess_dir is None else None
+    if multiprocess_dir is not None:
+        MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
     registry.register(_DatabaseCollector(hub))
     host, _sep, port = address.rpartition(":")
     start_http_server(int(port), addr=host, registry=registry)

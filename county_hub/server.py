@@ -23,7 +23,7 @@ from types import FrameType
 from county_hub.enrolment import enrol
 from county_hub.hub import Hub
 from county_hub.ingest import Ingest
-from county_hub.metrics import HubMetrics, start_metrics
+from county_hub.metrics import HubMetrics, count_metrics, start_metrics
 from node.clock import Clock
 from node.errmap import to_call_refused
 from node.errors import BianminError
@@ -41,7 +41,7 @@ from sync import (
 from sync.server import start_server
 from sync.tls import ServerTls
 
-__all__ = ["HubEnrolHandler", "HubSyncHandler", "ServeInfo", "serve"]
+__all__ = ["GRACE_S", "HubEnrolHandler", "HubSyncHandler", "ServeInfo", "next_port", "serve"]
 
 log = logging.getLogger("bianmin.hub")
 
@@ -127,17 +127,25 @@ class ServeInfo:
     enrol: str
     pid: int
     metrics: str = ""
+    processes: tuple[int, ...] = ()  # with ``--processes N``: the serving processes' pids
 
 
 def serve(home: Path, *, settings: ServeSettings, clock: Clock,
-          on_ready: Callable[[ServeInfo], None]) -> None:
+          on_ready: Callable[[ServeInfo], None], worker: bool = False) -> None:
     """Serve until SIGTERM/SIGINT; then report NOT_SERVING for ``drain_s``, let running calls
-    finish within the grace period, and close the database."""
+    finish within the grace period, and close the database.
+
+    ``worker``: this is one of ``hub serve --processes N``'s processes (``county_hub.processes``):
+    it listens on the shared ports with SO_REUSEPORT and counts its metrics into the
+    supervisor's ``PROMETHEUS_MULTIPROC_DIR``, which the supervisor serves."""
     configure_logging(settings.log_format)
     hub = Hub.open(home, clock)
     ingest = Ingest(hub, verify_threads=settings.verify_threads,
                     max_followers=max(1, settings.workers // 2))
-    metrics = start_metrics(hub, settings.metrics) if settings.metrics else None
+    if worker:
+        metrics = count_metrics() if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else None
+    else:
+        metrics = start_metrics(hub, settings.metrics) if settings.metrics else None
     tls = ServerTls(private_key_pem=hub.keys.tls_key_pem,
                     certificate_chain_pem=hub.keys.tls_chain_pem,
                     client_ca_pem=hub.keys.ca_pem)
@@ -147,10 +155,10 @@ def serve(home: Path, *, settings: ServeSettings, clock: Clock,
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    listen, enrol_listen = settings.listen, settings.enrol_listen or _next_port(settings.listen)
+    listen, enrol_listen = settings.listen, settings.enrol_listen or next_port(settings.listen)
     server = start_server(tls=tls, listen=listen, handler=HubSyncHandler(ingest, metrics),
                           enrol_listen=enrol_listen, enrol_handler=HubEnrolHandler(hub),
-                          max_workers=settings.workers)
+                          max_workers=settings.workers, reuse_port=worker)
     host = listen.rpartition(":")[0]
     enrol_host = enrol_listen.rpartition(":")[0]
     info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
@@ -176,7 +184,7 @@ def serve(home: Path, *, settings: ServeSettings, clock: Clock,
             signal.signal(sig, handler)
 
 
-def _next_port(listen: str) -> str:
+def next_port(listen: str) -> str:
     """The enrolment port by convention: the sync port + 1 (both OS-chosen when it is 0)."""
     host, _sep, port = listen.rpartition(":")
     return f"{host}:{int(port) + 1 if int(port) else 0}"

@@ -23,6 +23,7 @@ class _Json(logging.Formatter):
             "at": dt.datetime.fromtimestamp(record.created, CST).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "msg": record.getMessage(),
         }
         data.update(getattr(record, "fields", {}))

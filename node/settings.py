@@ -52,6 +52,7 @@ class ServeSettings(BaseModel):
     metrics: str = ""  # HOST:PORT for Prometheus; empty: off
     log_format: Literal["text", "json"] = "text"
     workers: int = Field(default=32, ge=1, le=1000)
+    processes: int = Field(default=1, ge=1, le=64)  # hub only: serving processes (SO_REUSEPORT)
     verify_threads: int = Field(default=2, ge=1, le=64)
     drain_s: float = Field(default=2.0, ge=0, le=120)  # NOT_SERVING this long before stopping
 

@@ -225,11 +225,16 @@ def start_server(
     enrol_listen: str | None = None,
     enrol_handler: EnrolHandler | None = None,
     max_workers: int = 32,
+    reuse_port: bool = False,
 ) -> RunningServer:
-    """Bind and start. Ports of ``:0`` addresses are chosen by the OS and reported back."""
+    """Bind and start. Ports of ``:0`` addresses are chosen by the OS and reported back.
+    ``reuse_port``: share the ports with other processes that set it too (SO_REUSEPORT); off,
+    a second server on a taken port fails instead of silently splitting its calls."""
+    options = [(k, 1 if k == "grpc.so_reuseport" and reuse_port else v)
+               for k, v in SERVER_OPTIONS]
     sync_server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
                                                          thread_name_prefix="sync"),
-                              options=SERVER_OPTIONS)
+                              options=options)
     sync_pb2_grpc.add_SyncServicer_to_server(_SyncServicer(handler), sync_server)  # type: ignore[no-untyped-call]
     # the standard health service (for load balancers) and reflection (for grpcurl)
     health_servicer = health.HealthServicer()
@@ -244,7 +249,7 @@ def start_server(
     if enrol_listen is not None and enrol_handler is not None:
         enrol_server = grpc.server(futures.ThreadPoolExecutor(max_workers=4,
                                                               thread_name_prefix="enrol"),
-                                   options=SERVER_OPTIONS)
+                                   options=options)
         sync_pb2_grpc.add_EnrolmentServicer_to_server(_EnrolmentServicer(enrol_handler),
                                                       enrol_server)  # type: ignore[no-untyped-call]
         enrol_port = enrol_server.add_secure_port(enrol_listen, tls.server_only())

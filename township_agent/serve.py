@@ -151,6 +151,10 @@ def serve(home: Path, *, serving: ServeSettings, clock: Clock,
         LineLog(settings.log_json, write)(
             "config", f"serve.metrics = {serving.metrics!r} is ignored: only the county hub "
                       "serves Prometheus metrics so far", ok=False)
+    if serving.processes > 1:
+        LineLog(settings.log_json, write)(
+            "config", f"serve.processes = {serving.processes} is ignored: a township serves "
+                      "from one process (its villages are few)", ok=False)
     server = start_server(tls=tls, listen=serving.listen, handler=TownshipUpstream(service),
                           max_workers=serving.workers)
     host = serving.listen.rpartition(":")[0]

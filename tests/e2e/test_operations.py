@@ -4,6 +4,7 @@ checks, backups."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import sqlite3
@@ -15,8 +16,9 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from bianmin.backlog import make_backlog
 from bianmin.procs import ServerProcess, run
-from tests.e2e.helpers import channel_of, wait_for_health
+from tests.e2e.helpers import channel_of, client_of, records_of, wait_for_health
 
 pytestmark = pytest.mark.e2e
 
@@ -116,3 +118,59 @@ def test_node_backup_is_a_verified_copy_taken_while_the_node_works(federation, i
         assert copy.execute(query).fetchall() == live.execute(query).fetchall()
     again = run("node", "backup", "--home", str(v1), "--out", str(out), check=False)
     assert again.returncode == 1  # never overwrites a backup
+
+
+def test_several_hub_processes_share_the_ports_count_together_and_stop_together(federation):
+    homes = [federation.enrol(f"V{n:03d}") for n in (1, 2, 3)]
+    for n, home in enumerate(homes):
+        make_backlog(home, cases=3, seed=n)
+    held = {home.name.upper(): records_of(home, home.name.upper()) for home in homes}
+    port = free_port()
+    hub = restart_hub(federation, "--processes", "2", "--metrics", f"127.0.0.1:{port}",
+                      "--log-format", "json")
+    pids = hub.info["processes"]
+    assert len(pids) == 2
+    assert hub.info["sync"] == federation.sync_at
+
+    def pushed_by() -> set[int]:
+        lines = (json.loads(line) for line in
+                 (federation.root / "hub-ops.log").read_text(encoding="utf-8").splitlines()
+                 if line.startswith("{"))
+        return {line["pid"] for line in lines if line["msg"].startswith("push of ")}
+
+    # every push on a fresh connection: the kernel hands each to one of the two processes
+    for attempt in range(60):
+        node_id = sorted(held)[attempt % len(held)]
+        with client_of(federation.root / node_id.lower(), federation.sync_at) as c:
+            assert not c.push(node_id, held[node_id]).refused
+        if attempt >= len(held) and pushed_by() == set(pids):
+            break
+    assert pushed_by() == set(pids)
+    with federation.hub_db() as db:
+        stored = dict(db.execute("SELECT log_id, count(*) FROM records WHERE log_id LIKE 'V%' "
+                                 "GROUP BY log_id").all())
+    assert stored == {node_id: len(records) for node_id, records in held.items()}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    total = sum(len(records) for records in held.values())
+    assert f'bianmin_records_ingested_total{{tier="node"}} {total}.0' in text  # both, added
+    assert 'bianmin_node_backlog_records{node="V001"}' in text
+
+    # one process dies: the hub stops whole, says why, and leaves nothing running
+    os.kill(pids[0], signal.SIGKILL)
+    assert hub.proc.wait(timeout=60) == 1
+    hub.stop()
+    assert f"hub process {pids[0]} exited with -9" in (federation.root / "hub-ops.log").read_text(
+        encoding="utf-8")
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not list(federation.hub_home.glob("serve-*.json"))
+
+    # SIGTERM: every process drains and stops, exit 0
+    hub = restart_hub(federation, "--processes", "2")
+    assert hub.stop() == 0
+    for pid in hub.info["processes"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not list(federation.hub_home.glob("serve-*.json"))

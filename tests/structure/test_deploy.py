@@ -268,7 +268,7 @@ IDENTITY = {
                           "upstream_node_id", "fallback", "fallback_node_id"},
 }
 SERVE = {"listen": "127.0.0.1:50051", "enrol_listen": "", "metrics": "", "log_format": "text",
-         "workers": 32, "verify_threads": 2, "drain_s": 2.0}
+         "workers": 32, "processes": 1, "verify_threads": 2, "drain_s": 2.0}
 LIMITS = {"max_file_mb": 20, "max_case_mb": 100}
 OPTIONAL = {  # the commented-out tables and their defaults
     "hub.toml.example": {"serve": SERVE},
