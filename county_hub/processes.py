@@ -66,15 +66,20 @@ def serve_processes(home: Path, *, settings: ServeSettings, clock: Clock,
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    enrol_listen = settings.enrol_listen or next_port(settings.listen)
-    reserved = [_reserve(settings.listen), _reserve(enrol_listen)]
-    sync_at = _bound(settings.listen, reserved[0])
-    enrol_at = _bound(enrol_listen, reserved[1])
-    metrics_dir = Path(tempfile.mkdtemp(prefix="bianmin-metrics-")) if settings.metrics else None
-    hub = Hub.open(home, clock)
+    reserved: list[socket.socket] = []
     children: list[subprocess.Popen[bytes]] = []
+    metrics_dir: Path | None = None
+    hub: Hub | None = None
     state_file = home / f"serve-{os.getpid()}.json"
     try:
+        enrol_listen = settings.enrol_listen or next_port(settings.listen)
+        for address in (settings.listen, enrol_listen):
+            reserved.append(_reserve(address))
+        sync_at = _bound(settings.listen, reserved[0])
+        enrol_at = _bound(enrol_listen, reserved[1])
+        hub = Hub.open(home, clock)  # and upgraded: the processes find it at the newest schema
+        if settings.metrics:
+            metrics_dir = Path(tempfile.mkdtemp(prefix="bianmin-metrics-"))
         env = dict(os.environ)
         if metrics_dir is not None:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
@@ -106,7 +111,8 @@ def serve_processes(home: Path, *, settings: ServeSettings, clock: Clock,
         _stop_all(home, children, settings.drain_s + GRACE_S + _STOP_MARGIN_S)
         for sock in reserved:
             sock.close()
-        hub.close()
+        if hub is not None:
+            hub.close()
         state_file.unlink(missing_ok=True)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -174,3 +174,18 @@ def test_several_hub_processes_share_the_ports_count_together_and_stop_together(
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert not list(federation.hub_home.glob("serve-*.json"))
+
+
+def test_several_hub_processes_on_a_taken_port_fail_clearly_and_leave_nothing(federation):
+    federation.stop_hub()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        refused = run("hub", "serve", "--home", str(federation.hub_home), "--listen", address,
+                      "--processes", "2", "--json", check=False)
+    assert refused.returncode == 1
+    error = json.loads(refused.stdout)["error"]
+    assert error["code"] == "cannot_listen"
+    assert f"cannot listen on {address}" in error["message"]
+    assert not list(federation.hub_home.glob("serve-*.json"))
