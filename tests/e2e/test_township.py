@@ -112,9 +112,11 @@ def test_three_tiers_with_the_county_down_then_converging(federation, tree, inta
     run("node", "sync", "--home", str(v12))
     assert node_state(v12, county_item)["state"] == "received"  # waits for the county
 
+    tree.stop()  # (its own sync loop would relay some of the four before the sync below)
     federation.start_hub(same_ports=True)
     report = tree.sync()
     assert report["relayed"] == 4
+    tree.start()
     at_hub = {c["case_id"]: c for c in hub(federation, "cases", "--json").json()["cases"]}
     assert at_hub[delegated]["state"] == "approved"
     assert at_hub[delegated]["operator"] == "乡镇-赵"
@@ -161,6 +163,7 @@ def test_a_township_altering_a_relayed_record_is_caught_by_the_county(federation
     take(v11, TEMP_RELIEF)
     federation.stop_hub()  # the record waits at the township...
     run("node", "sync", "--home", str(v11))
+    tree.stop()  # (so that its own sync loop cannot relay the record before the sync below)
     with sqlite3.connect(tree.home / "node.db") as db:
         body = bytearray(db.execute("SELECT body FROM records WHERE log_id='V011' AND seq=1"
                                     ).fetchone()[0])
