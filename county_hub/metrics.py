@@ -1,9 +1,9 @@
 """Prometheus metrics of a hub process (issue 7, DESIGN §7): ``hub serve --metrics HOST:PORT``.
 
-Counters and the batch-latency histogram are this process's own (with ``hub serve --processes
-N``, the sum over its processes); the per-node and per-case
-figures are read from the database at scrape time (and kept for a few seconds), so every hub
-process behind a load balancer reports the same county-wide view.
+Counters and the batch-latency histogram are this process's own (with ``hub serve
+--processes N``, the sum over its processes); the per-node and per-case figures are read from
+the database at scrape time (and kept for a few seconds), so every hub process behind a load
+balancer reports the same county-wide view.
 """
 
 from __future__ import annotations
