@@ -190,6 +190,7 @@ def test_decisions_after_the_delegation_is_withdrawn_are_refused(federation, tre
     run("township", "decide", first, "--approve", "--reason", "ok", "--operator", "乡镇-赵",
         "--home", str(tree.home))
     tree.sync()  # the first decision reaches the county while the delegation is in force
+    tree.stop()  # (its own sync loop would hear of the withdrawal below at once)
     hub(federation, "delegation", "withdraw", "T01", "--reason", "整改期间收回",
         "--operator", "陈工")
     # the township has not heard of the withdrawal yet and decides the second case
@@ -203,6 +204,7 @@ def test_decisions_after_the_delegation_is_withdrawn_are_refused(federation, tre
     kinds = [a["kind"] for a in hub(federation, "alarms", "--json").json()["alarms"]]
     assert "unauthorized_decision" in kinds
     # and once it knows, the township itself refuses
+    tree.start()
     third = take(v11, TEMP_RELIEF, name="丁", id17="36011219620122302")
     run("node", "sync", "--home", str(v11))
     refused = run("township", "decide", third, "--approve", "--reason", "ok", "--operator",
