@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
+from typing import TypeVar
 
 from node.clock import CST
 from node.errors import BianminError, TransportError
@@ -24,6 +25,8 @@ from node.service import NodeService
 from node.syncer import Stopped, SyncReport
 from sync import RetryPolicy, SyncError
 from sync.client import UpstreamClient
+
+T = TypeVar("T")
 
 __all__ = ["ROUND_POLICY", "DaemonSettings", "LineLog", "backoff_delay", "run_daemon"]
 
@@ -72,6 +75,28 @@ def _summary(report: SyncReport) -> str:
     return ", ".join(parts)
 
 
+def guarded_round(round_fn: Callable[[], T], *, settings: DaemonSettings, log: LineLog,
+                  failures: int, upstream: str) -> tuple[T | None, int, float]:
+    """One sync round of a daemon loop (``node run``, the township's county link): its
+    result (None if it failed), the failures in a row since the last good round, and the
+    wait before the next. An unreachable upstream or a failed round is logged and backed off
+    with jitter; ``Stopped`` (a signal) goes through to the loop."""
+    try:
+        result = round_fn()
+    except TransportError as exc:
+        delay = backoff_delay(settings, failures + 1)
+        log("unreachable", f"{upstream} unreachable ({exc}); next try in {delay:.0f} s",
+            ok=False, error=str(exc), next_in_s=round(delay, 1))
+        return None, failures + 1, delay
+    except BianminError as exc:
+        delay = backoff_delay(settings, failures + 1)
+        log("error", f"sync with {upstream} failed: {exc} [{exc.code}]; next try in "
+                     f"{delay:.0f} s",
+            ok=False, code=exc.code, error=str(exc), next_in_s=round(delay, 1))
+        return None, failures + 1, delay
+    return result, 0, settings.interval_s
+
+
 def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSettings,
                write: Callable[[str], None]) -> int:
     log = LineLog(settings.log_json, write)
@@ -89,22 +114,12 @@ def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSet
         while not stop.is_set():
             started = time.monotonic()
             try:
-                report = service.sync(client, ROUND_POLICY, should_stop=stop.is_set)
+                report, failures, delay = guarded_round(
+                    lambda: service.sync(client, ROUND_POLICY, should_stop=stop.is_set),
+                    settings=settings, log=log, failures=failures, upstream="upstream")
             except Stopped:
                 break
-            except TransportError as exc:
-                failures += 1
-                delay = backoff_delay(settings, failures)
-                log("unreachable", f"upstream unreachable ({exc}); next try in {delay:.0f} s",
-                    ok=False, error=str(exc), next_in_s=round(delay, 1))
-            except BianminError as exc:
-                failures += 1
-                delay = backoff_delay(settings, failures)
-                log("error", f"sync failed: {exc} [{exc.code}]; next try in {delay:.0f} s",
-                    ok=False, code=exc.code, error=str(exc), next_in_s=round(delay, 1))
-            else:
-                failures = 0
-                delay = settings.interval_s
+            if report is not None:
                 took = time.monotonic() - started
                 log("sync", f"sync ok in {took:.1f} s: {_summary(report)}", ok=True,
                     duration_s=round(took, 3), pushed=report.pushed, received=report.received,

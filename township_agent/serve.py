@@ -20,9 +20,9 @@ from pathlib import Path
 from types import FrameType
 
 from node.clock import Clock
-from node.daemon import ROUND_POLICY, DaemonSettings, LineLog, backoff_delay
+from node.daemon import ROUND_POLICY, DaemonSettings, LineLog, guarded_round
 from node.errmap import from_sync_error
-from node.errors import BianminError, ConfigError, PeerError, TransportError
+from node.errors import ConfigError, PeerError
 from node.identity import CATALOG_LOG_ID, HUB_NODE_ID
 from node.service import NodeService, open_node, upstream_client
 from node.settings import ServeSettings
@@ -86,22 +86,12 @@ def _county_link(service: NodeService, client: UpstreamClient, stop: threading.E
     while not stop.is_set():
         started = time.monotonic()
         try:
-            report = one_round(service, client, ROUND_POLICY, stop.is_set)
+            report, failures, delay = guarded_round(
+                lambda: one_round(service, client, ROUND_POLICY, stop.is_set),
+                settings=settings, log=log, failures=failures, upstream="county")
         except Stopped:
             return
-        except TransportError as exc:
-            failures += 1
-            delay = backoff_delay(settings, failures)
-            log("unreachable", f"county unreachable ({exc}); next try in {delay:.0f} s",
-                ok=False, error=str(exc), next_in_s=round(delay, 1))
-        except BianminError as exc:
-            failures += 1
-            delay = backoff_delay(settings, failures)
-            log("error", f"county sync failed: {exc} [{exc.code}]", ok=False, code=exc.code,
-                error=str(exc), next_in_s=round(delay, 1))
-        else:
-            failures = 0
-            delay = settings.interval_s
+        if report is not None:
             log("sync", f"county sync ok in {time.monotonic() - started:.1f} s: relayed "
                         f"{report.relayed}, pushed {report.own.pushed}, pulled "
                         f"{report.own.pulled}", ok=True, relayed=report.relayed,
