@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CommandFailed", "Run", "ServerProcess", "bianmin_argv", "run", "start_server"]
+__all__ = ["CommandFailed", "Run", "ServerProcess", "bianmin_argv", "run"]
 
 
 def bianmin_argv(*args: str) -> list[str]:
@@ -132,6 +132,3 @@ class ServerProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def start_server(*args: str, **kwargs: Any) -> ServerProcess:
-    return ServerProcess(args, **kwargs)

@@ -30,16 +30,13 @@ from county_hub.schema import (
     HubToken,
     HubTrail,
 )
-from node.catalog import Item
 from node.clock import from_ms, to_ms
 from node.db import Database
 from node.errors import NotFoundError
 from node.ingest import Claim
-from node.payloads import CaseSubmitted, PreReviewed
 from node.records import Record
 from node.schema import table_of
 from node.store import LogStore
-from node.workflow import State
 
 __all__ = ["HubCaseView", "HubStore", "NodeRow", "OperatorRow", "TokenRow"]
 
@@ -179,32 +176,6 @@ class HubStore:
                      .values(last_seen_ms=to_ms(now)))
 
     # -- cases ----------------------------------------------------------------------------------
-
-    def receive_case(self, conn: Connection, record: Record, item: Item | None,
-                     now: dt.datetime) -> None:
-        case = record.payload
-        assert isinstance(case, CaseSubmitted)
-        exists = conn.execute(select(self.cases.c.case_id)
-                              .where(self.cases.c.case_id == case.case_id)).first()
-        if exists is not None:
-            return
-        conn.execute(insert(self.cases).values(
-            case_id=case.case_id, origin_node=record.log_id, item_code=case.item_code,
-            item_name=item.name if item else "", decided_by=item.decided_by if item else "county",
-            departments=",".join(item.departments) if item else "",
-            applicant_name=case.applicant.name, applicant_id=case.applicant.id_number,
-            state=State.RECEIVED.value, complete=False, missing="", reason="", operator="",
-            department="", catalog_version=case.catalog_version, flags="", supplements=0,
-            requested="", outcome="",
-            submitted_at_ms=to_ms(record.header.recorded_at), received_at_ms=to_ms(now),
-            updated_at_ms=to_ms(now)))
-
-    def record_pre_review(self, conn: Connection, record: Record, now: dt.datetime) -> None:
-        review = record.payload
-        assert isinstance(review, PreReviewed)
-        conn.execute(update(self.cases).where(self.cases.c.case_id == review.case_id).values(
-            complete=review.complete, missing=",".join(review.missing),
-            updated_at_ms=to_ms(now)))
 
     def flag_case(self, conn: Connection, case_id: str, flags: list[str]) -> None:
         """Add findings to a case's flags (each kept once)."""

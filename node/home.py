@@ -8,7 +8,6 @@ frozen value (STYLE §11).
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,6 @@ __all__ = [
     "load_ec_key",
     "load_ed25519_key",
     "read_certificate",
-    "read_toml",
     "write_certificate",
     "write_private_key",
     "write_toml",
@@ -96,18 +94,6 @@ def write_toml(path: Path, data: Mapping[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"{path} does not exist: run 'bianmin {path.stem} init' first, or pass the right "
-            "--home (or set BIANMIN_HOME)",
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -100,9 +100,10 @@ class _Overlay:
 
 @dataclass(frozen=True, kw_only=True)
 class Hold:
-    """Why a well-signed record is not taken: ``evidence`` False for records that are fine but
-    early (``blob_missing``: their attachments have not all arrived), True for records the
-    receiver's rules forbid (a township deciding an item not delegated to it)."""
+    """Why a well-signed record is not taken. Its ``code`` says whether the refused record is
+    kept as evidence: not for records that are fine but early (``NOT_EVIDENCE``, e.g.
+    ``blob_missing``: their attachments have not all arrived), yes for records the receiver's
+    rules forbid (a township deciding an item not delegated to it)."""
 
     code: str
     message: str

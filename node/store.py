@@ -505,21 +505,12 @@ class NodeStore:
                                 "'bianmin node cases'")
         return _case_view(row)
 
-    def count_unsynced(self, conn: Connection, node_id: str) -> int:
-        pushed = self.mark(conn, PUSHED)
-        head = self.logs.head(conn, node_id)
-        return max(0, head.seq - pushed)
-
     def latest_catalog(self, conn: Connection, catalog_log: str) -> tuple[Record, CatalogPublished]:
         record = self.logs.latest(conn, catalog_log)
         if record is None or not isinstance(record.payload, CatalogPublished):
             raise NotFoundError("this node holds no catalog yet: run 'bianmin node sync' "
                                 "once the upstream is reachable")
         return record, record.payload
-
-    def unsynced(self, conn: Connection, node_id: str, after: int, limit: int,
-                 ) -> Iterator[tuple[int, bytes, bytes]]:
-        yield from self.logs.raw_after(conn, node_id, after, limit)
 
     def count_cases(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count()).select_from(self.cases)).scalar() or 0)

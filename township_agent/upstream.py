@@ -59,7 +59,6 @@ __all__ = ["TownshipUpstream"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-PULL_BATCH = 500
 MAX_BLOB_BYTES = 64 << 20
 _NODE_ACTIONS = {Supplemented: Action.SUPPLEMENT, Withdrawn: Action.WITHDRAW,
                  Concluded: Action.CONCLUDE}
