@@ -31,20 +31,22 @@ from node.identity import (
     identity_of,
     load_certificate,
 )
-from node.ingest import LogIngest
-from node.records import RecordVerdict
+from node.ingest import (
+    MAX_BLOB_BYTES,
+    LogIngest,
+    check_blob_query,
+    check_push_size,
+    push_result,
+)
 from node.serving import Followers, serve_pull
 from node.transfer import receive_chunks
-from sync import BlobChunk, BlobState, PullBatch, PushResult, RecordOutcome, WireRecord
+from sync import BlobChunk, BlobState, PullBatch, PushResult, WireRecord
 
-__all__ = ["MAX_PUSH_RECORDS", "Ingest"]
+__all__ = ["Ingest"]
 
 T = TypeVar("T")
 U = TypeVar("U")
 
-MAX_PUSH_RECORDS = 5_000
-MAX_BLOB_BYTES = 64 << 20  # an attachment; the node's own limit per file is lower
-MAX_FOLLOW_S = 300
 
 
 class Ingest:
@@ -107,6 +109,7 @@ class Ingest:
              heartbeat: WireRecord | None = None,
              certificates: Sequence[bytes] = ()) -> PushResult:
         who = self.peer(peer_pem)
+        check_push_size(len(raw))
         pairs = [(r.body, r.signature) for r in raw]
         if not self._may_push(who, log_id):
             message = (f"node {who.node_id} may only push its own log, not {log_id}"
@@ -116,9 +119,6 @@ class Ingest:
             self.logs.refuse_all(peer=who.node_id, log_id=log_id, raw=pairs,
                                  reason="wrong_log", message=message)
             raise PeerError(message, code="wrong_log")
-        if len(raw) > MAX_PUSH_RECORDS:
-            raise UsageError(f"a push carries at most {MAX_PUSH_RECORDS} records; this one has "
-                             f"{len(raw)}", code="batch_too_large")
         result = self.logs.receive(
             peer=who.node_id, log_id=log_id, raw=pairs, offered=certificates,
             project=lambda conn, records: project(self.hub, conn, records),
@@ -130,14 +130,11 @@ class Ingest:
                 self.hub.store.record_heartbeat(conn, claim, self.hub.clock.now())
         with self.hub.store.db.write() as conn:
             self.hub.store.touch_node(conn, who.node_id, self.hub.clock.now())
-        return PushResult(committed_seq=result.head.seq,
-                          outcomes=tuple(_outcome(v) for v in result.verdicts))
+        return push_result(result)
 
     def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]:
         self.peer(peer_pem)
-        if len(hashes) > MAX_PUSH_RECORDS:
-            raise UsageError(f"ask for at most {MAX_PUSH_RECORDS} attachments at a time",
-                             code="too_many")
+        check_blob_query(len(hashes))
         return [self.blobs.state(h) for h in hashes]
 
     def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]:
@@ -183,12 +180,5 @@ class Ingest:
              alive: Callable[[], bool] = lambda: True) -> Iterator[PullBatch]:
         who = self.peer(peer_pem)
         yield from serve_pull(self.hub.store.db, self.hub.store.logs, self.served_logs(who),
-                              cursors, follow_s=min(follow_s, MAX_FOLLOW_S), alive=alive,
+                              cursors, follow_s=follow_s, alive=alive,
                               followers=self.followers)
-
-
-def _outcome(verdict: RecordVerdict) -> RecordOutcome:
-    return RecordOutcome(seq=verdict.seq, status=verdict.verdict.value,
-                         reason_code=verdict.reason_code, message=verdict.message)
-
-

@@ -25,7 +25,7 @@ from county_hub.hub import Hub
 from county_hub.ingest import Ingest
 from county_hub.metrics import HubMetrics, count_metrics, start_metrics
 from node.clock import Clock
-from node.errmap import to_call_refused
+from node.errmap import as_refusal, refusing, to_call_refused
 from node.errors import BianminError
 from node.logs import configure_logging, event
 from node.settings import ServeSettings
@@ -84,28 +84,16 @@ class HubSyncHandler:
 
     def pull(self, peer_pem: bytes, cursors: Mapping[str, int], follow_s: float,
              alive: Callable[[], bool]) -> Iterator[PullBatch]:
-        try:
-            yield from self._ingest.pull(peer_pem, cursors, follow_s, alive)
-        except BianminError as exc:
-            raise to_call_refused(exc) from exc
+        return refusing(self._ingest.pull(peer_pem, cursors, follow_s, alive))
 
     def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:
-        try:
-            return self._ingest.rotate_key(peer_pem, records_csr)
-        except BianminError as exc:
-            raise to_call_refused(exc) from exc
+        return as_refusal(self._ingest.rotate_key, peer_pem, records_csr)
 
     def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]:
-        try:
-            return self._ingest.blob_status(peer_pem, hashes)
-        except BianminError as exc:
-            raise to_call_refused(exc) from exc
+        return as_refusal(self._ingest.blob_status, peer_pem, hashes)
 
     def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]:
-        try:
-            return self._ingest.put_blob(peer_pem, chunks)
-        except BianminError as exc:
-            raise to_call_refused(exc) from exc
+        return as_refusal(self._ingest.put_blob, peer_pem, chunks)
 
 
 class HubEnrolHandler:
@@ -113,10 +101,7 @@ class HubEnrolHandler:
         self._hub = hub
 
     def enrol(self, request: EnrolRequest) -> EnrolReply:
-        try:
-            return enrol(self._hub, request)
-        except BianminError as exc:
-            raise to_call_refused(exc) from exc
+        return as_refusal(enrol, self._hub, request)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,7 +43,7 @@ from node.payloads import (
 )
 from node.records import Record, seal
 from node.slip import verification_code
-from node.workflow import Action, CaseFacts, State, next_state
+from node.workflow import NODE_ACTIONS, Action, CaseFacts, State, next_state, node_action_fields
 
 __all__ = ["ROLES", "ActResult", "act", "apply_node_action", "decide", "parse_operators_toml"]
 
@@ -249,15 +249,12 @@ def decide(hub: Hub, case_id: str, *, outcome: Outcome, reason: str,
 
 # -- what nodes do ---------------------------------------------------------------------------
 
-_NODE_ACTIONS: dict[type, Action] = {Supplemented: Action.SUPPLEMENT,
-                                     Withdrawn: Action.WITHDRAW, Concluded: Action.CONCLUDE}
-
 
 def apply_node_action(hub: Hub, conn: Connection, record: Record, now: dt.datetime) -> None:
     """Project a node's supplement, withdrawal or conclusion onto the case -- or, when the
     case has moved on, answer with a signed refusal that flows back down."""
     payload = record.payload
-    action = _NODE_ACTIONS.get(type(payload))
+    action = NODE_ACTIONS.get(type(payload))
     if action is None:
         return
     assert isinstance(payload, Supplemented | Withdrawn | Concluded)
@@ -279,16 +276,11 @@ def apply_node_action(hub: Hub, conn: Connection, record: Record, now: dt.dateti
                                reason=f"{action.value} refused: {exc}"),
                  to=case.origin_node, node_id=record.log_id, detail=str(exc))
         return
-    values: dict[str, object] = {"state": after.value}
-    if isinstance(payload, Supplemented):
-        values |= {"complete": payload.complete, "missing": ",".join(payload.missing),
-                   "requested": ""}
-        store.end_pause(conn, case.case_id, now)
-    elif isinstance(payload, Withdrawn):
-        values["reason"] = payload.reason
-        store.end_pause(conn, case.case_id, now)
-    else:
+    values: dict[str, object] = {"state": after.value, **node_action_fields(payload)}
+    if isinstance(payload, Concluded):
         values["concluded_at_ms"] = to_ms(now)
+    else:  # a supplement or a withdrawal ends a pause for supplements
+        store.end_pause(conn, case.case_id, now)
     store.update_case(conn, case.case_id, now, **values)
     store.add_trail(conn, kind=type(payload).__name__, now=now, case_id=case.case_id,
                     node_id=record.log_id, record=record,

@@ -6,6 +6,9 @@ Clients turn ``SyncError`` into ``BianminError``; servers turn ``BianminError`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import ParamSpec, TypeVar
+
 from node.errors import (
     BianminError,
     ConfigError,
@@ -17,7 +20,10 @@ from node.errors import (
 )
 from sync import CallRefused, Refusal, SyncError, Unreachable
 
-__all__ = ["from_sync_error", "to_call_refused"]
+__all__ = ["as_refusal", "from_sync_error", "refusing", "to_call_refused"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _UNAUTHENTICATED = frozenset({"token_unknown", "token_used", "token_expired", "bad_peer",
                               "not_enrolled", "revoked"})
@@ -52,3 +58,20 @@ def to_call_refused(exc: BianminError) -> CallRefused:
     else:
         refusal = Refusal.INTERNAL
     return CallRefused(refusal, str(exc), code=exc.code)
+
+
+def as_refusal(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``fn(...)``, with our errors raised as refusals the servicer maps to status codes
+    (STYLE §4): what every sync and enrolment handler does."""
+    try:
+        return fn(*args, **kwargs)
+    except BianminError as exc:
+        raise to_call_refused(exc) from exc
+
+
+def refusing(items: Iterator[T]) -> Iterator[T]:
+    """``as_refusal`` for a streamed reply."""
+    try:
+        yield from items
+    except BianminError as exc:
+        raise to_call_refused(exc) from exc

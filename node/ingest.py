@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 
 from node.clock import Clock
 from node.db import Database
-from node.errors import StateError, VerificationError
+from node.errors import StateError, UsageError, VerificationError
 from node.identity import (
     check_issued_by,
     identity_of,
@@ -46,8 +46,13 @@ from node.records import (
 )
 from node.store import Alarm, Keyring, LogStore
 from node.wire import decode_heartbeat
+from sync import PushResult, RecordOutcome
 
-__all__ = ["ALARMING", "Claim", "Hold", "LogIngest", "Screen"]
+__all__ = ["ALARMING", "MAX_BLOB_BYTES", "MAX_PUSH_RECORDS", "Claim", "Hold", "LogIngest",
+           "Screen", "check_blob_query", "check_push_size", "push_result"]
+
+MAX_PUSH_RECORDS = 5_000  # records in one push, attachments asked about in one BlobStatus
+MAX_BLOB_BYTES = 64 << 20  # an attachment; the node's own limit per file is lower
 
 # Refusals that look like an attack raise an alarm (kind on the right); others are only kept.
 ALARMING = {
@@ -294,3 +299,24 @@ class LogIngest:
         if new and kind is not None:
             self.logs.raise_alarm(conn, kind=kind, node_id=log_id, peer=peer, log_id=log_id,
                                   seq=seq, message=message, now=now)
+
+
+def check_push_size(records: int) -> None:
+    """Refuse a push too large to take in one batch, before anything else is done with it
+    (kept as evidence included)."""
+    if records > MAX_PUSH_RECORDS:
+        raise UsageError(f"a push carries at most {MAX_PUSH_RECORDS} records; this one has "
+                         f"{records}", code="batch_too_large")
+
+
+def check_blob_query(hashes: int) -> None:
+    if hashes > MAX_PUSH_RECORDS:
+        raise UsageError(f"ask for at most {MAX_PUSH_RECORDS} attachments at a time; this "
+                         f"asks for {hashes}", code="too_many")
+
+
+def push_result(result: BatchResult) -> PushResult:
+    """The reply to a push: the head committed and each record's outcome."""
+    return PushResult(committed_seq=result.head.seq, outcomes=tuple(
+        RecordOutcome(seq=v.seq, status=v.verdict.value, reason_code=v.reason_code,
+                      message=v.message) for v in result.verdicts))

@@ -19,9 +19,10 @@ from node.store import LogStore
 from node.wire import decode_body
 from sync import PullBatch, WireRecord
 
-__all__ = ["FOLLOW_POLL_S", "PULL_BATCH", "Followers", "serve_pull"]
+__all__ = ["FOLLOW_POLL_S", "MAX_FOLLOW_S", "PULL_BATCH", "Followers", "serve_pull"]
 
 PULL_BATCH = 500
+MAX_FOLLOW_S = 300  # a follower asking for longer is held this long
 FOLLOW_POLL_S = 0.5
 
 
@@ -76,7 +77,7 @@ def serve_pull(db: Database, logs: LogStore, served: Mapping[str, list[str] | No
     if follow_s <= 0 or (followers is not None and not followers.try_enter()):
         return
     try:
-        deadline = time.monotonic() + follow_s
+        deadline = time.monotonic() + min(follow_s, MAX_FOLLOW_S)
         while alive() and time.monotonic() < deadline:
             time.sleep(FOLLOW_POLL_S)
             yield from backlog()

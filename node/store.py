@@ -55,7 +55,15 @@ from node.schema import (
     NodeSyncState,
     table_of,
 )
-from node.workflow import Action, CaseFacts, State, initial_state, next_state
+from node.workflow import (
+    NODE_ACTIONS,
+    Action,
+    CaseFacts,
+    State,
+    initial_state,
+    next_state,
+    node_action_fields,
+)
 
 __all__ = ["Alarm", "CaseView", "Keyring", "LogStore", "NodeStore", "Revocation", "case_of"]
 
@@ -473,20 +481,12 @@ class NodeStore:
         row = conn.execute(select(self.cases).where(
             self.cases.c.case_id == getattr(payload, "case_id", ""))).one()
         values: dict[str, object] = {"last_own_seq": record.seq, "updated_at_ms": to_ms(now)}
-        match payload:
-            case Supplemented():
-                action = Action.SUPPLEMENT
-                values |= {"complete": payload.complete, "missing": ",".join(payload.missing),
-                           "requested": ""}
-                facts = CaseFacts(complete=payload.complete)
-            case Withdrawn():
-                action, facts = Action.WITHDRAW, CaseFacts(complete=bool(row.complete))
-                values["reason"] = payload.reason
-            case Concluded():
-                action, facts = Action.CONCLUDE, CaseFacts(complete=bool(row.complete))
-            case _:
-                raise TypeError(f"{record} is not a node action")
-        after = next_state(row.case_id, State(row.state), action, facts)
+        if not isinstance(payload, Supplemented | Withdrawn | Concluded):
+            raise TypeError(f"{record} is not a node action")
+        values |= node_action_fields(payload)
+        complete = payload.complete if isinstance(payload, Supplemented) else bool(row.complete)
+        after = next_state(row.case_id, State(row.state), NODE_ACTIONS[type(payload)],
+                           CaseFacts(complete=complete))
         values["state"] = after.value
         conn.execute(update(self.cases).where(self.cases.c.case_id == row.case_id)
                      .values(**values))

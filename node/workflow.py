@@ -34,11 +34,13 @@ import enum
 from dataclasses import dataclass
 
 from node.errors import StateError
+from node.payloads import Concluded, Supplemented, Withdrawn
 
 __all__ = [
     "ACTORS",
     "CLOSED",
     "DECIDED",
+    "NODE_ACTIONS",
     "OPEN",
     "TRANSITIONS",
     "Action",
@@ -47,6 +49,7 @@ __all__ = [
     "State",
     "initial_state",
     "next_state",
+    "node_action_fields",
 ]
 
 
@@ -184,3 +187,20 @@ def next_state(case_id: str, state: State, action: Action, facts: CaseFacts, *,
     if after in (S.SUBMITTED, S.INCOMPLETE):
         return initial_state(complete=facts.complete)  # rule 1: follows completeness
     return after
+
+
+# A node's own actions on its case, the same at every tier that keeps a case view.
+NODE_ACTIONS: dict[type, Action] = {Supplemented: Action.SUPPLEMENT, Withdrawn: Action.WITHDRAW,
+                                    Concluded: Action.CONCLUDE}
+
+
+def node_action_fields(payload: Supplemented | Withdrawn | Concluded) -> dict[str, object]:
+    """The case fields a node's own action sets, besides the state it moves the case to."""
+    match payload:
+        case Supplemented():
+            return {"complete": payload.complete, "missing": ",".join(payload.missing),
+                    "requested": ""}
+        case Withdrawn():
+            return {"reason": payload.reason}
+        case _:
+            return {}

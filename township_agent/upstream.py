@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Connection, insert, select, update
 
 from node.clock import to_ms
-from node.errmap import to_call_refused
+from node.errmap import as_refusal
 from node.errors import BianminError, PeerError, StateError
 from node.identity import (
     CATALOG_LOG_ID,
@@ -28,7 +27,14 @@ from node.identity import (
     identity_of,
     load_certificate,
 )
-from node.ingest import Hold, LogIngest
+from node.ingest import (
+    MAX_BLOB_BYTES,
+    Hold,
+    LogIngest,
+    check_blob_query,
+    check_push_size,
+    push_result,
+)
 from node.payloads import (
     ActionRefused,
     CaseSubmitted,
@@ -42,26 +48,19 @@ from node.records import Record, seal
 from node.service import NodeService
 from node.serving import Followers, serve_pull
 from node.transfer import receive_chunks
-from node.workflow import Action, CaseFacts, State, next_state
+from node.workflow import NODE_ACTIONS, CaseFacts, State, next_state, node_action_fields
 from sync import (
     BlobChunk,
     BlobState,
     CallRefused,
     PullBatch,
     PushResult,
-    RecordOutcome,
     Refusal,
     WireRecord,
 )
 
 __all__ = ["TownshipUpstream"]
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-MAX_BLOB_BYTES = 64 << 20
-_NODE_ACTIONS = {Supplemented: Action.SUPPLEMENT, Withdrawn: Action.WITHDRAW,
-                 Concluded: Action.CONCLUDE}
 
 
 class TownshipUpstream:
@@ -88,23 +87,16 @@ class TownshipUpstream:
             raise PeerError(f"node {who.node_id} was revoked ({revoked.reason})", code="revoked")
         return who
 
-    @staticmethod
-    def _guard(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Our errors as refusals the servicer maps to status codes (STYLE §4)."""
-        try:
-            return fn(*args, **kwargs)
-        except BianminError as exc:
-            raise to_call_refused(exc) from exc
-
     # -- push -----------------------------------------------------------------------------------
 
     def push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
              heartbeat: WireRecord | None, certificates: Sequence[bytes]) -> PushResult:
-        return self._guard(self._push, peer_pem, log_id, records, heartbeat, certificates)
+        return as_refusal(self._push, peer_pem, log_id, records, heartbeat, certificates)
 
     def _push(self, peer_pem: bytes, log_id: str, records: Sequence[WireRecord],
               heartbeat: WireRecord | None, certificates: Sequence[bytes]) -> PushResult:
         who = self.village(peer_pem)
+        check_push_size(len(records))
         pairs = [(r.body, r.signature) for r in records]
         if log_id != who.node_id:
             message = f"village {who.node_id} may only push its own log, not {log_id}"
@@ -117,9 +109,7 @@ class TownshipUpstream:
         if heartbeat is not None:
             self.logs.heartbeat(peer=who.node_id, body=heartbeat.body,
                                 signature=heartbeat.signature)
-        return PushResult(committed_seq=result.head.seq, outcomes=tuple(
-            RecordOutcome(seq=v.seq, status=v.verdict.value, reason_code=v.reason_code,
-                          message=v.message) for v in result.verdicts))
+        return push_result(result)
 
     def _screen(self, records: Sequence[Record]) -> dict[int, Hold]:
         """A case is not taken until every attachment it names has arrived."""
@@ -156,7 +146,7 @@ class TownshipUpstream:
             conn.execute(update(cases).where(cases.c.case_id == payload.case_id).values(
                 complete=payload.complete, missing=",".join(payload.missing),
                 updated_at_ms=to_ms(now)))
-        elif type(payload) in _NODE_ACTIONS:
+        elif type(payload) in NODE_ACTIONS:
             self._node_action(conn, record, now)
 
     def _item_name(self, conn: Connection, code: str) -> str:
@@ -177,16 +167,14 @@ class TownshipUpstream:
             return
         complete = payload.complete if isinstance(payload, Supplemented) else view.complete
         try:
-            after = next_state(view.case_id, State(view.state), _NODE_ACTIONS[type(payload)],
+            after = next_state(view.case_id, State(view.state), NODE_ACTIONS[type(payload)],
                                CaseFacts(complete=complete))
         except StateError as exc:
             if self._decides(conn, view.item_code):  # the township answers for its own items
                 self._refuse(conn, record, str(exc))
             return
-        values: dict[str, object] = {"state": after.value, "updated_at_ms": to_ms(now)}
-        if isinstance(payload, Supplemented):
-            values |= {"complete": payload.complete, "missing": ",".join(payload.missing),
-                       "requested": ""}
+        values: dict[str, object] = {"state": after.value, "updated_at_ms": to_ms(now),
+                                     **node_action_fields(payload)}
         conn.execute(update(store.cases).where(store.cases.c.case_id == view.case_id)
                      .values(**values))
 
@@ -214,25 +202,23 @@ class TownshipUpstream:
 
     def pull(self, peer_pem: bytes, cursors: Mapping[str, int], follow_s: float = 0.0,
              alive: Callable[[], bool] = lambda: True) -> Iterator[PullBatch]:
-        try:
-            who = self.village(peer_pem)
-        except BianminError as exc:
-            raise to_call_refused(exc) from exc
+        who = as_refusal(self.village, peer_pem)
         served: dict[str, list[str] | None] = {
             CATALOG_LOG_ID: None, HUB_NODE_ID: [who.node_id], self.node_id: [who.node_id]}
         yield from serve_pull(self.service.store.db, self.service.store.logs, served, cursors,
-                              follow_s=min(follow_s, 300), alive=alive,
+                              follow_s=follow_s, alive=alive,
                               followers=self.followers)
 
     # -- attachments and keys -------------------------------------------------------------------
 
     def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]:
-        self._guard(self.village, peer_pem)
-        return [self.service.blobs.state(h) for h in hashes[:5000]]
+        as_refusal(self.village, peer_pem)
+        as_refusal(check_blob_query, len(hashes))
+        return [self.service.blobs.state(h) for h in hashes]
 
     def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]:
-        self._guard(self.village, peer_pem)
-        return self._guard(receive_chunks, self.service.blobs, chunks,
+        as_refusal(self.village, peer_pem)
+        return as_refusal(receive_chunks, self.service.blobs, chunks,
                            max_blob_bytes=MAX_BLOB_BYTES)
 
     def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:

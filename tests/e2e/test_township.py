@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2
 
 from bianmin.demo import resident_id
 from bianmin.procs import ServerProcess, run
-from sync import CallRefused
+from sync import CallRefused, Refusal
 from tests.e2e.helpers import channel_of, client_of, records_of, wait_for_health
 from tests.incli import setup
 
@@ -269,3 +269,35 @@ def test_the_township_reports_health_and_drains_before_it_stops(federation):
         assert t.proc.proc.wait(timeout=30) == 0
     finally:
         t.stop()
+
+
+def test_oversized_pushes_are_refused_at_either_tier_before_anything_is_kept(federation, tree):
+    v11 = tree.village("V011")
+    take(v11, TEMP_RELIEF)
+    too_many = records_of(v11, "V011")[:1] * 5_001
+    for address, expected in ((tree.address, "T01"), (federation.sync_at, "HUB")):
+        # another village's log, and too large: refused for its size, nothing kept as evidence
+        with client_of(v11, address, expected) as client, \
+                pytest.raises(CallRefused) as refused:
+            client.push("V012", too_many)
+        assert refused.value.refusal is Refusal.INVALID_ARGUMENT
+        assert "a push carries at most 5000 records; this one has 5001" in str(refused.value)
+        with client_of(v11, address, expected) as client, \
+                pytest.raises(CallRefused) as refused:
+            client.blob_status([bytes(32)] * 5_001)
+        assert refused.value.refusal is Refusal.INVALID_ARGUMENT
+        assert "ask for at most 5000 attachments at a time" in str(refused.value)
+    assert hub(federation, "alarms", "--json").json()["alarms"] == []
+    with sqlite3.connect(tree.home / "node.db") as db:
+        assert db.execute("SELECT count(*) FROM evidence").fetchone()[0] == 0
+
+
+def test_a_withdrawal_relayed_through_the_township_shows_its_reason_there(federation, tree):
+    v11 = tree.village("V011")
+    case_id = take(v11, TEMP_RELIEF)
+    run("node", "sync", "--home", str(v11))
+    run("node", "withdraw", case_id, "--reason", "申请人已外出务工", "--home", str(v11))
+    run("node", "sync", "--home", str(v11))
+    held = tree.cases()[case_id]
+    assert held["state"] == "withdrawn"
+    assert held["reason"] == "申请人已外出务工"
