@@ -19,9 +19,9 @@ from bianmin.demo import sample_catalog, sample_operators
 from bianmin.procs import ServerProcess, bianmin_argv, run
 from county_hub.enrolment import issue_token
 from county_hub.hub import Hub
-from node.clock import SystemClock
 from node.enrolment import init_node
 from node.home import NodeConfig
+from node.kernel.clock import SystemClock
 from node.service import open_node, upstream_client
 from sync import ONE_SHOT, WireRecord
 from sync.client import UpstreamClient

@@ -30,7 +30,7 @@ from bench.harness import (
 )
 from bianmin.backlog import make_backlog
 from bianmin.procs import bianmin_argv, run
-from node.identity import new_records_key
+from node.kernel.identity import new_records_key
 from sync import batches
 
 __all__ = ["backlog_sync", "cli_latency", "ingest", "many_nodes", "peer_pouchdb",
@@ -129,7 +129,7 @@ def profile_ingest(records: int = 6_000) -> str:
 
     from county_hub.hub import Hub  # noqa: PLC0415
     from county_hub.ingest import Ingest  # noqa: PLC0415
-    from node.clock import SystemClock  # noqa: PLC0415
+    from node.kernel.clock import SystemClock  # noqa: PLC0415
 
     with scratch("profile") as root:
         county, home = enrolled_offline(root)
@@ -194,7 +194,7 @@ def many_nodes(count: int = 500, per_node: int = 20, concurrency: int = 50) -> d
 
 
 def county_clock() -> Any:
-    from node.clock import SystemClock  # noqa: PLC0415
+    from node.kernel.clock import SystemClock  # noqa: PLC0415
 
     return SystemClock()
 

@@ -11,12 +11,12 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.case_id import format_case_id
-from node.clock import CST, FixedClock
-from node.identity import CATALOG_LOG_ID
-from node.payloads import Applicant, CaseSubmitted, MaterialRef, PreReviewed
-from node.records import seal
-from node.resident_id import check_digit
+from node.kernel.case_id import format_case_id
+from node.kernel.clock import CST, FixedClock, SystemClock
+from node.kernel.identity import CATALOG_LOG_ID
+from node.kernel.payloads import Applicant, CaseSubmitted, MaterialRef, PreReviewed
+from node.kernel.records import seal
+from node.kernel.resident_id import check_digit
 from node.service import open_node
 
 __all__ = ["Backlog", "make_backlog"]
@@ -40,7 +40,7 @@ def make_backlog(home: Path, *, cases: int, attachments: int = 0,
     """Append ``cases`` MZ-001 cases (every ``cases // attachments``-th with a scan of
     ``attachment_bytes`` random bytes) to the node at ``home``, dated over the past weeks."""
     rng = random.Random(seed)  # noqa: S311 -- test data, reproducible by seed
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+    start = SystemClock().now() - dt.timedelta(days=days_ago)
     clock = FixedClock(start)
     service = open_node(home, clock)
     node_id = service.config.node_id

@@ -8,7 +8,6 @@ exits 1 if there is any.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,8 @@ import click
 from sqlalchemy.engine import make_url
 
 from node.cli_support import Output, bianmin_command
-from node.errors import BianminError, ConfigError
+from node.kernel.clock import SystemClock
+from node.kernel.errors import BianminError, ConfigError
 
 __all__ = ["config"]
 
@@ -41,7 +41,7 @@ def _hub_checks(home: Path) -> tuple[dict[str, Any], list[tuple[str, Callable[[]
     from county_hub.home import HubConfig, HubKeys, default_db_url  # noqa: PLC0415
     from county_hub.hub import MIGRATIONS  # noqa: PLC0415
     from node.db import Database  # noqa: PLC0415
-    from node.identity import CATALOG_LOG_ID, check_issued_by  # noqa: PLC0415
+    from node.kernel.identity import CATALOG_LOG_ID, check_issued_by  # noqa: PLC0415
 
     cfg = HubConfig.load(home)
     shown = {"tier": "county hub", "county_code": cfg.county_code,
@@ -51,7 +51,7 @@ def _hub_checks(home: Path) -> tuple[dict[str, Any], list[tuple[str, Callable[[]
 
     def keys() -> str:
         k = HubKeys.load(home)
-        now = dt.datetime.now(dt.UTC)
+        now = SystemClock().now()
         for cert in (k.records_cert, k.catalog_cert, k.tls_cert):
             check_issued_by(cert, k.ca_cert, now)
         if k.tls_cert.public_key() != k.tls_key.public_key():
@@ -83,7 +83,7 @@ def _node_checks(home: Path) -> tuple[dict[str, Any], list[tuple[str, Callable[[
     from node.db import Database, sqlite_url  # noqa: PLC0415
     from node.enrolment import NODE_MIGRATIONS  # noqa: PLC0415
     from node.home import NodeConfig, load_ec_key, load_ed25519_key, read_certificate  # noqa: PLC0415
-    from node.identity import CATALOG_LOG_ID, check_issued_by  # noqa: PLC0415
+    from node.kernel.identity import CATALOG_LOG_ID, check_issued_by  # noqa: PLC0415
     from node.store import NodeStore  # noqa: PLC0415
 
     cfg = NodeConfig.load(home)
@@ -96,7 +96,7 @@ def _node_checks(home: Path) -> tuple[dict[str, Any], list[tuple[str, Callable[[
 
     def keys() -> str:
         ca = read_certificate(home / "certs" / "ca.pem")
-        now = dt.datetime.now(dt.UTC)
+        now = SystemClock().now()
         pairs = (("records", load_ed25519_key(home / "keys" / "records.key").public_key()),
                  ("tls", load_ec_key(home / "keys" / "tls.key").public_key()))
         for name, public_key in pairs:
@@ -112,7 +112,7 @@ def _node_checks(home: Path) -> tuple[dict[str, Any], list[tuple[str, Callable[[
             at = db.revision()
             with db.read() as conn:
                 _r, catalog = NodeStore(db).latest_catalog(conn, CATALOG_LOG_ID)
-            expired = catalog.expires_at < dt.datetime.now(dt.UTC)
+            expired = catalog.expires_at < SystemClock().now()
             return (f"database readable, schema {at}; catalog version {catalog.version}"
                     + (" (EXPIRED: sync to renew)" if expired else ""))
         finally:

@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from bianmin.procs import CommandFailed, ServerProcess, run
-from node.resident_id import check_digit
+from node.kernel.resident_id import check_digit
 
 __all__ = ["demo", "run_demo", "sample_calendar", "sample_catalog", "sample_operators"]
 

@@ -4,7 +4,7 @@ Every action is a signed record in one of the hub's logs -- decisions in the hub
 signed by the hub's records key, delivered to the node that took the case), catalog versions in
 the ``CATALOG`` log (signed by the catalog key, delivered to every node) -- written in the same
 transaction that updates the case view. Whether an action is allowed is the workflow table's
-decision (``node.workflow``), not this module's.
+decision (``node.kernel.workflow``), not this module's.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 
 from county_hub.hub import Hub
-from node.catalog import Catalog
-from node.errors import NotFoundError, UsageError
-from node.identity import CATALOG_LOG_ID
-from node.payloads import CatalogPublished, NodeRevoked
-from node.records import Record, seal
+from node.kernel.catalog import Catalog
+from node.kernel.errors import NotFoundError, UsageError
+from node.kernel.identity import CATALOG_LOG_ID
+from node.kernel.payloads import CatalogPublished, NodeRevoked
+from node.kernel.records import Record, seal
 
 __all__ = [
     "DEFAULT_CATALOG_VALIDITY",

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Connection, select
 
 from county_hub.hub import Hub
-from node.errors import NotFoundError, UsageError, VerificationError
-from node.identity import (
+from node.kernel.errors import NotFoundError, UsageError, VerificationError
+from node.kernel.identity import (
     CATALOG_LOG_ID,
     certificate_pem,
     check_issued_by,
@@ -25,8 +25,8 @@ from node.identity import (
     key_id_of,
     verify_signature,
 )
-from node.payloads import KeyRotated
-from node.records import ZERO_HASH, parse_record
+from node.kernel.payloads import KeyRotated
+from node.kernel.records import ZERO_HASH, parse_record
 
 __all__ = ["AuditReport", "Problem", "export_case", "verify_all"]
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from sqlalchemy import insert, select, update
 
 from county_hub.schema import HubBlob, HubBlobChunk
-from node.clock import Clock, to_ms
 from node.db import Database
-from node.errors import NotFoundError, UsageError, VerificationError
+from node.kernel.clock import Clock, to_ms
+from node.kernel.errors import NotFoundError, UsageError, VerificationError
 from node.schema import table_of
 from sync import BlobChunk, BlobState
 

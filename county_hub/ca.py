@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from node.errors import UsageError
-from node.identity import NodeIdentity
+from node.kernel.errors import UsageError
+from node.kernel.identity import NodeIdentity
 
 __all__ = ["CA_VALIDITY", "NODE_VALIDITY", "check_csr", "issue_certificate", "make_ca"]
 

@@ -34,14 +34,14 @@ from county_hub.supervision import (
     trail,
 )
 from county_hub.workflow import ROLES, ActResult, act, parse_operators_toml
-from node.catalog import parse_catalog_toml
 from node.cli_support import Output, bianmin_command, clock, serve_settings
-from node.clock import CST
-from node.deadlines import Calendar, parse_calendar_toml
-from node.errors import BianminError, NotFoundError, UsageError
-from node.identity import fingerprint
-from node.payloads import CatalogPublished, NodeRevoked, Outcome
-from node.workflow import Action
+from node.kernel.catalog import parse_catalog_toml
+from node.kernel.clock import CST
+from node.kernel.deadlines import Calendar, parse_calendar_toml
+from node.kernel.errors import BianminError, NotFoundError, UsageError
+from node.kernel.identity import fingerprint
+from node.kernel.payloads import CatalogPublished, NodeRevoked, Outcome
+from node.kernel.workflow import Action
 
 __all__ = ["hub"]
 

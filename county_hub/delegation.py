@@ -19,12 +19,12 @@ from sqlalchemy import Connection, insert, select, update
 
 from county_hub.hub import Hub
 from county_hub.schema import HubDelegation
-from node.clock import from_ms, to_ms
-from node.errors import NotFoundError, StateError, UsageError
-from node.payloads import Decision, Delegation, DelegationWithdrawn, Outcome
-from node.records import Record, seal
+from node.kernel.clock import from_ms, to_ms
+from node.kernel.errors import NotFoundError, StateError, UsageError
+from node.kernel.payloads import Decision, Delegation, DelegationWithdrawn, Outcome
+from node.kernel.records import Record, seal
+from node.kernel.workflow import Action, CaseFacts, State, next_state
 from node.schema import table_of
-from node.workflow import Action, CaseFacts, State, next_state
 
 __all__ = [
     "Grant",

@@ -19,8 +19,8 @@ from cryptography import x509
 from county_hub.ca import check_csr, issue_certificate
 from county_hub.hub import Hub
 from node.enrolment import TOKEN_PREFIX, parse_token
-from node.errors import PeerError, UsageError
-from node.identity import (
+from node.kernel.errors import PeerError, UsageError
+from node.kernel.identity import (
     HUB_NODE_ID,
     TIERS,
     NodeIdentity,
@@ -28,7 +28,7 @@ from node.identity import (
     check_node_id,
     fingerprint,
 )
-from node.records import LogHead
+from node.kernel.records import LogHead
 from sync import EnrolReply, EnrolRequest
 
 __all__ = ["IssuedToken", "enrol", "issue_token"]

@@ -20,14 +20,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from node.db import sqlite_url
-from node.errors import ConfigError
 from node.home import (
     load_ec_key,
     load_ed25519_key,
     read_certificate,
     write_toml,
 )
-from node.identity import HUB_NODE_ID, Signer, certificate_pem, private_key_pem
+from node.kernel.errors import ConfigError
+from node.kernel.identity import HUB_NODE_ID, Signer, certificate_pem, private_key_pem
 from node.settings import HubSettings, ServeSettings, load_settings
 
 __all__ = ["HubConfig", "HubKeys", "default_db_url"]

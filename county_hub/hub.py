@@ -18,11 +18,11 @@ from sqlalchemy import Connection
 from county_hub.ca import issue_certificate, make_ca
 from county_hub.home import HubConfig, HubKeys, default_db_url
 from county_hub.store import HubStore
-from node.clock import Clock
 from node.db import Database
-from node.errors import ConfigError, NotFoundError, UsageError
 from node.home import write_certificate, write_private_key
-from node.identity import (
+from node.kernel.clock import Clock
+from node.kernel.errors import ConfigError, NotFoundError, UsageError
+from node.kernel.identity import (
     CATALOG_LOG_ID,
     HUB_NODE_ID,
     NodeIdentity,
@@ -30,8 +30,8 @@ from node.identity import (
     new_records_key,
     new_tls_key,
 )
-from node.payloads import CatalogPublished
-from node.records import parse_record
+from node.kernel.payloads import CatalogPublished
+from node.kernel.records import parse_record
 
 __all__ = ["Hub", "init_hub"]
 

@@ -23,20 +23,20 @@ from county_hub.blobs import DbBlobStore
 from county_hub.ca import check_csr, issue_certificate
 from county_hub.hub import Hub
 from county_hub.projection import project, screen
-from node.errors import PeerError, UsageError
-from node.identity import (
-    CATALOG_LOG_ID,
-    NodeIdentity,
-    certificate_der,
-    identity_of,
-    load_certificate,
-)
 from node.ingest import (
     MAX_BLOB_BYTES,
     LogIngest,
     check_blob_query,
     check_push_size,
     push_result,
+)
+from node.kernel.errors import PeerError, UsageError
+from node.kernel.identity import (
+    CATALOG_LOG_ID,
+    NodeIdentity,
+    certificate_der,
+    identity_of,
+    load_certificate,
 )
 from node.serving import Followers, serve_pull
 from node.transfer import receive_chunks

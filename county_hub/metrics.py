@@ -8,7 +8,6 @@ balancer reports the same county-wide view.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from county_hub.hub import Hub
-from node.clock import CST
+from node.kernel.clock import CST
 
 __all__ = ["HubMetrics", "count_metrics", "start_metrics"]
 
@@ -81,7 +80,7 @@ class _DatabaseCollector(Collector):
         colours = GaugeMetricFamily("bianmin_open_cases", "Open cases by deadline colour",
                                     labels=["colour"])
         counts = {"on_time": 0, "yellow": 0, "red": 0, "statutory_breach": 0}
-        for found in supervise(self.hub, as_of=dt.datetime.now(CST).date()):
+        for found in supervise(self.hub, as_of=self.hub.clock.now().astimezone(CST).date()):
             counts[found.status.colour.value] += 1
         for colour, n in counts.items():
             colours.add_metric([colour], n)

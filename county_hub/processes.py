@@ -36,8 +36,8 @@ from types import FrameType
 from county_hub.hub import Hub
 from county_hub.metrics import start_metrics
 from county_hub.server import GRACE_S, ServeInfo, next_port
-from node.clock import Clock
-from node.errors import BianminError, UsageError
+from node.kernel.clock import Clock
+from node.kernel.errors import BianminError, UsageError
 from node.logs import configure_logging, event
 from node.settings import ServeSettings
 from sync.tls import parse_address

@@ -23,14 +23,14 @@ from county_hub.delegation import (
 )
 from county_hub.hub import Hub
 from county_hub.workflow import apply_node_action
-from node.catalog import Item
-from node.clock import to_ms
-from node.errors import NotFoundError
 from node.ingest import Hold
-from node.payloads import CaseSubmitted, Decision, PreReviewed, referenced_blobs
-from node.prereview import PreReview, recheck
-from node.records import Record
-from node.workflow import State
+from node.kernel.catalog import Item
+from node.kernel.clock import to_ms
+from node.kernel.errors import NotFoundError
+from node.kernel.payloads import CaseSubmitted, Decision, PreReviewed, referenced_blobs
+from node.kernel.prereview import PreReview, recheck
+from node.kernel.records import Record
+from node.kernel.workflow import State
 
 __all__ = ["describe_skew", "project", "screen"]
 

@@ -24,9 +24,9 @@ from county_hub.enrolment import enrol
 from county_hub.hub import Hub
 from county_hub.ingest import Ingest
 from county_hub.metrics import HubMetrics, count_metrics, start_metrics
-from node.clock import Clock
 from node.errmap import as_refusal, refusing, to_call_refused
-from node.errors import BianminError
+from node.kernel.clock import Clock
+from node.kernel.errors import BianminError
 from node.logs import configure_logging, event
 from node.settings import ServeSettings
 from sync import (

@@ -30,11 +30,11 @@ from county_hub.schema import (
     HubToken,
     HubTrail,
 )
-from node.clock import from_ms, to_ms
 from node.db import Database
-from node.errors import NotFoundError
 from node.ingest import Claim
-from node.records import Record
+from node.kernel.clock import from_ms, to_ms
+from node.kernel.errors import NotFoundError
+from node.kernel.records import Record
 from node.schema import table_of
 from node.store import LogStore
 

@@ -1,8 +1,8 @@
 """Electronic supervision (电子监察, DESIGN §7): deadlines, statistics, the audit trail.
 
-Deadlines count working days (``node.deadlines``, with the calendar the county loaded) from the
-hub's receipt in China Standard Time; supplement requests pause the clock until the supplement
-arrives. The limits are the ones of the catalog version the case was taken under.
+Deadlines count working days (``node.kernel.deadlines``, with the calendar the county loaded)
+from the hub's receipt in China Standard Time; supplement requests pause the clock until the
+supplement arrives. The limits are the ones of the catalog version the case was taken under.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from sqlalchemy import Connection
 
 from county_hub.hub import Hub
 from county_hub.store import HubCaseView
-from node.catalog import Item
-from node.clock import CST
-from node.deadlines import Calendar, Colour, DeadlineStatus, Pause, deadline_status
-from node.errors import NotFoundError, UsageError
-from node.workflow import DECIDED, State
+from node.kernel.catalog import Item
+from node.kernel.clock import CST
+from node.kernel.deadlines import Calendar, Colour, DeadlineStatus, Pause, deadline_status
+from node.kernel.errors import NotFoundError, UsageError
+from node.kernel.workflow import DECIDED, State
 
 __all__ = [
     "GROUPINGS",

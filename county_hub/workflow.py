@@ -2,7 +2,8 @@
 
 Every action is checked in this order: the operator (registered, active, not a supervisor, of
 one of the item's departments), the deciding tier (a delegated item of a village under a
-township is the township's), then the workflow table (``node.workflow``), then joint approval.
+township is the township's), then the workflow table (``node.kernel.workflow``), then joint
+approval.
 What is allowed becomes signed records of the hub's log, written in the same transaction as
 the case view, the clock's pauses and the audit trail. Records a village must know
 (supplement requests, not-accepted, decisions, refusals of its late actions) are addressed to
@@ -25,10 +26,10 @@ from sqlalchemy import Connection
 
 from county_hub.hub import Hub
 from county_hub.store import HubCaseView, OperatorRow
-from node.clock import to_ms
-from node.errors import NotFoundError, PeerError, StateError, UsageError
-from node.identity import HUB_NODE_ID
-from node.payloads import (
+from node.kernel.clock import to_ms
+from node.kernel.errors import NotFoundError, PeerError, StateError, UsageError
+from node.kernel.identity import HUB_NODE_ID
+from node.kernel.payloads import (
     Accepted,
     ActionRefused,
     CasePayload,
@@ -41,9 +42,16 @@ from node.payloads import (
     SupplementRequested,
     Withdrawn,
 )
-from node.records import Record, seal
-from node.slip import verification_code
-from node.workflow import NODE_ACTIONS, Action, CaseFacts, State, next_state, node_action_fields
+from node.kernel.records import Record, seal
+from node.kernel.slip import verification_code
+from node.kernel.workflow import (
+    NODE_ACTIONS,
+    Action,
+    CaseFacts,
+    State,
+    next_state,
+    node_action_fields,
+)
 
 __all__ = ["ROLES", "ActResult", "act", "apply_node_action", "decide", "parse_operators_toml"]
 

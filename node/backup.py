@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from node.enrolment import check_home
-from node.errors import ConfigError, UsageError
+from node.kernel.errors import ConfigError, UsageError
 
 __all__ = ["backup_node"]
 

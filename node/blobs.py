@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.errors import NotFoundError, UsageError, VerificationError
+from node.kernel.errors import NotFoundError, UsageError, VerificationError
 from sync import BlobChunk, BlobState
 
 __all__ = ["BlobRef", "BlobStore"]

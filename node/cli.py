@@ -14,11 +14,11 @@ import click
 
 from node.backup import backup_node
 from node.cli_support import Output, bianmin_command, clock
-from node.clock import CST
 from node.daemon import DaemonSettings, run_daemon
 from node.enrolment import init_node
-from node.errors import BianminError, TransportError, UsageError
-from node.payloads import (
+from node.kernel.clock import CST
+from node.kernel.errors import BianminError, TransportError, UsageError
+from node.kernel.payloads import (
     Accepted,
     ActionRefused,
     Applicant,
@@ -36,7 +36,7 @@ from node.payloads import (
     SupplementRequested,
     Withdrawn,
 )
-from node.records import Record
+from node.kernel.records import Record
 from node.service import MaterialInput, open_node, upstream_client
 from sync import ONE_SHOT, SyncError
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from node.clock import Clock, OffsetClock, SystemClock
-from node.errors import BianminError, ConfigError, UsageError
+from node.kernel.clock import Clock, OffsetClock, SystemClock
+from node.kernel.errors import BianminError, ConfigError, UsageError
 
 if TYPE_CHECKING:
     from node.settings import ServeSettings

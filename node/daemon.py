@@ -8,7 +8,6 @@ nothing is ever half applied -- and exits 0.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import random
 import signal
@@ -19,8 +18,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TypeVar
 
-from node.clock import CST
-from node.errors import BianminError, TransportError
+from node.kernel.clock import CST, Clock, SystemClock
+from node.kernel.errors import BianminError, TransportError
 from node.service import NodeService
 from node.syncer import Stopped, SyncReport
 from sync import RetryPolicy, SyncError
@@ -44,21 +43,22 @@ class DaemonSettings:
     max_rounds: int | None = None  # for tests: stop after this many rounds
 
 
-def _now() -> str:
-    return dt.datetime.now(CST).isoformat(timespec="seconds")
-
-
 class LineLog:
-    def __init__(self, as_json: bool, write: Callable[[str], None]) -> None:
+    def __init__(self, as_json: bool, write: Callable[[str], None],
+                 clock: Clock | None = None) -> None:
         self.as_json = as_json
         self.write = write
+        self.clock = clock or SystemClock()
+
+    def _now(self) -> str:
+        return self.clock.now().astimezone(CST).isoformat(timespec="seconds")
 
     def __call__(self, event: str, text: str, **fields: object) -> None:
         if self.as_json:
-            self.write(json.dumps({"at": _now(), "event": event, **fields}, ensure_ascii=False,
+            self.write(json.dumps({"at": self._now(), "event": event, **fields}, ensure_ascii=False,
                                   default=str))
         else:
-            self.write(f"{_now()} {text}")
+            self.write(f"{self._now()} {text}")
 
 
 def _summary(report: SyncReport) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
-from node.errors import ConfigError
+from node.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -19,12 +19,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from node.clock import Clock
 from node.db import Database, sqlite_url
 from node.errmap import from_sync_error
-from node.errors import ConfigError, UsageError, VerificationError
 from node.home import NodeConfig, write_certificate, write_private_key
-from node.identity import (
+from node.kernel.clock import Clock
+from node.kernel.errors import ConfigError, UsageError, VerificationError
+from node.kernel.identity import (
     HUB_NODE_ID,
     certificate_pem,
     check_issued_by,

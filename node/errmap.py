@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
-from node.errors import (
+from node.kernel.errors import (
     BianminError,
     ConfigError,
     NotFoundError,

@@ -18,8 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from node.errors import ConfigError
-from node.identity import (
+from node.kernel.errors import ConfigError
+from node.kernel.identity import (
     CATALOG_LOG_ID,
     HUB_NODE_ID,
     certificate_pem,

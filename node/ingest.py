@@ -23,29 +23,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Connection
 
-from node.clock import Clock
 from node.db import Database
-from node.errors import StateError, UsageError, VerificationError
-from node.identity import (
+from node.kernel.chain import BatchResult, MapFn, chain_batch, check_records
+from node.kernel.clock import Clock
+from node.kernel.errors import StateError, UsageError, VerificationError
+from node.kernel.identity import (
     check_issued_by,
     identity_of,
     key_id_of,
     load_certificate,
     verify_signature,
 )
-from node.payloads import Heartbeat, KeyRotated, audience_of
-from node.records import (
-    BatchResult,
-    MapFn,
-    Record,
-    RecordVerdict,
-    Verdict,
-    chain_batch,
-    check_records,
-    parse_record,
-)
+from node.kernel.payloads import Heartbeat, KeyRotated, audience_of
+from node.kernel.records import Record, RecordVerdict, Verdict, parse_record
+from node.kernel.wire import decode_heartbeat
 from node.store import Alarm, Keyring, LogStore
-from node.wire import decode_heartbeat
 from sync import PushResult, RecordOutcome
 
 __all__ = ["ALARMING", "MAX_BLOB_BYTES", "MAX_PUSH_RECORDS", "Claim", "Hold", "LogIngest",

@@ -10,7 +10,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
-from node.clock import CST
+from node.kernel.clock import CST
 
 __all__ = ["configure_logging", "event"]
 

@@ -23,13 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection
 
 from node.blobs import BlobStore
-from node.case_id import format_case_id
-from node.catalog import Item
-from node.clock import CST, Clock, from_ms
 from node.db import Database, sqlite_url
 from node.enrolment import NODE_MIGRATIONS, check_home
 from node.errmap import from_sync_error
-from node.errors import ConfigError, UsageError, VerificationError
 from node.home import (
     NodeConfig,
     load_ed25519_key,
@@ -37,7 +33,13 @@ from node.home import (
     write_certificate,
     write_private_key,
 )
-from node.identity import (
+from node.ingest import ALARMING
+from node.kernel.case_id import format_case_id
+from node.kernel.catalog import Item
+from node.kernel.chain import verify_log_batch
+from node.kernel.clock import CST, Clock, from_ms
+from node.kernel.errors import ConfigError, UsageError, VerificationError
+from node.kernel.identity import (
     CATALOG_LOG_ID,
     HUB_NODE_ID,
     Signer,
@@ -48,8 +50,7 @@ from node.identity import (
     make_csr,
     new_records_key,
 )
-from node.ingest import ALARMING
-from node.payloads import (
+from node.kernel.payloads import (
     ActionRefused,
     Applicant,
     CasePayload,
@@ -69,13 +70,13 @@ from node.payloads import (
     audience_of,
     referenced_blobs,
 )
-from node.prereview import PreReview, pre_review, resolve_item
-from node.records import LogHead, Record, parse_record, seal, verify_log_batch
-from node.resident_id import validate_resident_id
+from node.kernel.prereview import PreReview, pre_review, resolve_item
+from node.kernel.records import LogHead, Record, parse_record, seal
+from node.kernel.resident_id import validate_resident_id
+from node.kernel.wire import decode_body, encode_heartbeat
+from node.kernel.workflow import State
 from node.store import PUSHED, CaseView, NodeStore
 from node.syncer import LAST_ATTEMPT, LAST_SUCCESS, Progress, Syncer, SyncReport
-from node.wire import decode_body, encode_heartbeat
-from node.workflow import State
 from sync import (
     PullBatch,
     RetryPolicy,

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 
 from node.db import Database
-from node.identity import certificate_der
+from node.kernel.identity import certificate_der
+from node.kernel.wire import decode_body
 from node.store import LogStore
-from node.wire import decode_body
 from sync import PullBatch, WireRecord
 
 __all__ = ["FOLLOW_POLL_S", "MAX_FOLLOW_S", "PULL_BATCH", "Followers", "serve_pull"]

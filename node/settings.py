@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from node.errors import ConfigError
+from node.kernel.errors import ConfigError
 
 __all__ = ["HubSettings", "LimitSettings", "NodeSettings", "RunSettings", "ServeSettings",
            "load_settings"]

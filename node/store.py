@@ -18,17 +18,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Connection, Table, func, insert, select, update
 
-from node.clock import from_ms, to_ms
 from node.db import Database
-from node.errors import NotFoundError
-from node.identity import (
+from node.kernel.clock import from_ms, to_ms
+from node.kernel.errors import NotFoundError
+from node.kernel.identity import (
     certificate_der,
     fingerprint,
     identity_of,
     key_id_of,
     load_certificate,
 )
-from node.payloads import (
+from node.kernel.payloads import (
     CaseSubmitted,
     CatalogPublished,
     Concluded,
@@ -41,7 +41,16 @@ from node.payloads import (
     SupplementRequested,
     Withdrawn,
 )
-from node.records import LogHead, Record, parse_record
+from node.kernel.records import LogHead, Record, parse_record
+from node.kernel.workflow import (
+    NODE_ACTIONS,
+    Action,
+    CaseFacts,
+    State,
+    initial_state,
+    next_state,
+    node_action_fields,
+)
 from node.schema import (
     NodeAlarm,
     NodeCase,
@@ -54,15 +63,6 @@ from node.schema import (
     NodeRevocation,
     NodeSyncState,
     table_of,
-)
-from node.workflow import (
-    NODE_ACTIONS,
-    Action,
-    CaseFacts,
-    State,
-    initial_state,
-    next_state,
-    node_action_fields,
 )
 
 __all__ = ["Alarm", "CaseView", "Keyring", "LogStore", "NodeStore", "Revocation", "case_of"]
@@ -337,7 +337,7 @@ class Alarm:
 
 
 class Keyring:
-    """``node.records.Keyring`` over a store, caching lookups for one transaction."""
+    """``node.kernel.chain.Keyring`` over a store, caching lookups for one transaction."""
 
     def __init__(self, store: LogStore, conn: Connection) -> None:
         self._store = store

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from node.errmap import from_sync_error
-from node.errors import BianminError, ConfigError, PeerError
-from node.payloads import referenced_blobs
-from node.records import parse_record
+from node.kernel.errors import BianminError, ConfigError, PeerError
+from node.kernel.payloads import referenced_blobs
+from node.kernel.records import parse_record
 from node.store import PUSHED
 from sync import (
     RetryPolicy,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from node.errors import UsageError
+from node.kernel.errors import UsageError
 from sync import BlobChunk, BlobState
 
 __all__ = ["BlobSink", "receive_chunks"]

@@ -11,11 +11,11 @@ import click
 from node.cli_support import Output, bianmin_command, clock, serve_settings
 from node.daemon import ROUND_POLICY, DaemonSettings
 from node.enrolment import init_node
-from node.errors import ConfigError
 from node.home import NodeConfig
-from node.payloads import Outcome
+from node.kernel.errors import ConfigError
+from node.kernel.payloads import Outcome
+from node.kernel.slip import verification_code
 from node.service import open_node, upstream_client
-from node.slip import verification_code
 from township_agent.decide import current_delegation, township_cases
 from township_agent.decide import decide as decide_case
 from township_agent.serve import ServeInfo, one_round

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, update
 
-from node.clock import to_ms
-from node.errors import StateError, UsageError
-from node.identity import CATALOG_LOG_ID, HUB_NODE_ID
-from node.payloads import Decision, Delegation, DelegationWithdrawn, Outcome, audience_of
-from node.records import Record, parse_record, seal
+from node.kernel.clock import to_ms
+from node.kernel.errors import StateError, UsageError
+from node.kernel.identity import CATALOG_LOG_ID, HUB_NODE_ID
+from node.kernel.payloads import Decision, Delegation, DelegationWithdrawn, Outcome, audience_of
+from node.kernel.records import Record, parse_record, seal
+from node.kernel.workflow import Action, CaseFacts, State, next_state
 from node.service import NodeService
 from node.store import CaseView
-from node.workflow import Action, CaseFacts, State, next_state
 
 __all__ = ["Granted", "current_delegation", "decide", "township_cases"]
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from node.clock import Clock
 from node.daemon import ROUND_POLICY, DaemonSettings, LineLog, guarded_round
 from node.errmap import from_sync_error
-from node.errors import ConfigError, PeerError
-from node.identity import CATALOG_LOG_ID, HUB_NODE_ID
+from node.kernel.clock import Clock
+from node.kernel.errors import ConfigError, PeerError
+from node.kernel.identity import CATALOG_LOG_ID, HUB_NODE_ID
 from node.service import NodeService, open_node, upstream_client
 from node.settings import ServeSettings
 from node.syncer import Stopped, Syncer, SyncReport

@@ -17,16 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Connection, insert, select, update
 
-from node.clock import to_ms
 from node.errmap import as_refusal
-from node.errors import BianminError, PeerError, StateError
-from node.identity import (
-    CATALOG_LOG_ID,
-    HUB_NODE_ID,
-    NodeIdentity,
-    identity_of,
-    load_certificate,
-)
 from node.ingest import (
     MAX_BLOB_BYTES,
     Hold,
@@ -35,7 +26,16 @@ from node.ingest import (
     check_push_size,
     push_result,
 )
-from node.payloads import (
+from node.kernel.clock import to_ms
+from node.kernel.errors import BianminError, PeerError, StateError
+from node.kernel.identity import (
+    CATALOG_LOG_ID,
+    HUB_NODE_ID,
+    NodeIdentity,
+    identity_of,
+    load_certificate,
+)
+from node.kernel.payloads import (
     ActionRefused,
     CaseSubmitted,
     Concluded,
@@ -44,11 +44,11 @@ from node.payloads import (
     Withdrawn,
     referenced_blobs,
 )
-from node.records import Record, seal
+from node.kernel.records import Record, seal
+from node.kernel.workflow import NODE_ACTIONS, CaseFacts, State, next_state, node_action_fields
 from node.service import NodeService
 from node.serving import Followers, serve_pull
 from node.transfer import receive_chunks
-from node.workflow import NODE_ACTIONS, CaseFacts, State, next_state, node_action_fields
 from sync import (
     BlobChunk,
     BlobState,

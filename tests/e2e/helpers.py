@@ -13,12 +13,12 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from node.clock import FixedClock
 from node.home import load_ed25519_key
-from node.identity import HUB_NODE_ID, Signer
-from node.payloads import Payload
-from node.records import LogHead, Record, seal
-from node.wire import decode_body
+from node.kernel.clock import FixedClock
+from node.kernel.identity import HUB_NODE_ID, Signer
+from node.kernel.payloads import Payload
+from node.kernel.records import LogHead, Record, seal
+from node.kernel.wire import decode_body
 from sync import PullBatch, PushResult, WireRecord
 from sync.client import UpstreamClient
 from sync.server import RunningServer, start_server

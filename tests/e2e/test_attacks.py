@@ -14,15 +14,15 @@ import pytest
 
 from bianmin.demo import resident_id, sample_catalog
 from bianmin.procs import ServerProcess, run
-from node.catalog import parse_catalog_toml
-from node.payloads import (
+from node.kernel.catalog import parse_catalog_toml
+from node.kernel.payloads import (
     Applicant,
     CaseSubmitted,
     CatalogPublished,
     Decision,
     Outcome,
 )
-from node.records import MAX_BODY_BYTES, parse_record
+from node.kernel.records import MAX_BODY_BYTES, parse_record
 from sync import CallRefused, PullBatch, Unreachable, WireRecord
 from tests.e2e.helpers import (
     FakeUpstream,

@@ -17,9 +17,9 @@ from bianmin.demo import sample_catalog, sample_operators
 from bianmin.procs import ServerProcess, run
 from county_hub.hub import Hub
 from county_hub.workflow import act
-from node.clock import SystemClock
-from node.records import parse_record
-from node.workflow import Action
+from node.kernel.clock import SystemClock
+from node.kernel.records import parse_record
+from node.kernel.workflow import Action
 from sync import CallRefused
 from tests.e2e.helpers import client_of, forge, point_node_at, records_of, signer_of
 from tests.incli import setup

@@ -13,10 +13,10 @@ import pytest
 
 from bianmin.demo import resident_id, sample_catalog
 from bianmin.procs import run
-from node.clock import FixedClock
-from node.payloads import Heartbeat
-from node.records import parse_record
-from node.wire import encode_heartbeat
+from node.kernel.clock import FixedClock
+from node.kernel.payloads import Heartbeat
+from node.kernel.records import parse_record
+from node.kernel.wire import encode_heartbeat
 from sync import WireRecord
 from tests.e2e.helpers import client_of, forge, records_of, signer_of
 

@@ -12,8 +12,8 @@ import pytest
 
 from bianmin.demo import sample_calendar
 from bianmin.procs import run
-from node.clock import CST
-from node.deadlines import add_working_days, parse_calendar_toml
+from node.kernel.clock import CST
+from node.kernel.deadlines import add_working_days, parse_calendar_toml
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from node.case_id import MAX_DAILY, CaseId, format_case_id, parse_case_id
-from node.errors import UsageError
+from node.kernel.case_id import MAX_DAILY, CaseId, format_case_id, parse_case_id
+from node.kernel.errors import UsageError
 
 DAY = dt.date(2026, 11, 27)
 

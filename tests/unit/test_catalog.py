@@ -8,8 +8,8 @@ from importlib import resources
 
 import pytest
 
-from node.catalog import Catalog, FieldSpec, MaterialSpec, parse_catalog_toml
-from node.errors import CatalogError
+from node.kernel.catalog import Catalog, FieldSpec, MaterialSpec, parse_catalog_toml
+from node.kernel.errors import CatalogError
 
 SOURCE = "county-catalog.toml"
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.deadlines import (
+from node.kernel.deadlines import (
     Calendar,
     Colour,
     DeadlineStatus,
@@ -22,7 +22,7 @@ from node.deadlines import (
     parse_calendar_toml,
     working_days_between,
 )
-from node.errors import UsageError
+from node.kernel.errors import UsageError
 
 D = dt.date
 WEEKENDS = Calendar()

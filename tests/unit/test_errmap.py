@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from node.errmap import from_sync_error, to_call_refused
-from node.errors import (
+from node.kernel.errors import (
     BianminError,
     CatalogError,
     ConfigError,

@@ -7,9 +7,9 @@ from importlib import resources
 
 import pytest
 
-from node.catalog import Catalog, Item, parse_catalog_toml
-from node.errors import CatalogError
-from node.prereview import PreReview, check_fields, pre_review, resolve_item
+from node.kernel.catalog import Catalog, Item, parse_catalog_toml
+from node.kernel.errors import CatalogError
+from node.kernel.prereview import PreReview, check_fields, pre_review, resolve_item
 
 MZ_REQUIRED = ["application", "id_card", "hukou", "income_proof", "assets_statement"]
 MZ_FIELDS = {"household_size": "3", "monthly_income_yuan": "850.50"}

@@ -13,17 +13,18 @@ import pytest
 from cryptography import x509
 
 from county_hub.ca import issue_certificate, make_ca
-from node.catalog import parse_catalog_toml
-from node.clock import FixedClock
-from node.errors import ForkError, VerificationError
-from node.identity import (
+from node.kernel.catalog import parse_catalog_toml
+from node.kernel.chain import BatchResult, verify_log_batch
+from node.kernel.clock import FixedClock
+from node.kernel.errors import ForkError, VerificationError
+from node.kernel.identity import (
     CATALOG_LOG_ID,
     NodeIdentity,
     Signer,
     new_records_key,
     verify_signature,
 )
-from node.payloads import (
+from node.kernel.payloads import (
     Applicant,
     CaseSubmitted,
     CatalogPublished,
@@ -33,18 +34,16 @@ from node.payloads import (
     Payload,
     PreReviewed,
 )
-from node.records import (
+from node.kernel.records import (
     MAX_BODY_BYTES,
     ZERO_HASH,
-    BatchResult,
     LogHead,
     Record,
     Verdict,
     parse_record,
     seal,
-    verify_log_batch,
 )
-from node.wire import decode_body
+from node.kernel.wire import decode_body
 from sync.pb import records_pb2 as pb
 
 NOW = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC)

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from node.errors import UsageError
-from node.resident_id import check_digit, validate_resident_id
+from node.kernel.errors import UsageError
+from node.kernel.resident_id import check_digit, validate_resident_id
 
 # The two examples printed in GB 11643-1999 itself. By hand, for the first one:
 #   digits   1  1  0  1  0  5  1  9  4  9  1  2  3  1  0  0  2

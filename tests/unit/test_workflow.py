@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from node.errors import StateError
-from node.workflow import (
+from node.kernel.errors import StateError
+from node.kernel.workflow import (
     ACTORS,
     CLOSED,
     DECIDED,

@@ -1,165 +1,45 @@
-"""Signed, hash-chained records and their verification (DESIGN §3). Pure: no I/O.
+"""The one verifier of received records (DESIGN §3, §4; STYLE §21). Pure: no I/O.
 
-A record is ``body`` (the serialized ``RecordBody``) plus ``signature`` (Ed25519 over exactly
-those bytes). ``hash = sha256(body)``; seq starts at 1 with no gaps; the first record's previous
-hash is 32 zero bytes. A log is therefore a hash chain: dropping, reordering or editing one
-record breaks verification of everything after it.
+Two steps. ``check_records`` judges each record on its own: the body parses strictly, it
+belongs to the log it was sent as, it is signed by a certificate this receiver trusts, issued
+to that log's node for that purpose, and the signature holds. ``chain_batch`` then places the
+checked records on the log: seq, previous hash, revocation point, key in force; a record at
+or below the head is *already had* if its hash matches and a *fork* otherwise.
 
-Verification returns a result; callers that want an exception use ``BatchResult.raise_for``
-(STYLE §10). Checking many signatures is the cost of ingest, so the signature step takes a
-``map`` function: pass a thread pool's ``map`` to check a batch on several cores (pyca releases
-the GIL while verifying).
+Verification returns a result (STYLE §10): ingest stops at the first refusal (everything after
+it is ``after_refusal``); audit runs the same steps with ``collect=True`` and gets every
+problem. Checking many signatures is the cost of ingest, so the signature step takes a
+``map`` function: pass a thread pool's ``map`` to check a batch on several cores (libsodium
+releases the GIL while verifying).
 """
 
 from __future__ import annotations
 
-import enum
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from node.clock import Clock
-from node.errors import ForkError, VerificationError
-from node.identity import (
-    CATALOG_LOG_ID,
-    Signer,
-    identity_of,
-    key_id_of,
-    load_certificate,
-    verify_signature,
-)
-from node.payloads import KeyRotated, Payload
-from node.wire import Header, decode_body, encode_body
+from node.kernel.errors import ForkError, VerificationError
+from node.kernel.identity import CATALOG_LOG_ID, identity_of, verify_signature
+from node.kernel.payloads import KeyRotated
+from node.kernel.records import LogHead, Record, RecordVerdict, Verdict, parse_record
 
 __all__ = [
-    "MAX_BODY_BYTES",
-    "ZERO_HASH",
     "BatchResult",
     "Keyring",
-    "LogHead",
-    "Record",
-    "RecordVerdict",
-    "Verdict",
+    "MapFn",
     "chain_batch",
     "check_records",
-    "parse_record",
-    "seal",
     "verify_log_batch",
 ]
-
-ZERO_HASH = bytes(32)
-MAX_BODY_BYTES = 64 * 1024  # bodies name attachments by hash; 64 KiB is far above any real one
-SIGNATURE_BYTES = 64
-
-
-@dataclass(frozen=True, kw_only=True)
-class LogHead:
-    """Where a log stands: its last seq and that record's hash (``0`` / zeros when empty),
-    and the records key in force for the next record (empty: any key certified to the log's
-    node; set at enrolment and moved by ``KeyRotated`` records)."""
-
-    seq: int = 0
-    hash: bytes = ZERO_HASH
-    key_id: bytes = b""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Record:
-    body: bytes
-    signature: bytes
-    hash: bytes
-    header: Header
-    payload: Payload
-
-    @property
-    def log_id(self) -> str:
-        return self.header.log_id
-
-    @property
-    def seq(self) -> int:
-        return self.header.seq
-
-    @property
-    def head(self) -> LogHead:
-        """The log head once this record is appended. The key in force stays this record's
-        signer, unless the record rotates the log to a new key."""
-        key_id = self.header.key_id
-        if isinstance(self.payload, KeyRotated):
-            try:
-                public_key = load_certificate(self.payload.new_certificate).public_key()
-                if isinstance(public_key, ed25519.Ed25519PublicKey):
-                    key_id = key_id_of(public_key)
-            except VerificationError:
-                pass  # an unreadable rotation never gets accepted (``chain_batch``)
-        return LogHead(seq=self.seq, hash=self.hash, key_id=key_id)
-
-    def __str__(self) -> str:
-        return f"{self.log_id}#{self.seq}"
-
-
-def seal(payload: Payload, *, log_id: str, head: LogHead, signer: Signer, clock: Clock) -> Record:
-    """The next record of a log: body encoded once, signed once, never re-serialized."""
-    header = Header(
-        log_id=log_id,
-        seq=head.seq + 1,
-        prev_hash=head.hash,
-        recorded_at=clock.now(),
-        key_id=signer.key_id,
-    )
-    body = encode_body(header, payload)
-    return Record(
-        body=body,
-        signature=signer.sign(body),
-        hash=hashlib.sha256(body).digest(),
-        header=header,
-        payload=payload,
-    )
-
-
-def parse_record(body: bytes, signature: bytes) -> Record:
-    """Values from received bytes; does not check the signature (see ``verify_log_batch``)."""
-    if len(body) > MAX_BODY_BYTES:
-        raise VerificationError(
-            f"record body is {len(body)} bytes, over the {MAX_BODY_BYTES}-byte bound",
-            code="oversized",
-        )
-    if len(signature) != SIGNATURE_BYTES:
-        raise VerificationError("record signature is not a 64-byte Ed25519 signature",
-                                code="bad_signature")
-    header, payload = decode_body(body)
-    return Record(
-        body=body,
-        signature=signature,
-        hash=hashlib.sha256(body).digest(),
-        header=header,
-        payload=payload,
-    )
 
 
 class Keyring(Protocol):
     """Certificates this receiver already trusts (checked against the county CA on arrival)."""
 
     def certificate(self, key_id: bytes) -> x509.Certificate | None: ...
-
-
-class Verdict(enum.StrEnum):
-    ACCEPTED = "accepted"
-    ALREADY_HAD = "already_had"
-    REFUSED = "refused"
-
-
-@dataclass(frozen=True, kw_only=True)
-class RecordVerdict:
-    seq: int
-    verdict: Verdict
-    reason_code: str = ""
-    message: str = ""
-    record: Record | None = None  # the parsed record, when it parsed
-    raw: tuple[bytes, bytes] = (b"", b"")  # body and signature as received, for evidence
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,7 +32,7 @@ from cryptography.x509.oid import NameOID
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from node.errors import UsageError, VerificationError
+from node.kernel.errors import UsageError, VerificationError
 
 __all__ = [
     "CATALOG_LOG_ID",

@@ -33,8 +33,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from node.errors import StateError
-from node.payloads import Concluded, Supplemented, Withdrawn
+from node.kernel.errors import StateError
+from node.kernel.payloads import Concluded, Supplemented, Withdrawn
 
 __all__ = [
     "ACTORS",

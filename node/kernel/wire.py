@@ -14,10 +14,10 @@ from decimal import Decimal
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from node.catalog import Catalog, FieldSpec, Item, MaterialSpec
-from node.clock import from_ms, to_ms
-from node.errors import VerificationError
-from node.payloads import (
+from node.kernel.catalog import Catalog, FieldSpec, Item, MaterialSpec
+from node.kernel.clock import from_ms, to_ms
+from node.kernel.errors import VerificationError
+from node.kernel.payloads import (
     Accepted,
     ActionRefused,
     Applicant,

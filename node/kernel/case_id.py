@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from node.errors import UsageError
+from node.kernel.errors import UsageError
 
 __all__ = ["CaseId", "format_case_id", "parse_case_id"]
 

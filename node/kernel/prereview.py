@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from node.catalog import Catalog, FieldSpec, Item
-from node.errors import CatalogError
+from node.kernel.catalog import Catalog, FieldSpec, Item
+from node.kernel.errors import CatalogError
 
 __all__ = ["PreReview", "check_fields", "pre_review", "recheck", "resolve_item"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from node.errors import UsageError
+from node.kernel.errors import UsageError
 
 __all__ = ["check_digit", "validate_resident_id"]
 

@@ -1,6 +1,6 @@
 """Deadline arithmetic (DESIGN §7): working days since the hub's receipt, and a case's colour. Pure.
 
-The clock starts when the hub stores a case (``received``, ``node.workflow`` rule 2). Each
+The clock starts when the hub stores a case (``received``, ``node.kernel.workflow`` rule 2). Each
 catalog item promises a limit (``promised_days``) and the law sets a longer one
 (``statutory_days``); both count *working days*, so the county keeps a holiday calendar file
 (``bianmin/data/calendar-example.toml``): public holidays, and the weekend days that become
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.errors import UsageError
+from node.kernel.errors import UsageError
 
 __all__ = [
     "Calendar",

@@ -2,7 +2,7 @@
 
 Each payload has exactly one writer (DESIGN §6): case submissions and pre-reviews are written by
 the node that took the case, decisions by the deciding tier, catalog versions by the catalog key.
-The protobuf form of these values lives in ``node.wire`` and nowhere else (STYLE §5).
+The protobuf form of these values lives in ``node.kernel.wire`` and nowhere else (STYLE §5).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from node.catalog import Catalog
+from node.kernel.catalog import Catalog
 
 __all__ = [
     "Accepted",

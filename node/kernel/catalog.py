@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from node.errors import CatalogError
+from node.kernel.errors import CatalogError
 
 __all__ = [
     "FIELD_TYPES",
