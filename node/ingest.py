@@ -227,9 +227,17 @@ class LogIngest:
                                   peer=peer, log_id=log_id, seq=0, message=message, now=now)
 
     def heartbeat(self, *, peer: str, body: bytes, signature: bytes) -> Claim:
-        """Check a node's signed heartbeat; a claim that contradicts a stored record is a fork."""
-        beat: Heartbeat = decode_heartbeat(body)
+        """Check a node's signed heartbeat; a claim that contradicts a stored record is a fork.
+        A heartbeat that does not decode (a time that is no date, say) is kept as evidence
+        with an alarm, like a refused record."""
         now = self.clock.now()
+        try:
+            beat: Heartbeat = decode_heartbeat(body)
+        except VerificationError as exc:
+            with self.db.write() as conn:
+                self._keep(conn, peer=peer, log_id=peer, seq=0, raw=(body, signature),
+                           reason=exc.code, message=f"heartbeat of {peer}: {exc}", now=now)
+            raise
         if beat.node_id != peer:
             raise VerificationError(f"heartbeat of {beat.node_id} sent by {peer}",
                                     code="wrong_log")

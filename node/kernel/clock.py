@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-__all__ = ["CST", "Clock", "FixedClock", "OffsetClock", "SystemClock", "from_ms", "to_ms"]
+__all__ = ["CST", "MAX_MS", "MIN_MS", "Clock", "FixedClock", "OffsetClock", "SystemClock",
+           "from_ms", "to_ms"]
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 
@@ -59,5 +60,15 @@ def to_ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def from_ms(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    """The aware datetime of Unix milliseconds (exact; ``MIN_MS``..``MAX_MS``)."""
+    return _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+# the Unix milliseconds a datetime can hold: years 1 to 9999 (a record's time outside them is
+# not a date, and refused as malformed)
+MIN_MS = to_ms(dt.datetime(1, 1, 2, tzinfo=dt.UTC))
+MAX_MS = to_ms(dt.datetime(9999, 12, 30, tzinfo=dt.UTC))

@@ -1,21 +1,39 @@
-"""The one place where record bodies meet protobuf (STYLE §5).
+"""The one place where record bodies meet protobuf (STYLE §5, §22). Pure.
 
 ``encode_body`` turns a header and a payload into the bytes that get signed; ``decode_body``
 turns received bytes back into values and fails closed: a body that does not parse, has an
-unknown field, or would not re-encode to the very same bytes is refused (STYLE §9).
+unknown field, would not re-encode to the very same bytes, or holds a value no payload may
+hold (a time that is no date, a decision with no outcome) is refused as ``malformed_body``
+(STYLE §9).
+
+The conversion is a table, not a ladder: ``PAYLOADS`` pairs each payload class with its field
+of ``RecordBody``'s ``payload`` oneof, and ``_MESSAGES`` pairs each nested value class with its
+message. One pair of functions walks a value's dataclass fields by their types:
+
+* ``str``, ``bytes``, ``int``, ``bool`` fields copy as they are; ``tuple[str, ...]`` is a
+  repeated field; a nested value is its message;
+* a ``datetime`` field ``x`` is the int64 field ``x_ms`` (Unix milliseconds);
+* a ``Decimal`` is decimal text; ``Decimal | None`` and ``int | None`` are ``optional`` fields;
+* ``Outcome`` is the ``Outcome`` enum, and ``CaseSubmitted.fields`` (name, value) pairs are
+  ``FieldValue`` messages.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from dataclasses import dataclass
-from decimal import Decimal
+import enum
+import functools
+import types
+import typing
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from node.kernel.catalog import Catalog, FieldSpec, Item, MaterialSpec
-from node.kernel.clock import from_ms, to_ms
+from node.kernel.clock import MAX_MS, MIN_MS, from_ms, to_ms
 from node.kernel.errors import VerificationError
 from node.kernel.payloads import (
     Accepted,
@@ -44,6 +62,7 @@ from sync.pb import records_pb2 as pb
 
 __all__ = [
     "BODY_FORMAT",
+    "PAYLOADS",
     "Header",
     "decode_body",
     "decode_heartbeat",
@@ -53,17 +72,153 @@ __all__ = [
 
 BODY_FORMAT = 1
 
+# payload class -> its field of RecordBody's ``payload`` oneof
+PAYLOADS: dict[type, str] = {
+    CaseSubmitted: "case_submitted",
+    PreReviewed: "pre_reviewed",
+    Supplemented: "supplemented",
+    Withdrawn: "withdrawn",
+    Concluded: "concluded",
+    Decision: "decision",
+    Accepted: "accepted",
+    NotAccepted: "not_accepted",
+    SupplementRequested: "supplement_requested",
+    Opinion: "opinion",
+    ActionRefused: "action_refused",
+    CatalogPublished: "catalog_published",
+    NodeRevoked: "node_revoked",
+    KeyRotated: "key_rotated",
+    Delegation: "delegation",
+    DelegationWithdrawn: "delegation_withdrawn",
+}
+_BY_FIELD = {name: cls for cls, name in PAYLOADS.items()}
+
+# nested value class -> its message class
+_MESSAGES: dict[type, type[Message]] = {
+    Applicant: pb.Applicant,
+    MaterialRef: pb.Material,
+    Catalog: pb.Catalog,
+    Item: pb.Item,
+    MaterialSpec: pb.MaterialSpec,
+    FieldSpec: pb.FieldSpec,
+    Heartbeat: pb.Heartbeat,
+    **{cls: getattr(pb, cls.__name__) for cls in PAYLOADS},
+}
+
 _OUTCOMES = {Outcome.APPROVE: pb.OUTCOME_APPROVE, Outcome.REJECT: pb.OUTCOME_REJECT}
 _OUTCOMES_BACK = {v: k for k, v in _OUTCOMES.items()}
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Header:
     log_id: str
     seq: int
     prev_hash: bytes
     recorded_at: dt.datetime
     key_id: bytes
+
+
+# -- the walk ------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """``(name, type)`` of a value class's fields, with the types resolved."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
+def _optional_of(hint: Any) -> Any | None:
+    """``X`` for ``X | None``, else None."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(hint)) == 2:
+            return args[0]
+    return None
+
+
+def _to_message(value: object) -> Message:
+    cls: type = type(value)
+    message = _MESSAGES[cls]()
+    for name, hint in _fields(cls):
+        _put(message, name, hint, getattr(value, name))
+    return message
+
+
+def _put(message: Message, name: str, hint: Any, value: Any) -> None:
+    if hint is dt.datetime:
+        setattr(message, f"{name}_ms", to_ms(value))
+        return
+    inner = _optional_of(hint)
+    if inner is not None:
+        if value is not None:
+            _put(message, name, inner, value)
+        return
+    if hint is Decimal:
+        setattr(message, name, str(value))
+    elif hint is Outcome:
+        setattr(message, name, _OUTCOMES[value])
+    elif typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        target = getattr(message, name)
+        if item in _MESSAGES:
+            target.extend(_to_message(v) for v in value)
+        elif typing.get_origin(item) is tuple:  # (name, value) pairs: CaseSubmitted.fields
+            target.extend(pb.FieldValue(name=k, value=v) for k, v in value)
+        else:
+            target.extend(value)
+    elif hint in _MESSAGES:
+        getattr(message, name).CopyFrom(_to_message(value))
+    else:
+        setattr(message, name, value)
+
+
+def _from_message(message: Message, cls: type) -> Any:
+    values = {name: _get(message, name, hint) for name, hint in _fields(cls)}
+    return cls(**values)
+
+
+def _get(message: Message, name: str, hint: Any) -> Any:
+    if hint is dt.datetime:
+        return _time(getattr(message, f"{name}_ms"), f"{type(message).__name__}.{name}")
+    inner = _optional_of(hint)
+    if inner is not None:
+        return _get(message, name, inner) if message.HasField(name) else None
+    raw = getattr(message, name)
+    if hint is Decimal:
+        try:
+            return Decimal(raw or "0")
+        except InvalidOperation as exc:
+            raise VerificationError(f"{type(message).__name__}.{name} {raw!r} is not a "
+                                    "decimal", code="malformed_body") from exc
+    if hint is Outcome:
+        if raw not in _OUTCOMES_BACK:
+            raise VerificationError(f"{type(message).__name__} has no outcome",
+                                    code="malformed_body")
+        return _OUTCOMES_BACK[raw]
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if item in _MESSAGES:
+            return tuple(_from_message(m, item) for m in raw)
+        if typing.get_origin(item) is tuple:
+            return tuple((f.name, f.value) for f in raw)
+        return tuple(raw)
+    if hint in _MESSAGES:
+        return _from_message(raw, hint)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):  # pragma: no cover - none yet
+        return hint(raw)
+    return raw
+
+
+def _time(ms: int, what: str) -> dt.datetime:
+    """A time from Unix milliseconds, refusing a number that is no date (e.g. 2**62)."""
+    if not MIN_MS <= ms <= MAX_MS:
+        raise VerificationError(f"{what} is {ms} ms, which is not a date (years 1 to 9999)",
+                                code="malformed_body")
+    return from_ms(ms)
+
+
+# -- bodies and heartbeats -------------------------------------------------------------------------
 
 
 def encode_body(header: Header, payload: Payload) -> bytes:
@@ -75,87 +230,49 @@ def encode_body(header: Header, payload: Payload) -> bytes:
         recorded_at_ms=to_ms(header.recorded_at),
         key_id=header.key_id,
     )
-    match payload:
-        case CaseSubmitted():
-            body.case_submitted.CopyFrom(_case_submitted(payload))
-        case PreReviewed():
-            body.pre_reviewed.CopyFrom(
-                pb.PreReviewed(
-                    case_id=payload.case_id,
-                    complete=payload.complete,
-                    missing=list(payload.missing),
-                    catalog_version=payload.catalog_version,
-                    catalog_hash=payload.catalog_hash,
-                ),
-            )
-        case Decision():
-            body.decision.CopyFrom(
-                pb.Decision(
-                    case_id=payload.case_id,
-                    outcome=_OUTCOMES[payload.outcome],
-                    reason=payload.reason,
-                    operator=payload.operator,
-                    department=payload.department,
-                    verification_code=payload.verification_code,
-                    delegation=payload.delegation,
-                ),
-            )
-        case Delegation():
-            body.delegation.CopyFrom(pb.Delegation(
-                township=payload.township, items=list(payload.items),
-                valid_from_ms=to_ms(payload.valid_from), valid_until_ms=to_ms(payload.valid_until),
-                catalog_version=payload.catalog_version, operator=payload.operator))
-        case DelegationWithdrawn():
-            body.delegation_withdrawn.CopyFrom(pb.DelegationWithdrawn(
-                township=payload.township, reason=payload.reason, operator=payload.operator))
-        case Supplemented():
-            body.supplemented.CopyFrom(pb.Supplemented(
-                case_id=payload.case_id, materials=[_material(m) for m in payload.materials],
-                complete=payload.complete, missing=list(payload.missing)))
-        case Withdrawn():
-            body.withdrawn.CopyFrom(pb.Withdrawn(case_id=payload.case_id,
-                                                 reason=payload.reason))
-        case Concluded():
-            body.concluded.CopyFrom(pb.Concluded(case_id=payload.case_id, note=payload.note))
-        case Accepted():
-            body.accepted.CopyFrom(pb.Accepted(case_id=payload.case_id,
-                                               operator=payload.operator,
-                                               department=payload.department))
-        case NotAccepted():
-            body.not_accepted.CopyFrom(pb.NotAccepted(
-                case_id=payload.case_id, reason=payload.reason, operator=payload.operator,
-                department=payload.department))
-        case SupplementRequested():
-            body.supplement_requested.CopyFrom(pb.SupplementRequested(
-                case_id=payload.case_id, materials=list(payload.materials),
-                reason=payload.reason, operator=payload.operator,
-                department=payload.department))
-        case Opinion():
-            body.opinion.CopyFrom(pb.Opinion(
-                case_id=payload.case_id, department=payload.department,
-                favourable=payload.favourable, reason=payload.reason,
-                operator=payload.operator))
-        case ActionRefused():
-            body.action_refused.CopyFrom(pb.ActionRefused(
-                case_id=payload.case_id, refused_log_id=payload.refused_log_id,
-                refused_seq=payload.refused_seq, reason=payload.reason))
-        case NodeRevoked():
-            body.node_revoked.CopyFrom(
-                pb.NodeRevoked(node_id=payload.node_id, from_seq=payload.from_seq,
-                               reason=payload.reason, operator=payload.operator),
-            )
-        case KeyRotated():
-            body.key_rotated.CopyFrom(pb.KeyRotated(new_certificate=payload.new_certificate))
-        case CatalogPublished():
-            body.catalog_published.CopyFrom(
-                pb.CatalogPublished(
-                    version=payload.version,
-                    issued_at_ms=to_ms(payload.issued_at),
-                    expires_at_ms=to_ms(payload.expires_at),
-                    catalog=_catalog(payload.catalog),
-                ),
-            )
+    getattr(body, PAYLOADS[type(payload)]).CopyFrom(_to_message(payload))
     return body.SerializeToString(deterministic=True)
+
+
+def decode_body(data: bytes) -> tuple[Header, Payload]:
+    """Parse a received body. Raises ``VerificationError`` (code ``malformed_body``)."""
+    body = pb.RecordBody()
+    _strict_parse(body, data, "record body")
+    if body.format != BODY_FORMAT:
+        raise VerificationError(
+            f"record body format {body.format} is not supported (this node reads format "
+            f"{BODY_FORMAT}); upgrade bianmin",
+            code="malformed_body",
+        )
+    header = Header(log_id=body.log_id, seq=body.seq, prev_hash=body.prev_hash,
+                    recorded_at=_time(body.recorded_at_ms, "the record's time"),
+                    key_id=body.key_id)
+    kind = body.WhichOneof("payload")
+    if kind is None:
+        raise VerificationError("record body carries no payload", code="malformed_body")
+    return header, _decode_payload(getattr(body, kind), _BY_FIELD[kind])
+
+
+def _decode_payload(message: Message, cls: type) -> Payload:
+    try:
+        payload: Payload = _from_message(message, cls)
+    except VerificationError:
+        raise
+    except Exception as exc:  # a value our constructors refuse: the signed body is not sound
+        raise VerificationError(f"record payload is not valid: {exc}",
+                                code="malformed_body") from exc
+    return payload
+
+
+def encode_heartbeat(beat: Heartbeat) -> bytes:
+    return _to_message(beat).SerializeToString(deterministic=True)
+
+
+def decode_heartbeat(data: bytes) -> Heartbeat:
+    beat = pb.Heartbeat()
+    _strict_parse(beat, data, "heartbeat")
+    decoded: Heartbeat = _from_message(beat, Heartbeat)
+    return decoded
 
 
 def _strict_parse(message: Message, data: bytes, what: str) -> None:
@@ -178,39 +295,6 @@ def _strict_parse(message: Message, data: bytes, what: str) -> None:
                                 code="malformed_body")
 
 
-def encode_heartbeat(beat: Heartbeat) -> bytes:
-    return pb.Heartbeat(node_id=beat.node_id, head_seq=beat.head_seq, head_hash=beat.head_hash,
-                        sent_at_ms=to_ms(beat.sent_at), key_id=beat.key_id,
-                        ).SerializeToString(deterministic=True)
-
-
-def decode_heartbeat(data: bytes) -> Heartbeat:
-    beat = pb.Heartbeat()
-    _strict_parse(beat, data, "heartbeat")
-    return Heartbeat(node_id=beat.node_id, head_seq=beat.head_seq, head_hash=beat.head_hash,
-                     sent_at=from_ms(beat.sent_at_ms), key_id=beat.key_id)
-
-
-def decode_body(data: bytes) -> tuple[Header, Payload]:
-    """Parse a received body. Raises ``VerificationError`` (code ``malformed_body``)."""
-    body = pb.RecordBody()
-    _strict_parse(body, data, "record body")
-    if body.format != BODY_FORMAT:
-        raise VerificationError(
-            f"record body format {body.format} is not supported (this node reads format "
-            f"{BODY_FORMAT}); upgrade bianmin",
-            code="malformed_body",
-        )
-    header = Header(
-        log_id=body.log_id,
-        seq=body.seq,
-        prev_hash=body.prev_hash,
-        recorded_at=from_ms(body.recorded_at_ms),
-        key_id=body.key_id,
-    )
-    return header, _payload(body)
-
-
 def _has_unknown_fields(message: Message) -> bool:
     """True if ``message`` or any message inside it carries fields outside the schema."""
     if len(UnknownFieldSet(message)):
@@ -223,203 +307,3 @@ def _has_unknown_fields(message: Message) -> bool:
             return True
     return False
 
-
-def _payload(body: pb.RecordBody) -> Payload:
-    kind = body.WhichOneof("payload")
-    try:
-        match kind:
-            case "case_submitted":
-                return _case_submitted_back(body.case_submitted)
-            case "pre_reviewed":
-                p = body.pre_reviewed
-                return PreReviewed(
-                    case_id=p.case_id,
-                    complete=p.complete,
-                    missing=tuple(p.missing),
-                    catalog_version=p.catalog_version,
-                    catalog_hash=p.catalog_hash,
-                )
-            case "decision":
-                d = body.decision
-                if d.outcome not in _OUTCOMES_BACK:
-                    raise VerificationError("decision has no outcome", code="malformed_body")
-                return Decision(
-                    case_id=d.case_id,
-                    outcome=_OUTCOMES_BACK[d.outcome],
-                    reason=d.reason,
-                    operator=d.operator,
-                    department=d.department,
-                    verification_code=d.verification_code,
-                    delegation=d.delegation,
-                )
-            case "delegation":
-                g = body.delegation
-                return Delegation(township=g.township, items=tuple(g.items),
-                                  valid_from=from_ms(g.valid_from_ms),
-                                  valid_until=from_ms(g.valid_until_ms),
-                                  catalog_version=g.catalog_version, operator=g.operator)
-            case "delegation_withdrawn":
-                w = body.delegation_withdrawn
-                return DelegationWithdrawn(township=w.township, reason=w.reason,
-                                           operator=w.operator)
-            case "supplemented":
-                s = body.supplemented
-                return Supplemented(case_id=s.case_id,
-                                    materials=tuple(_material_back(m) for m in s.materials),
-                                    complete=s.complete, missing=tuple(s.missing))
-            case "withdrawn":
-                return Withdrawn(case_id=body.withdrawn.case_id, reason=body.withdrawn.reason)
-            case "concluded":
-                return Concluded(case_id=body.concluded.case_id, note=body.concluded.note)
-            case "accepted":
-                a = body.accepted
-                return Accepted(case_id=a.case_id, operator=a.operator, department=a.department)
-            case "not_accepted":
-                n = body.not_accepted
-                return NotAccepted(case_id=n.case_id, reason=n.reason, operator=n.operator,
-                                   department=n.department)
-            case "supplement_requested":
-                q = body.supplement_requested
-                return SupplementRequested(case_id=q.case_id, materials=tuple(q.materials),
-                                           reason=q.reason, operator=q.operator,
-                                           department=q.department)
-            case "opinion":
-                o = body.opinion
-                return Opinion(case_id=o.case_id, department=o.department,
-                               favourable=o.favourable, reason=o.reason, operator=o.operator)
-            case "action_refused":
-                x = body.action_refused
-                return ActionRefused(case_id=x.case_id, refused_log_id=x.refused_log_id,
-                                     refused_seq=x.refused_seq, reason=x.reason)
-            case "node_revoked":
-                r = body.node_revoked
-                return NodeRevoked(node_id=r.node_id, from_seq=r.from_seq, reason=r.reason,
-                                   operator=r.operator)
-            case "key_rotated":
-                return KeyRotated(new_certificate=body.key_rotated.new_certificate)
-            case "catalog_published":
-                c = body.catalog_published
-                return CatalogPublished(
-                    version=c.version,
-                    issued_at=from_ms(c.issued_at_ms),
-                    expires_at=from_ms(c.expires_at_ms),
-                    catalog=_catalog_back(c.catalog),
-                )
-    except VerificationError:
-        raise
-    except Exception as exc:  # a value our constructors refuse: the signed body is not sound
-        raise VerificationError(f"record payload is not valid: {exc}",
-                                code="malformed_body") from exc
-    raise VerificationError("record body carries no payload", code="malformed_body")
-
-
-def _case_submitted(p: CaseSubmitted) -> pb.CaseSubmitted:
-    return pb.CaseSubmitted(
-        case_id=p.case_id,
-        item_code=p.item_code,
-        applicant=pb.Applicant(
-            name=p.applicant.name, id_number=p.applicant.id_number, phone=p.applicant.phone,
-        ),
-        materials=[_material(m) for m in p.materials],
-        fields=[pb.FieldValue(name=n, value=v) for n, v in p.fields],
-        catalog_version=p.catalog_version,
-        catalog_hash=p.catalog_hash,
-    )
-
-
-def _case_submitted_back(p: pb.CaseSubmitted) -> CaseSubmitted:
-    return CaseSubmitted(
-        case_id=p.case_id,
-        item_code=p.item_code,
-        applicant=Applicant(
-            name=p.applicant.name, id_number=p.applicant.id_number, phone=p.applicant.phone,
-        ),
-        materials=tuple(_material_back(m) for m in p.materials),
-        fields=tuple((f.name, f.value) for f in p.fields),
-        catalog_version=p.catalog_version,
-        catalog_hash=p.catalog_hash,
-    )
-
-
-def _material(m: MaterialRef) -> pb.Material:
-    return pb.Material(code=m.code, sha256=m.sha256, size=m.size, filename=m.filename)
-
-
-def _material_back(m: pb.Material) -> MaterialRef:
-    return MaterialRef(code=m.code, sha256=m.sha256, size=m.size, filename=m.filename)
-
-
-def _catalog(c: Catalog) -> pb.Catalog:
-    return pb.Catalog(
-        county_code=c.county_code,
-        county_name=c.county_name,
-        title=c.title,
-        items=[
-            pb.Item(
-                code=i.code,
-                name=i.name,
-                name_en=i.name_en,
-                accept_at=list(i.accept_at),
-                decided_by=i.decided_by,
-                departments=list(i.departments),
-                statutory_days=i.statutory_days,
-                promised_days=i.promised_days,
-                fee_yuan=str(i.fee_yuan),
-                materials=[
-                    pb.MaterialSpec(code=m.code, name=m.name, required=m.required)
-                    for m in i.materials
-                ],
-                fields=[_field_spec(f) for f in i.fields],
-            )
-            for i in c.items
-        ],
-    )
-
-
-def _field_spec(f: FieldSpec) -> pb.FieldSpec:
-    spec = pb.FieldSpec(name=f.name, label=f.label, type=f.type, required=f.required)
-    if f.min is not None:
-        spec.min = str(f.min)
-    if f.max is not None:
-        spec.max = str(f.max)
-    if f.max_length is not None:
-        spec.max_length = f.max_length
-    return spec
-
-
-def _catalog_back(c: pb.Catalog) -> Catalog:
-    return Catalog(
-        county_code=c.county_code,
-        county_name=c.county_name,
-        title=c.title,
-        items=tuple(
-            Item(
-                code=i.code,
-                name=i.name,
-                name_en=i.name_en,
-                accept_at=tuple(i.accept_at),
-                decided_by=i.decided_by,
-                departments=tuple(i.departments),
-                statutory_days=i.statutory_days,
-                promised_days=i.promised_days,
-                fee_yuan=Decimal(i.fee_yuan or "0"),
-                materials=tuple(
-                    MaterialSpec(code=m.code, name=m.name, required=m.required)
-                    for m in i.materials
-                ),
-                fields=tuple(
-                    FieldSpec(
-                        name=f.name,
-                        label=f.label,
-                        type=f.type,
-                        required=f.required,
-                        min=Decimal(f.min) if f.HasField("min") else None,
-                        max=Decimal(f.max) if f.HasField("max") else None,
-                        max_length=f.max_length if f.HasField("max_length") else None,
-                    )
-                    for f in i.fields
-                ),
-            )
-            for i in c.items
-        ),
-    )

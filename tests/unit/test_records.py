@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import typing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ from node.kernel.records import (
     parse_record,
     seal,
 )
-from node.kernel.wire import decode_body
+from node.kernel.wire import PAYLOADS as WIRE_PAYLOADS
+from node.kernel.wire import decode_body, decode_heartbeat
 from sync.pb import records_pb2 as pb
 
 NOW = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC)
@@ -490,3 +492,57 @@ def test_first_refusal_stops_the_whole_rest_of_the_batch(world: World) -> None:
                                 (3, Verdict.REFUSED, "after_refusal"),
                                 (4, Verdict.REFUSED, "after_refusal")]
     assert result.head == log[0].head
+
+
+# --- times that cannot be dates (issue 10) ------------------------------------------------------
+
+
+def _with_time(record: Record, ms: int) -> bytes:
+    body = pb.RecordBody()
+    body.ParseFromString(record.body)
+    body.recorded_at_ms = ms
+    return body.SerializeToString(deterministic=True)
+
+
+@pytest.mark.parametrize("ms", [2**62, -(2**62), 2**63 - 1])
+def test_a_record_time_that_is_no_date_is_refused_as_malformed(world: World, ms: int) -> None:
+    record = build_log(world.v001, 1)[0]
+    with pytest.raises(VerificationError) as caught:
+        decode_body(_with_time(record, ms))
+    assert caught.value.code == "malformed_body"
+    assert "not a date" in str(caught.value)
+    result = verify(world, [signed(world.v001, _with_time(record, ms))])
+    assert outcomes(result) == [(0, Verdict.REFUSED, "malformed_body")]
+
+
+def test_a_record_dated_1990_parses_its_date_is_for_the_authority_rules(world: World) -> None:
+    record = build_log(world.v001, 1)[0]
+    header, _payload = decode_body(_with_time(record, 631_152_000_000))
+    assert header.recorded_at == dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
+
+
+def test_a_heartbeat_time_that_is_no_date_is_refused_as_malformed() -> None:
+    beat = pb.Heartbeat(node_id="V001", head_seq=1, head_hash=b"x" * 32, sent_at_ms=2**62,
+                        key_id=b"k" * 32).SerializeToString(deterministic=True)
+    with pytest.raises(VerificationError) as caught:
+        decode_heartbeat(beat)
+    assert caught.value.code == "malformed_body"
+
+
+def test_a_delegation_period_that_is_no_date_is_refused_as_malformed(world: World) -> None:
+    body = pb.RecordBody()
+    body.ParseFromString(build_log(world.v001, 1)[0].body)
+    body.delegation.CopyFrom(pb.Delegation(township="T01", items=["MZ-002"],
+                                           valid_from_ms=0, valid_until_ms=2**62))
+    with pytest.raises(VerificationError) as caught:
+        decode_body(body.SerializeToString(deterministic=True))
+    assert caught.value.code == "malformed_body"
+
+
+# --- the conversion table ------------------------------------------------------------------------
+
+
+def test_every_payload_class_has_its_field_of_the_oneof() -> None:
+    oneof = {f.name for f in pb.RecordBody.DESCRIPTOR.oneofs_by_name["payload"].fields}
+    assert set(WIRE_PAYLOADS.values()) == oneof
+    assert set(WIRE_PAYLOADS) == set(typing.get_args(Payload))
