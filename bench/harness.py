@@ -145,7 +145,7 @@ class County:
                 with upstream_client(home, config, call_timeout_s=60) as client:
                     service.sync(client, ONE_SHOT)
             finally:
-                service.store.db.close()
+                service.close()
             return home
 
         with ThreadPoolExecutor(max_workers=8) as pool:

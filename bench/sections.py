@@ -181,7 +181,7 @@ def many_nodes(count: int = 500, per_node: int = 20, concurrency: int = 50) -> d
                     with lock:
                         errors.append(f"{home.name}: {exc}")
                 finally:
-                    service.store.db.close()
+                    service.close()
 
             with Timer() as total, ThreadPoolExecutor(max_workers=concurrency) as pool:
                 list(pool.map(one, homes))

@@ -40,8 +40,8 @@ def _mask(url: str) -> str:
 def _hub_checks(home: Path) -> tuple[dict[str, Any], list[tuple[str, Callable[[], str]]]]:
     from county_hub.home import HubConfig, HubKeys, default_db_url  # noqa: PLC0415
     from county_hub.hub import MIGRATIONS  # noqa: PLC0415
-    from node.db import Database  # noqa: PLC0415
     from node.kernel.identity import CATALOG_LOG_ID, check_issued_by  # noqa: PLC0415
+    from node.store.db import Database  # noqa: PLC0415
 
     cfg = HubConfig.load(home)
     shown = {"tier": "county hub", "county_code": cfg.county_code,
@@ -68,8 +68,8 @@ def _hub_checks(home: Path) -> tuple[dict[str, Any], list[tuple[str, Callable[[]
                                   "will be upgraded when the hub starts; back up first")
             from county_hub.store import HubStore  # noqa: PLC0415
 
-            with db.read() as conn:
-                version = HubStore(db).logs.head(conn, CATALOG_LOG_ID).seq
+            with HubStore(db, SystemClock()).reading() as r:
+                version = r.head(CATALOG_LOG_ID).seq
             if not version:
                 raise ConfigError("no catalog published: bianmin hub catalog publish FILE")
             return f"database reachable, schema {at}, catalog version {version}"
@@ -80,11 +80,12 @@ def _hub_checks(home: Path) -> tuple[dict[str, Any], list[tuple[str, Callable[[]
 
 
 def _node_checks(home: Path) -> tuple[dict[str, Any], list[tuple[str, Callable[[], str]]]]:
-    from node.db import Database, sqlite_url  # noqa: PLC0415
     from node.enrolment import NODE_MIGRATIONS  # noqa: PLC0415
     from node.home import NodeConfig, load_ec_key, load_ed25519_key, read_certificate  # noqa: PLC0415
-    from node.kernel.identity import CATALOG_LOG_ID, check_issued_by  # noqa: PLC0415
-    from node.store import NodeStore  # noqa: PLC0415
+    from node.kernel.identity import check_issued_by  # noqa: PLC0415
+    from node.service import latest_catalog  # noqa: PLC0415
+    from node.store.db import Database, sqlite_url  # noqa: PLC0415
+    from node.store.sql import NodeStore  # noqa: PLC0415
 
     cfg = NodeConfig.load(home)
     shown = {"tier": cfg.tier, "node_id": cfg.node_id, "county_code": cfg.county_code,
@@ -110,8 +111,8 @@ def _node_checks(home: Path) -> tuple[dict[str, Any], list[tuple[str, Callable[[
         db = Database(sqlite_url(home / "node.db"), migrations=NODE_MIGRATIONS)
         try:
             at = db.revision()
-            with db.read() as conn:
-                _r, catalog = NodeStore(db).latest_catalog(conn, CATALOG_LOG_ID)
+            with NodeStore(db, SystemClock()).reading() as r:
+                _r, catalog = latest_catalog(r)
             expired = catalog.expires_at < SystemClock().now()
             return (f"database readable, schema {at}; catalog version {catalog.version}"
                     + (" (EXPIRED: sync to renew)" if expired else ""))

@@ -16,7 +16,7 @@ from node.kernel.catalog import Catalog
 from node.kernel.errors import NotFoundError, UsageError
 from node.kernel.identity import CATALOG_LOG_ID
 from node.kernel.payloads import CatalogPublished, NodeRevoked
-from node.kernel.records import Record, seal
+from node.kernel.records import Record
 
 __all__ = [
     "DEFAULT_CATALOG_VALIDITY",
@@ -35,16 +35,12 @@ def publish_catalog(hub: Hub, catalog: Catalog, *,
         raise UsageError(
             f"this catalog is for county {catalog.county_code}, but this hub serves county "
             f"{hub.config.county_code}", code="wrong_county")
-    now = hub.clock.now()
-    with hub.store.db.write() as conn:
-        head = hub.store.logs.head(conn, CATALOG_LOG_ID, lock=True)
-        record = seal(
-            CatalogPublished(version=head.seq + 1, issued_at=now, expires_at=now + validity,
-                             catalog=catalog),
-            log_id=CATALOG_LOG_ID, head=head, signer=hub.keys.catalog, clock=hub.clock,
-        )
-        hub.store.logs.append(conn, [record], now=now)
-    return record
+    with hub.store.transaction() as tx:
+        now = tx.now
+        version = tx.lock_head(CATALOG_LOG_ID).seq + 1
+        return tx.seal_append(CatalogPublished(version=version, issued_at=now,
+                                               expires_at=now + validity, catalog=catalog),
+                              log_id=CATALOG_LOG_ID, signer=hub.keys.catalog, clock=hub.clock)
 
 
 def revoke(hub: Hub, node_id: str, *, reason: str, operator: str,
@@ -58,24 +54,22 @@ def revoke(hub: Hub, node_id: str, *, reason: str, operator: str,
     """
     if not reason.strip():
         raise UsageError("a revocation needs a reason (--reason)", code="reason_required")
-    now = hub.clock.now()
-    store = hub.store
-    with store.db.write() as conn:
-        if store.node(conn, node_id) is None:
+    with hub.store.transaction() as tx:
+        if tx.node(node_id) is None:
             raise NotFoundError(f"node {node_id} is not enrolled at this hub")
-        if store.logs.revocation(conn, node_id) is not None:
+        if tx.revocation(node_id) is not None:
             raise UsageError(f"node {node_id} is already revoked", code="already_revoked")
-        committed = store.logs.head(conn, node_id).seq
+        committed = tx.head(node_id).seq
         point = committed + 1 if from_seq is None else from_seq
         if point < 1:
             raise UsageError("--from-seq must be 1 or more", code="bad_seq")
-        head = store.logs.head(conn, hub.node_id, lock=True)
         payload = NodeRevoked(node_id=node_id, from_seq=point, reason=reason.strip(),
                               operator=operator.strip())
-        record = seal(payload, log_id=hub.node_id, head=head, signer=hub.keys.records,
-                      clock=hub.clock)
-        store.logs.append(conn, [record], now=now)
-        store.logs.add_revocation(conn, payload, now)
+        record = tx.seal_append(payload, log_id=hub.node_id, signer=hub.keys.records,
+                                clock=hub.clock)
+        tx.add_revocation(payload, tx.now)
+        tx.add_trail(kind="NodeRevoked", node_id=node_id, operator=operator.strip(),
+                     detail=reason.strip(), record=record)
     return record
 
 
@@ -83,8 +77,7 @@ def resolve_alarm(hub: Hub, alarm_id: int, *, operator: str, note: str) -> None:
     """Close an alarm after looking into it; a resolved fork alarm releases held pushes."""
     if not note.strip():
         raise UsageError("say what was found and done (--note)", code="note_required")
-    with hub.store.db.write() as conn:
-        if not hub.store.logs.resolve_alarm(conn, alarm_id, operator=operator.strip(),
-                                            note=note.strip(), now=hub.clock.now()):
+    with hub.store.transaction() as tx:
+        if not tx.resolve_alarm(alarm_id, operator=operator.strip(), note=note.strip()):
             raise NotFoundError(f"alarm #{alarm_id} is not an open alarm; list them with "
                                 "'bianmin hub alarms'")

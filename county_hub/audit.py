@@ -1,32 +1,44 @@
 """Audit (DESIGN §3, §7): re-verify every stored record from its raw bytes, and export a case
 so that anyone can check it with ``openssl`` alone, years later, without this software.
 
-``verify_all`` returns a report listing every problem, not only the first (STYLE §10).
+``verify_all`` runs the very checks ingest runs -- the one verifier (``node.kernel.chain``:
+body, signer, signature, chain, revocation, key in force) and the authority table
+(``node.kernel.authority``: who may say what) -- in their collect-every-problem mode, over
+everything the hub holds, and lists every problem (STYLE §10, §21). The facts the rules need
+are rebuilt from the stored records themselves where they can be (which log submitted which
+case), and read from what the county keeps beside them where they cannot (enrolled nodes,
+when each record arrived, how grants ended, which log uploaded which attachment).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import Connection, select
 
 from county_hub.hub import Hub
+from county_hub.store import HubReader
+from node.kernel.authority import REASONS, CaseInfo, GrantInfo, NodeInfo, judge_batch
+from node.kernel.chain import chain_batch, check_records
+from node.kernel.clock import from_ms
 from node.kernel.errors import NotFoundError, UsageError, VerificationError
 from node.kernel.identity import (
     CATALOG_LOG_ID,
+    HUB_NODE_ID,
     certificate_pem,
     check_issued_by,
     identity_of,
     key_id_of,
-    verify_signature,
+    load_certificate,
 )
-from node.kernel.payloads import KeyRotated
-from node.kernel.records import ZERO_HASH, parse_record
+from node.kernel.payloads import CaseSubmitted
+from node.kernel.records import LogHead, Record, Verdict, parse_record
 
 __all__ = ["AuditReport", "Problem", "export_case", "verify_all"]
 
@@ -55,22 +67,80 @@ class AuditReport:
         return not self.problems
 
 
+class _Keyring:
+    def __init__(self, keys: dict[bytes, x509.Certificate]) -> None:
+        self._keys = keys
+
+    def certificate(self, key_id: bytes) -> x509.Certificate | None:
+        return self._keys.get(key_id)
+
+
+@dataclass(kw_only=True)
+class _AuditFacts:
+    """``node.kernel.authority.Facts`` rebuilt for audit: cases from the stored submissions,
+    the rest from what the county keeps; ``now`` is each record's own arrival."""
+
+    reader: HubReader
+    county_code: str
+    submissions: dict[str, tuple[str, int, CaseInfo]]  # case id -> first (log, seq, case)
+    complete: Callable[[list[bytes]], set[bytes]]
+    judging: str = ""  # the log being judged: its own submissions come in order
+    seen: dict[str, CaseInfo] = field(default_factory=dict)
+    now: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    receiver: str = HUB_NODE_ID
+    skew_tolerance: dt.timedelta = dt.timedelta(minutes=10)
+
+    def node(self, node_id: str) -> NodeInfo | None:
+        row = self.reader.node(node_id)
+        return None if row is None else NodeInfo(node_id=row.node_id, tier=row.tier,
+                                                 parent=row.parent)
+
+    def case(self, case_id: str) -> CaseInfo | None:
+        if case_id in self.seen:
+            return self.seen[case_id]
+        first = self.submissions.get(case_id)
+        if first is None or first[0] == self.judging:
+            return None
+        return first[2]
+
+    def grant(self, record_hash: bytes) -> GrantInfo | None:
+        row = self.reader.grant(record_hash)
+        if row is None:
+            return None
+        return GrantInfo(record_hash=row.record_hash, township=row.township, items=row.items,
+                         valid_from=row.valid_from, valid_until=row.valid_until,
+                         ended_at=row.ended_at, seen_seq_at_end=row.seen_seq_at_end)
+
+    def attachments(self, log_id: str,
+                    hashes: Sequence[bytes]) -> tuple[set[bytes], set[bytes]]:
+        return self.complete(list(hashes)), self.reader.claimed(log_id, hashes)
+
+    def not_before(self, key_id: bytes) -> dt.datetime | None:
+        return None  # time is flagged, not a problem: audit does not look at it
+
+
 def verify_all(hub: Hub) -> AuditReport:
+    from county_hub.blobs import DbBlobStore  # noqa: PLC0415 -- audit only
+
     report = AuditReport()
-    logs = hub.store.logs
-    with hub.store.db.read() as conn:
-        keys = _certificates(hub, conn, report)
-        log_ids = sorted({r[0] for r in conn.execute(select(logs.records.c.log_id).distinct())}
-                         | set(logs.all_log_ids(conn)))
+    with hub.store.reading() as r:
+        keys = _certificates(hub, r, report)
+        log_ids = r.all_log_ids()
+        stored = {log_id: list(r.iter_log(log_id)) for log_id in log_ids}
+        submissions = _submissions(hub, r, stored)
+        facts = _AuditFacts(reader=r, county_code=hub.config.county_code,
+                            submissions=submissions,
+                            complete=DbBlobStore(hub.store.db, hub.clock).complete)
         for log_id in log_ids:
             report.logs += 1
-            _verify_log(hub, conn, log_id, keys, report)
+            _verify_log(hub, r, log_id, stored[log_id], keys, facts, report)
     return report
 
 
-def _certificates(hub: Hub, conn: Connection, report: AuditReport) -> dict[bytes, x509.Certificate]:
+def _certificates(hub: Hub, reader: HubReader,
+                  report: AuditReport) -> dict[bytes, x509.Certificate]:
     keys: dict[bytes, x509.Certificate] = {}
-    for cert in hub.store.logs.all_certificates(conn):
+    for cert in reader.all_certificates():
         report.certificates += 1
         try:
             check_issued_by(cert, hub.keys.ca_cert, None)
@@ -84,53 +154,111 @@ def _certificates(hub: Hub, conn: Connection, report: AuditReport) -> dict[bytes
     return keys
 
 
-def _verify_log(hub: Hub, conn: Connection, log_id: str, keys: dict[bytes, x509.Certificate],
-                report: AuditReport) -> None:
-    logs = hub.store.logs
-    revoked_from = logs.revoked_from(conn, log_id)
-    expected_seq, prev_hash, key_in_force = 1, ZERO_HASH, b""
-    purpose = "catalog" if log_id == CATALOG_LOG_ID else "records"
+Stored = list[tuple[int, bytes, bytes, bytes, int]]  # seq, hash, body, signature, stored_at_ms
 
+
+def _submissions(hub: Hub, reader: HubReader,
+                 stored: dict[str, Stored]) -> dict[str, tuple[str, int, CaseInfo]]:
+    """Which log first submitted each case, from the stored submissions themselves."""
+    found: dict[str, tuple[str, int, CaseInfo]] = {}
+    for log_id, rows in stored.items():
+        if log_id in (HUB_NODE_ID, CATALOG_LOG_ID):
+            continue
+        for seq, _hash, body, signature, _at in rows:
+            try:
+                payload = parse_record(body, signature).payload
+            except VerificationError:
+                continue
+            if isinstance(payload, CaseSubmitted) and payload.case_id not in found:
+                decided_by = "county"
+                try:
+                    item = hub.catalog_version(reader, payload.catalog_version).catalog.item(
+                        payload.item_code)
+                    decided_by = item.decided_by if item else "county"
+                except NotFoundError:
+                    pass
+                found[payload.case_id] = (log_id, seq, CaseInfo(
+                    case_id=payload.case_id, origin=log_id, item_code=payload.item_code,
+                    decided_by=decided_by))
+    return found
+
+
+def _verify_log(hub: Hub, reader: HubReader, log_id: str, rows: Stored,
+                keys: dict[bytes, x509.Certificate], facts: _AuditFacts,
+                report: AuditReport) -> None:
     def problem(seq: int, code: str, message: str) -> None:
         report.problems.append(Problem(log_id=log_id, seq=seq, code=code, message=message))
 
-    for seq, stored_hash, body, signature in logs.iter_log(conn, log_id):
+    expected = 1
+    for seq, stored_hash, body, _sig, _at in rows:
         report.records += 1
-        if seq != expected_seq:
-            problem(seq, "gap", f"records {expected_seq}-{seq - 1} are missing")
+        if seq != expected:
+            problem(seq, "gap", f"records {expected}-{seq - 1} are missing")
         if hashlib.sha256(body).digest() != stored_hash:
             problem(seq, "hash_mismatch", "the stored hash is not the sha256 of the stored body")
-        try:
-            record = parse_record(body, signature)
-        except VerificationError as exc:
-            problem(seq, exc.code, str(exc))
-            expected_seq, prev_hash = seq + 1, hashlib.sha256(body).digest()
-            continue
-        if record.log_id != log_id or record.seq != seq:
-            problem(seq, "misfiled", f"the body says {record}, stored as {log_id}#{seq}")
-        if record.header.prev_hash != prev_hash:
-            problem(seq, "broken_chain", "previous hash does not match the record before it")
-        cert = keys.get(record.header.key_id)
-        if cert is None:
-            problem(seq, "unknown_key", "signed by a key no valid certificate names")
-        else:
-            who = identity_of(cert)
-            if who.node_id != log_id or who.purpose != purpose:
-                problem(seq, "wrong_signer", f"signed by {who.node_id}'s {who.purpose} key")
-            elif not verify_signature(cert, body, signature):
-                problem(seq, "bad_signature", "the signature does not match the body")
-        if key_in_force and record.header.key_id != key_in_force:
-            problem(seq, "retired_key", "signed by a key that was rotated away")
-        if revoked_from is not None and seq >= revoked_from:
-            problem(seq, "revoked", f"signed after {log_id} was revoked (from seq "
-                                    f"{revoked_from})")
-        key_in_force = record.head.key_id if isinstance(record.payload, KeyRotated) else (
-            key_in_force or record.header.key_id)
-        expected_seq, prev_hash = seq + 1, record.hash
-    head = logs.head(conn, log_id)
-    if head.seq and (head.seq != expected_seq - 1 or head.hash != prev_hash):
+        expected = seq + 1
+    raw = [(body, sig) for _s, _h, body, sig, _a in rows]
+    checked = check_records(raw, log_id=log_id, keyring=_Keyring(keys))
+    placed = chain_batch(checked, log_id=log_id, head=LogHead(), known_hash=lambda _s: None,
+                         revoked_from=reader.revoked_from(log_id),
+                         admit_key=_admit(hub, keys, log_id), collect=True)
+    for verdict, (seq, *_rest) in zip(placed.verdicts, rows, strict=True):
+        if verdict.verdict is Verdict.REFUSED:
+            problem(seq, verdict.reason_code, verdict.message)
+    _judge_log(log_id, placed.verdicts, rows, facts, problem)
+    head = reader.head(log_id)
+    last_seq = rows[-1][0] if rows else 0
+    last_hash = rows[-1][1] if rows else b""
+    if head.seq and (head.seq != last_seq or head.hash != last_hash):
         problem(head.seq, "head_mismatch", f"the log head says seq {head.seq}, but the stored "
-                                           f"records end at {expected_seq - 1}")
+                                           f"records end at {last_seq}")
+
+
+def _judge_log(log_id: str, verdicts: Sequence[object], rows: Stored, facts: _AuditFacts,
+               problem: Callable[[int, str, str], None]) -> None:
+    """The authority rules over the log's records, each as of its own arrival."""
+    facts.judging = log_id
+    facts.seen = {}
+    previous = None
+    for verdict, (_seq, _h, _b, _s, stored_at) in zip(verdicts, rows, strict=True):
+        record = getattr(verdict, "record", None)
+        if not isinstance(record, Record):
+            continue
+        facts.now = from_ms(stored_at)
+        judgement = judge_batch([record], facts, previous_time=previous,
+                                items=_items(facts, record))[0]
+        previous = record.header.recorded_at
+        if not judgement.allowed and REASONS.get(judgement.code) is not None:
+            problem(record.seq, judgement.code, judgement.message)
+        payload = record.payload
+        if isinstance(payload, CaseSubmitted) and judgement.allowed:
+            facts.seen[payload.case_id] = CaseInfo(
+                case_id=payload.case_id, origin=log_id, item_code=payload.item_code,
+                decided_by=_items(facts, record).get(payload.item_code, "county"))
+
+
+def _items(facts: _AuditFacts, record: Record) -> dict[str, str]:
+    payload = record.payload
+    if isinstance(payload, CaseSubmitted):
+        first = facts.submissions.get(payload.case_id)
+        if first is not None:
+            return {payload.item_code: first[2].decided_by}
+    return {}
+
+
+def _admit(hub: Hub, keys: dict[bytes, x509.Certificate],
+           log_id: str) -> Callable[[bytes], bytes]:
+    def admit(der: bytes) -> bytes:
+        cert = load_certificate(der)
+        check_issued_by(cert, hub.keys.ca_cert, None)
+        public_key = cert.public_key()
+        who = identity_of(cert)
+        if who.node_id != log_id or not isinstance(public_key, ed25519.Ed25519PublicKey):
+            raise VerificationError(f"the new certificate is not a records certificate of "
+                                    f"{log_id}")
+        return key_id_of(public_key)
+
+    return admit
 
 
 VERIFY_MD = """# Verifying case {case_id}
@@ -168,13 +296,14 @@ def export_case(hub: Hub, case_id: str, out: Path) -> list[dict[str, object]]:
     """Write the case's records, signer certificates, the CA and ``VERIFY.md`` into ``out``."""
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"--out {out} is not empty; give a new folder", code="not_empty")
-    with hub.store.db.read() as conn:
-        hub.store.get_case(conn, case_id)
-        history = hub.store.logs.case_history(conn, case_id)
+    with hub.store.reading() as r:
+        if r.cases.get(case_id) is None:
+            raise NotFoundError(f"case {case_id} is not at the hub; has its node synced? "
+                                "('bianmin hub cases' lists what the hub holds)")
+        history = r.case_history(case_id)
         if not history:
             raise NotFoundError(f"case {case_id} has no records at the hub")
-        certs = {r.header.key_id: hub.store.logs.certificate(conn, r.header.key_id)
-                 for r in history}
+        certs = {rec.header.key_id: r.certificate(rec.header.key_id) for rec in history}
     (out / "certs").mkdir(parents=True, exist_ok=True)
     (out / "ca.pem").write_bytes(certificate_pem(hub.keys.ca_cert))
     names: dict[bytes, str] = {}

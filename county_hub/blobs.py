@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from sqlalchemy import insert, select, update
 
 from county_hub.schema import HubBlob, HubBlobChunk
-from node.db import Database
 from node.kernel.clock import Clock, to_ms
 from node.kernel.errors import NotFoundError, UsageError, VerificationError
-from node.schema import table_of
+from node.store.db import Database
+from node.store.schema import table_of
 from sync import BlobChunk, BlobState
 
 __all__ = ["DbBlobStore"]

@@ -16,13 +16,12 @@ from county_hub.actions import revoke as revoke_node
 from county_hub.audit import export_case, verify_all
 from county_hub.blobs import DbBlobStore
 from county_hub.delegation import grant as grant_delegation
-from county_hub.delegation import grants as delegation_grants
 from county_hub.delegation import withdraw as withdraw_delegation
 from county_hub.enrolment import issue_token
 from county_hub.home import HubConfig
 from county_hub.hub import Hub, init_hub
+from county_hub.operators import add_operator, disable_operator, import_operators, list_operators
 from county_hub.processes import serve_processes
-from county_hub.projection import describe_skew
 from county_hub.server import ServeInfo
 from county_hub.server import serve as serve_hub
 from county_hub.supervision import (
@@ -33,12 +32,13 @@ from county_hub.supervision import (
     supervise,
     trail,
 )
+from county_hub.tier import describe_skew
 from county_hub.workflow import ROLES, ActResult, act, parse_operators_toml
 from node.cli_support import Output, bianmin_command, clock, serve_settings
 from node.kernel.catalog import parse_catalog_toml
 from node.kernel.clock import CST
 from node.kernel.deadlines import Calendar, parse_calendar_toml
-from node.kernel.errors import BianminError, NotFoundError, UsageError
+from node.kernel.errors import BianminError, UsageError
 from node.kernel.identity import fingerprint
 from node.kernel.payloads import CatalogPublished, NodeRevoked, Outcome
 from node.kernel.workflow import Action
@@ -90,14 +90,11 @@ def init(home: Path, out: Output, county_code: str, county_name: str, db_url: st
     the_clock = clock()
     config = init_hub(home, county_code=county_code, county_name=county_name, db_url=db_url,
                       clock=the_clock)
-    the_hub = Hub.open(home, the_clock)
-    try:
+    with Hub.open(home, the_clock) as the_hub:
         version = publish_catalog(the_hub, catalog).seq if catalog is not None else 0
         if calendar is not None:
             load_calendar(the_hub, calendar)
         ca_fp = fingerprint(the_hub.keys.ca_cert)
-    finally:
-        the_hub.close()
     out.result(
         {"county_code": config.county_code, "name": config.county_name, "home": home,
          "ca_fingerprint": ca_fp, "catalog_version": version},
@@ -158,12 +155,9 @@ def serve(home: Path, out: Output, listen: str | None, enrol_listen: str | None,
 def token(home: Path, out: Output, node_id: str, tier: str, name: str, parent: str,
           ttl_hours: int) -> None:
     """Make a one-time enrolment token for a node."""
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         issued = issue_token(the_hub, node_id=node_id, tier=tier, name=name, parent=parent,
                              ttl=dt.timedelta(hours=ttl_hours))
-    finally:
-        the_hub.close()
     out.result(
         {"token": issued.token, "node_id": issued.node_id, "tier": issued.tier,
          "name": issued.name, "parent": issued.parent, "expires_at": issued.expires_at,
@@ -185,11 +179,8 @@ def catalog() -> None:
 def publish(home: Path, out: Output, path: Path, valid_days: int) -> None:
     """Sign and publish the next catalog version."""
     parsed = _read_catalog(path)
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         record = publish_catalog(the_hub, parsed, validity=dt.timedelta(days=valid_days))
-    finally:
-        the_hub.close()
     payload = record.payload
     assert isinstance(payload, CatalogPublished)
     out.result({"version": payload.version, "items": len(parsed.items),
@@ -201,7 +192,7 @@ def publish(home: Path, out: Output, path: Path, valid_days: int) -> None:
 def _case_json(view: Any) -> dict[str, Any]:
     return {
         "case_id": view.case_id, "item": view.item_code, "item_name": view.item_name,
-        "state": view.state, "origin_node": view.origin_node,
+        "state": view.state, "origin_node": view.origin, "provisional": view.provisional,
         "applicant_name": view.applicant_name, "complete": view.complete,
         "missing": list(view.missing), "reason": view.reason, "operator": view.operator,
         "received_at": view.received_at, "decided_at": view.decided_at,
@@ -213,12 +204,8 @@ def _case_json(view: Any) -> dict[str, Any]:
 @click.option("--state", help="Only cases in this state (e.g. received, approved).")
 def cases(home: Path, out: Output, state: str | None) -> None:
     """Cases the hub holds."""
-    the_hub = _open(home)
-    try:
-        with the_hub.store.db.read() as conn:
-            views = the_hub.store.list_cases(conn, state=state)
-    finally:
-        the_hub.close()
+    with _open(home) as the_hub, the_hub.store.reading() as r:
+        views = r.cases.list(state=state)
     lines = [f"{v.case_id}  {v.item_code:<7} {v.state:<9} {v.applicant_name}"
              + ("" if v.complete else f"  (incomplete: missing {', '.join(v.missing)})")
              + (f"  -- {v.reason}" if v.reason else "")
@@ -240,11 +227,8 @@ def _report_act(out: Output, result: ActResult, verb: str) -> None:
 
 def _act(home: Path, out: Output, case_id: str, action: Action, verb: str,
          **kwargs: Any) -> None:
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         result = act(the_hub, case_id, action, **kwargs)
-    finally:
-        the_hub.close()
     _report_act(out, result, verb)
 
 
@@ -326,18 +310,8 @@ def operator() -> None:
               "and acts on none.")
 def operator_add(home: Path, out: Output, name: str, department: str, role: str) -> None:
     """Register an operator."""
-    the_hub = _open(home)
-    try:
-        with the_hub.store.db.write() as conn:
-            if the_hub.store.operator(conn, name) is not None:
-                raise UsageError(f"operator {name} is already registered",
-                                 code="already_registered")
-            the_hub.store.add_operator(conn, name=name, department=department, role=role,
-                                       now=the_hub.clock.now())
-            the_hub.store.add_trail(conn, kind="OperatorAdded", now=the_hub.clock.now(),
-                                    operator=name, detail=f"{department}, {role}")
-    finally:
-        the_hub.close()
+    with _open(home) as the_hub:
+        add_operator(the_hub, name=name, department=department, role=role)
     out.result({"name": name, "department": department, "role": role},
                f"operator {name} ({department}, {role}) registered")
 
@@ -351,20 +325,8 @@ def operator_import(home: Path, out: Output, path: Path) -> None:
         listed = parse_operators_toml(path.read_text(encoding="utf-8"), source=str(path))
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    the_hub = _open(home)
-    added = []
-    try:
-        with the_hub.store.db.write() as conn:
-            now = the_hub.clock.now()
-            for name, department, role in listed:
-                if the_hub.store.operator(conn, name) is None:
-                    the_hub.store.add_operator(conn, name=name, department=department,
-                                               role=role, now=now)
-                    the_hub.store.add_trail(conn, kind="OperatorAdded", now=now, operator=name,
-                                            detail=f"{department}, {role}")
-                    added.append(name)
-    finally:
-        the_hub.close()
+    with _open(home) as the_hub:
+        added = import_operators(the_hub, listed)
     out.result({"added": added, "listed": len(listed)},
                f"{len(added)} operator(s) registered from {path} "
                f"({len(listed) - len(added)} already were)")
@@ -373,12 +335,8 @@ def operator_import(home: Path, out: Output, path: Path) -> None:
 @bianmin_command(operator, "list")
 def operator_list(home: Path, out: Output) -> None:
     """Registered operators."""
-    the_hub = _open(home)
-    try:
-        with the_hub.store.db.read() as conn:
-            rows = the_hub.store.list_operators(conn)
-    finally:
-        the_hub.close()
+    with _open(home) as the_hub:
+        rows = list_operators(the_hub)
     out.result({"operators": [r.__dict__ for r in rows]},
                [f"{r.name:<10} {r.department:<14} {r.role:<10}"
                 + ("" if r.active else " (disabled)") for r in rows]
@@ -389,15 +347,8 @@ def operator_list(home: Path, out: Output) -> None:
 @click.argument("name")
 def operator_disable(home: Path, out: Output, name: str) -> None:
     """Disable an operator (their past actions stay on record)."""
-    the_hub = _open(home)
-    try:
-        with the_hub.store.db.write() as conn:
-            if not the_hub.store.set_operator_active(conn, name, False):
-                raise NotFoundError(f"operator {name} is not registered")
-            the_hub.store.add_trail(conn, kind="OperatorDisabled", now=the_hub.clock.now(),
-                                    operator=name)
-    finally:
-        the_hub.close()
+    with _open(home) as the_hub:
+        disable_operator(the_hub, name)
     out.result({"name": name, "active": False}, f"operator {name} disabled")
 
 
@@ -407,15 +358,14 @@ SILENT_AFTER = dt.timedelta(days=2)
 @bianmin_command(hub, "nodes")
 def nodes(home: Path, out: Output) -> None:
     """Enrolled nodes: last heartbeat, head, what the hub holds, backlog, missing records."""
-    the_hub = _open(home)
-    now = the_hub.clock.now()
-    try:
-        with the_hub.store.db.read() as conn:
-            rows = the_hub.store.list_nodes(conn)
+    with _open(home) as the_hub:
+        now = the_hub.clock.now()
+        with the_hub.store.reading() as reader:
+            rows = reader.list_nodes()
             views = []
             for r in rows:
-                synced = the_hub.store.logs.head(conn, r.node_id).seq
-                revoked = the_hub.store.logs.revocation(conn, r.node_id)
+                synced = reader.head(r.node_id).seq
+                revoked = reader.revocation(r.node_id)
                 views.append({
                     "node_id": r.node_id, "tier": r.tier, "name": r.name, "parent": r.parent,
                     "enrolled_at": r.enrolled_at, "last_seen": r.last_seen,
@@ -428,10 +378,8 @@ def nodes(home: Path, out: Output) -> None:
                     "clock_flagged": r.clock_skew_s is not None and abs(
                         r.clock_skew_s) > the_hub.config.clock_skew_threshold_s,
                     "revoked": revoked is not None,
-                    "open_alarms": len(the_hub.store.logs.open_alarms(conn, node_id=r.node_id)),
+                    "open_alarms": len(reader.open_alarms(node_id=r.node_id)),
                 })
-    finally:
-        the_hub.close()
 
     def line(v: dict[str, Any]) -> str:
         beat = v["last_heartbeat"]
@@ -462,12 +410,9 @@ def nodes(home: Path, out: Output) -> None:
 def revoke(home: Path, out: Output, node_id: str, reason: str, operator: str,
            from_seq: int | None) -> None:
     """Revoke a node: a signed record sent to every node; its later records are refused."""
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         record = revoke_node(the_hub, node_id, reason=reason, operator=operator,
                              from_seq=from_seq)
-    finally:
-        the_hub.close()
     payload = record.payload
     assert isinstance(payload, NodeRevoked)
     out.result({"node_id": node_id, "from_seq": payload.from_seq, "record": str(record)},
@@ -490,12 +435,8 @@ def alarms(ctx: click.Context, home: Path | None, include_resolved: bool,
     if home is None:
         raise click.UsageError("Missing option '--home' (or set BIANMIN_HOME).")
     try:
-        the_hub = _open(home)
-        try:
-            with the_hub.store.db.read() as conn:
-                found = the_hub.store.logs.open_alarms(conn, include_resolved=include_resolved)
-        finally:
-            the_hub.close()
+        with _open(home) as the_hub, the_hub.store.reading() as r:
+            found = r.open_alarms(include_resolved=include_resolved)
     except BianminError as exc:
         out.error(exc)
         sys.exit(1)
@@ -512,11 +453,8 @@ def alarms(ctx: click.Context, home: Path | None, include_resolved: bool,
 @click.option("--note", required=True, help="What was found and done.")
 def resolve(home: Path, out: Output, alarm_id: int, operator: str, note: str) -> None:
     """Close an alarm; a resolved fork alarm releases the node's held pushes."""
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         resolve_alarm(the_hub, alarm_id, operator=operator, note=note)
-    finally:
-        the_hub.close()
     out.result({"alarm": alarm_id, "resolved_by": operator}, f"alarm #{alarm_id} resolved")
 
 
@@ -524,13 +462,9 @@ def resolve(home: Path, out: Output, alarm_id: int, operator: str, note: str) ->
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 def refusals(home: Path, out: Output, limit: int) -> None:
     """Refused records: counts by reason, and the most recent ones (kept as evidence)."""
-    the_hub = _open(home)
-    try:
-        with the_hub.store.db.read() as conn:
-            counts = the_hub.store.logs.refusal_counts(conn)
-            recent = the_hub.store.logs.recent_evidence(conn, limit)
-    finally:
-        the_hub.close()
+    with _open(home) as the_hub, the_hub.store.reading() as r:
+        counts = r.refusal_counts()
+        recent = r.recent_evidence(limit)
     lines = [f"{n:>6}  {reason}" for reason, n in sorted(counts.items())] or ["no refusals"]
     lines += [f"  #{e['id']} {e['log_id']}#{e['seq']} from {e['peer']}: {e['message']}"
               for e in recent]
@@ -546,11 +480,8 @@ def audit() -> None:
 def audit_verify(home: Path, out: Output) -> None:
     """Re-check every stored record's signature, certificate and chain from the raw bytes.
     Exits 0 only when everything verifies."""
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         report = verify_all(the_hub)
-    finally:
-        the_hub.close()
     summary = (f"checked {report.records} records in {report.logs} logs and "
                f"{report.certificates} certificates: "
                + ("all verify" if report.clean else f"{len(report.problems)} problem(s)"))
@@ -568,11 +499,8 @@ def audit_verify(home: Path, out: Output) -> None:
               type=click.Path(path_type=Path, file_okay=False))
 def export(home: Path, out: Output, case_id: str, out_dir: Path) -> None:
     """Write a case's records, certificates and VERIFY.md (openssl commands) to a folder."""
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         manifest = export_case(the_hub, case_id, out_dir)
-    finally:
-        the_hub.close()
     out.result({"case_id": case_id, "out": out_dir, "records": manifest},
                f"{len(manifest)} records of {case_id} exported to {out_dir}; see "
                f"{out_dir / 'VERIFY.md'}")
@@ -588,11 +516,8 @@ def calendar() -> None:
 def calendar_load(home: Path, out: Output, path: Path) -> None:
     """Replace the calendar with a TOML file (holidays, adjusted working days 调休)."""
     loaded = _read_calendar(path)
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         load_calendar(the_hub, loaded)
-    finally:
-        the_hub.close()
     out.result({"name": loaded.name, "holidays": len(loaded.holidays),
                 "workdays": len(loaded.workdays)},
                f"calendar {loaded.name!r} loaded: {len(loaded.holidays)} holidays, "
@@ -602,12 +527,8 @@ def calendar_load(home: Path, out: Output, path: Path) -> None:
 @bianmin_command(calendar, "show")
 def calendar_show(home: Path, out: Output) -> None:
     """The calendar in force."""
-    the_hub = _open(home)
-    try:
-        with the_hub.store.db.read() as conn:
-            current = hub_calendar(the_hub, conn)
-    finally:
-        the_hub.close()
+    with _open(home) as the_hub, the_hub.store.reading() as r:
+        current = hub_calendar(r)
     holidays = sorted(d.isoformat() for d in current.holidays)
     workdays = sorted(d.isoformat() for d in current.workdays)
     out.result({"name": current.name, "holidays": holidays, "workdays": workdays},
@@ -628,12 +549,9 @@ _COLOUR = {"on_time": "on time", "yellow": "YELLOW", "red": "RED",
 def supervise_cmd(home: Path, out: Output, as_of: dt.datetime | None,
                   yellow_within: int) -> None:
     """Open cases by urgency: colour, department, operator, working days left."""
-    the_hub = _open(home)
-    day = as_of.date() if as_of else the_hub.clock.now().astimezone(CST).date()
-    try:
+    with _open(home) as the_hub:
+        day = as_of.date() if as_of else the_hub.clock.now().astimezone(CST).date()
         found = supervise(the_hub, as_of=day, yellow_within=yellow_within)
-    finally:
-        the_hub.close()
     rows: list[dict[str, Any]] = [{
         "case_id": d.case.case_id, "item": d.case.item_code, "item_name": d.case.item_name,
         "state": d.case.state, "colour": d.status.colour.value,
@@ -661,12 +579,9 @@ def stats_cmd(home: Path, out: Output, since: dt.datetime | None, until: dt.date
               by: str, fmt: str) -> None:
     """Received, accepted, concluded, approved, rejected, on-time rate, average working days
     and supplements, per item, node or department."""
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         rows = stats(the_hub, since=since.date() if since else None,
                      until=until.date() if until else None, by=by)
-    finally:
-        the_hub.close()
     if fmt == "csv" and not out.as_json:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [by])
@@ -696,13 +611,10 @@ def trail_cmd(home: Path, out: Output, case_id: str | None, node_id: str | None,
               operator: str | None, since: dt.datetime | None,
               until: dt.datetime | None) -> None:
     """The audit trail: operator actions, node actions, refusals and alarms."""
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         rows = trail(the_hub, case_id=case_id, node_id=node_id, operator=operator,
                      since=since.date() if since else None,
                      until=until.date() if until else None)
-    finally:
-        the_hub.close()
     out.result({"trail": rows},
                [f"{r['at'].astimezone(CST):%Y-%m-%d %H:%M}  {r['kind']:<20} "  # type: ignore[attr-defined]
                 f"{r['case_id'] or r['node_id']}  {r['operator']}  {r['detail']}"
@@ -727,16 +639,14 @@ def blob_get(home: Path, out: Output, sha256: str, out_path: Path) -> None:
         digest = b""
     if len(digest) != 32:
         raise UsageError(f"{sha256!r} is not a sha256 (64 hexadecimal digits)")
-    the_hub = _open(home)
-    try:
-        with out_path.open("wb") as f:
-            for data in DbBlobStore(the_hub.store.db, the_hub.clock).read_all(digest):
-                f.write(data)
-    except BianminError:
-        out_path.unlink(missing_ok=True)
-        raise
-    finally:
-        the_hub.close()
+    with _open(home) as the_hub:
+        try:
+            with out_path.open("wb") as f:
+                for data in DbBlobStore(the_hub.store.db, the_hub.clock).read_all(digest):
+                    f.write(data)
+        except BianminError:
+            out_path.unlink(missing_ok=True)
+            raise
     size = out_path.stat().st_size
     out.result({"sha256": sha256, "out": out_path, "size": size}, f"{out_path}: {size} bytes")
 
@@ -757,15 +667,12 @@ def delegation_grant(home: Path, out: Output, township: str, items: tuple[str, .
                      since: dt.datetime | None, until: dt.datetime | None,
                      operator: str) -> None:
     """Grant a township the power to decide items; replaces its previous grant."""
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         record = grant_delegation(
             the_hub, township, items, operator=operator,
             valid_from=since.replace(tzinfo=CST) if since else None,
             valid_until=(until.replace(tzinfo=CST) + dt.timedelta(days=1, seconds=-1))
             if until else None)
-    finally:
-        the_hub.close()
     out.result({"township": township, "items": list(items), "record": str(record),
                 "hash": record.hash},
                f"{township} may decide {', '.join(items)} (record {record}); it learns it "
@@ -779,11 +686,8 @@ def delegation_grant(home: Path, out: Output, township: str, items: tuple[str, .
 def delegation_withdraw(home: Path, out: Output, township: str, reason: str,
                         operator: str) -> None:
     """Take a township's delegated powers back; its later decisions are refused."""
-    the_hub = _open(home)
-    try:
+    with _open(home) as the_hub:
         record = withdraw_delegation(the_hub, township, reason=reason, operator=operator)
-    finally:
-        the_hub.close()
     out.result({"township": township, "record": str(record)},
                f"delegation of {township} withdrawn (record {record})")
 
@@ -791,12 +695,8 @@ def delegation_withdraw(home: Path, out: Output, township: str, reason: str,
 @bianmin_command(delegation, "list")
 def delegation_list(home: Path, out: Output) -> None:
     """Delegations granted, in force or ended."""
-    the_hub = _open(home)
-    try:
-        with the_hub.store.db.read() as conn:
-            found = delegation_grants(the_hub, conn)
-    finally:
-        the_hub.close()
+    with _open(home) as the_hub, the_hub.store.reading() as r:
+        found = r.grants()
     out.result({"delegations": [g.__dict__ for g in found]},
                [f"{g.township}: {', '.join(g.items)} from {g.valid_from:%Y-%m-%d} to "
                 f"{g.valid_until:%Y-%m-%d}" + (f" (ended {g.ended_at:%Y-%m-%d %H:%M})"

@@ -65,17 +65,16 @@ def issue_token(hub: Hub, *, node_id: str, tier: str, name: str = "", parent: st
     parent = parent or HUB_NODE_ID
     now = hub.clock.now()
     secret = base64.b32encode(secrets.token_bytes(20)).decode().lower().rstrip("=")
-    with hub.store.db.write() as conn:
-        if hub.store.node(conn, node_id) is not None:
+    with hub.store.transaction() as tx:
+        if tx.node(node_id) is not None:
             raise UsageError(f"node {node_id} is already enrolled", code="already_enrolled")
         if parent != HUB_NODE_ID:
-            up = hub.store.node(conn, parent)
+            up = tx.node(parent)
             if up is None or up.tier != "township":
                 raise UsageError(f"parent {parent} is not an enrolled township",
                                  code="bad_parent")
-        hub.store.add_token(conn, token_hash=_hash(secret), node_id=node_id, tier=tier,
-                            name=name or node_id, parent=parent, now=now,
-                            expires_at=now + ttl)
+        tx.add_token(token_hash=_hash(secret), node_id=node_id, tier=tier,
+                     name=name or node_id, parent=parent, expires_at=now + ttl)
     ca_fp = fingerprint(hub.keys.ca_cert)
     return IssuedToken(token=f"{TOKEN_PREFIX}.{secret}.{ca_fp}", node_id=node_id, tier=tier,
                        name=name or node_id, parent=parent, expires_at=now + ttl,
@@ -93,8 +92,8 @@ def enrol(hub: Hub, request: EnrolRequest) -> EnrolReply:
     tls_csr = _csr(request.tls_csr, "tls")
     now = hub.clock.now()
     token_hash = _hash(secret)
-    with hub.store.db.write() as conn:
-        row = hub.store.token(conn, token_hash)
+    with hub.store.transaction() as tx:
+        row = tx.token(token_hash)
         if row is None:
             raise EnrolmentRefused("enrolment token is not known to this hub; ask the county "
                                    "for a new one", code="token_unknown")
@@ -109,7 +108,7 @@ def enrol(hub: Hub, request: EnrolRequest) -> EnrolReply:
         if request.node_id and request.node_id != row.node_id:
             raise EnrolmentRefused(f"this token was issued for node {row.node_id}, not "
                                    f"{request.node_id}", code="node_mismatch")
-        if hub.store.node(conn, row.node_id) is not None:
+        if tx.node(row.node_id) is not None:
             raise EnrolmentRefused(f"node {row.node_id} is already enrolled",
                                    code="already_enrolled")
         certs = {}
@@ -120,15 +119,14 @@ def enrol(hub: Hub, request: EnrolRequest) -> EnrolReply:
                 ca_key=hub.keys.ca_key, ca_cert=hub.keys.ca_cert,
                 public_key=csr.public_key(),  # type: ignore[arg-type]  # checked by check_csr
                 identity=identity, now=now)
-        if not hub.store.use_token(conn, token_hash, now):
+        if not tx.use_token(token_hash):
             raise EnrolmentRefused("enrolment token was used by another request just now",
                                    code="token_used")
-        hub.store.add_node(conn, node_id=row.node_id, tier=row.tier, name=row.name,
-                           parent=row.parent, tls_fingerprint=fingerprint(certs["tls"]),
-                           now=now)
-        key_id = hub.store.logs.add_certificate(conn, certs["records"])
+        tx.add_node(node_id=row.node_id, tier=row.tier, name=row.name, parent=row.parent,
+                    tls_fingerprint=fingerprint(certs["tls"]))
+        key_id = tx.add_certificate(certs["records"])
         # the enrolled key is the one in force for the node's first record (DESIGN §4)
-        hub.store.logs.set_head(conn, row.node_id, LogHead(key_id=key_id or b""))
+        tx.set_head(row.node_id, LogHead(key_id=key_id or b""))
     return EnrolReply(
         records_certificate=certificate_der(certs["records"]),
         tls_certificate=certificate_der(certs["tls"]),

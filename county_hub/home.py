@@ -19,7 +19,6 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from node.db import sqlite_url
 from node.home import (
     load_ec_key,
     load_ed25519_key,
@@ -29,6 +28,7 @@ from node.home import (
 from node.kernel.errors import ConfigError
 from node.kernel.identity import HUB_NODE_ID, Signer, certificate_pem, private_key_pem
 from node.settings import HubSettings, ServeSettings, load_settings
+from node.store.db import sqlite_url
 
 __all__ = ["HubConfig", "HubKeys", "default_db_url"]
 

@@ -13,12 +13,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection
-
 from county_hub.ca import issue_certificate, make_ca
 from county_hub.home import HubConfig, HubKeys, default_db_url
 from county_hub.store import HubStore
-from node.db import Database
 from node.home import write_certificate, write_private_key
 from node.kernel.clock import Clock
 from node.kernel.errors import ConfigError, NotFoundError, UsageError
@@ -32,6 +29,8 @@ from node.kernel.identity import (
 )
 from node.kernel.payloads import CatalogPublished
 from node.kernel.records import parse_record
+from node.store.db import Database
+from node.store.seam import Reader
 
 __all__ = ["Hub", "init_hub"]
 
@@ -53,33 +52,43 @@ class Hub:
         config = HubConfig.load(home)
         keys = HubKeys.load(home)
         db = Database(config.db_url or default_db_url(home), migrations=MIGRATIONS)
-        if upgrade:
-            db.upgrade()
-        return cls(home=home, config=config, keys=keys, store=HubStore(db), clock=clock)
+        try:
+            if upgrade:
+                db.upgrade()
+        except BaseException:
+            db.close()
+            raise
+        return cls(home=home, config=config, keys=keys, store=HubStore(db, clock), clock=clock)
 
     def close(self) -> None:
-        self.store.db.close()
+        self.store.close()
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def node_id(self) -> str:
         return self.config.node_id
 
-    def catalog_hash(self, conn: Connection, version: int) -> bytes | None:
+    def catalog_hash(self, reader: Reader, version: int) -> bytes | None:
         """The hash of a published catalog version (versions never change: cached)."""
         if version not in self._catalog_hashes:
-            found = self.store.logs.hash_at(conn, CATALOG_LOG_ID, version)
+            found = reader.hash_at(CATALOG_LOG_ID, version)
             if found is None:
                 return None
             self._catalog_hashes[version] = found
         return self._catalog_hashes[version]
 
-    def catalog_version(self, conn: Connection, version: int | None = None) -> CatalogPublished:
+    def catalog_version(self, reader: Reader, version: int | None = None) -> CatalogPublished:
         """A published catalog version (the newest if ``version`` is None)."""
         if version is None:
-            version = self.store.logs.head(conn, CATALOG_LOG_ID).seq
+            version = reader.head(CATALOG_LOG_ID).seq
         if version in self._catalogs:
             return self._catalogs[version]
-        rows = self.store.logs.raw_after(conn, CATALOG_LOG_ID, version - 1, 1)
+        rows = reader.raw_after(CATALOG_LOG_ID, version - 1, 1)
         if not rows or rows[0][0] != version:
             raise NotFoundError("the hub has published no catalog yet: run 'bianmin hub "
                                 "catalog publish FILE'" if version == 0 else
@@ -133,13 +142,12 @@ def init_hub(home: Path, *, county_code: str, county_name: str, db_url: str | No
         db = Database(db_url or default_db_url(scratch), migrations=MIGRATIONS)
         try:
             db.upgrade()
-            store = HubStore(db)
-            with db.write() as conn:
-                if store.logs.head(conn, HUB_NODE_ID).seq or store.count_cases(conn):
+            with HubStore(db, clock).transaction() as tx:
+                if tx.head(HUB_NODE_ID).seq or tx.cases.count():
                     raise ConfigError(f"database {db.safe_url} already holds a hub's data; "
                                       "give an empty database")
                 for _signer, cert in signers.values():
-                    store.logs.add_certificate(conn, cert)
+                    tx.add_certificate(cert)
         finally:
             db.close()
         config.save(scratch)

@@ -2,13 +2,14 @@
 
 Push: the caller's identity comes from its TLS certificate, checked against enrolment and
 revocation on every call (grpcio has no CRL hook, DESIGN §4). A village may push only its own
-log; verification, storage, evidence and alarms are ``node.ingest``'s, shared with townships;
-the hub adds its case view and the signed heartbeat of each node. The reply acknowledges the
-head *after* commit. A repeated record is acknowledged and stored once.
+log, a township also its own villages'. Verification, the authority rules, storage, evidence
+and alarms are the one receive path's (``node.receive``), shared with townships and villages;
+the county's view of what it takes is ``county_hub.tier``. The reply acknowledges the head
+*after* commit. A repeated record is acknowledged and stored once.
 
-Pull: a node gets the whole ``CATALOG`` log and the records of the hub's log meant for it or
-for everyone (revocations). Cursors advance past records meant for others, so nothing is
-scanned twice.
+Pull: a node gets the whole ``CATALOG`` log and the records of the hub's log meant for it, for
+its township's group (grants), or for everyone (revocations). Cursors advance past records
+meant for others, so nothing is scanned twice.
 """
 
 from __future__ import annotations
@@ -22,14 +23,7 @@ from cryptography import x509
 from county_hub.blobs import DbBlobStore
 from county_hub.ca import check_csr, issue_certificate
 from county_hub.hub import Hub
-from county_hub.projection import project, screen
-from node.ingest import (
-    MAX_BLOB_BYTES,
-    LogIngest,
-    check_blob_query,
-    check_push_size,
-    push_result,
-)
+from county_hub.tier import HubTier
 from node.kernel.errors import PeerError, UsageError
 from node.kernel.identity import (
     CATALOG_LOG_ID,
@@ -38,8 +32,16 @@ from node.kernel.identity import (
     identity_of,
     load_certificate,
 )
+from node.receive import (
+    MAX_BLOB_BYTES,
+    Inbound,
+    Receiver,
+    check_blob_query,
+    check_push_size,
+    push_result,
+)
 from node.serving import Followers, serve_pull
-from node.transfer import receive_chunks
+from node.transfer import Uploads
 from sync import BlobChunk, BlobState, PullBatch, PushResult, WireRecord
 
 __all__ = ["Ingest"]
@@ -48,24 +50,24 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
-
 class Ingest:
     def __init__(self, hub: Hub, *, verify_threads: int = 2, max_followers: int = 16) -> None:
         self.hub = hub
         self.followers = Followers(max_followers)
         self._pool = ThreadPoolExecutor(max_workers=verify_threads,
                                         thread_name_prefix="verify")
-        self.logs = LogIngest(hub.store.db, hub.store.logs, ca=hub.keys.ca_cert,
-                              clock=hub.clock, map_fn=self._map)
         self._threads = verify_threads
         self.blobs = DbBlobStore(hub.store.db, hub.clock)
+        self.uploads = Uploads(self.blobs, hub.store, max_blob_bytes=MAX_BLOB_BYTES)
+        self.receiver = Receiver(hub.store, HubTier(hub, self.blobs.complete),
+                                 ca=hub.keys.ca_cert, clock=hub.clock, map_fn=self._map)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
     def _map(self, fn: Callable[[T], U], items: Iterable[T]) -> Iterator[U]:
-        """Map over a batch in one slice per verify thread: pyca releases the GIL while it
-        checks a signature, so the slices run in parallel; one future per slice, not per
+        """Map over a batch in one slice per verify thread: libsodium releases the GIL while
+        it checks a signature, so the slices run in parallel; one future per slice, not per
         record, keeps the bookkeeping out of the way."""
         values = list(items)
         if len(values) < 16:
@@ -82,11 +84,11 @@ class Ingest:
         if who.purpose != "tls" or who.county_code != self.hub.config.county_code:
             raise PeerError(f"certificate of {who.node_id} is not a TLS certificate of county "
                             f"{self.hub.config.county_code}", code="bad_peer")
-        with self.hub.store.db.read() as conn:
-            if self.hub.store.node(conn, who.node_id) is None:
+        with self.hub.store.reading() as r:
+            if r.node(who.node_id) is None:
                 raise PeerError(f"node {who.node_id} is not enrolled at this hub",
                                 code="not_enrolled")
-            revoked = self.hub.store.logs.revocation(conn, who.node_id)
+            revoked = r.revocation(who.node_id)
         if revoked is not None:
             raise PeerError(f"node {who.node_id} was revoked at {revoked.revoked_at:%Y-%m-%d} "
                             f"({revoked.reason}); its certificates are no longer accepted",
@@ -101,8 +103,8 @@ class Ingest:
             return True
         if who.tier != "township":
             return False
-        with self.hub.store.db.read() as conn:
-            village = self.hub.store.node(conn, log_id)
+        with self.hub.store.reading() as r:
+            village = r.node(log_id)
         return village is not None and village.parent == who.node_id
 
     def push(self, peer_pem: bytes, log_id: str, raw: Sequence[WireRecord],
@@ -116,30 +118,41 @@ class Ingest:
                        if who.tier != "township" else
                        f"township {who.node_id} may relay only its own villages' logs; "
                        f"{log_id} is not one of them")
-            self.logs.refuse_all(peer=who.node_id, log_id=log_id, raw=pairs,
-                                 reason="wrong_log", message=message)
+            self.receiver.refuse_all(peer=who.node_id, log_id=log_id, raw=pairs,
+                                     reason="wrong_log", message=message)
             raise PeerError(message, code="wrong_log")
-        result = self.logs.receive(
-            peer=who.node_id, log_id=log_id, raw=pairs, offered=certificates,
-            project=lambda conn, records: project(self.hub, conn, records),
-            screen=lambda records: screen(self.hub, self.blobs, records))
+        result = self.receiver.receive(Inbound(peer=who.node_id, log_id=log_id, raw=pairs,
+                                               offered=certificates))
+        claim = None
         if heartbeat is not None and log_id == who.node_id:
-            claim = self.logs.heartbeat(peer=who.node_id, body=heartbeat.body,
-                                        signature=heartbeat.signature)
-            with self.hub.store.db.write() as conn:
-                self.hub.store.record_heartbeat(conn, claim, self.hub.clock.now())
-        with self.hub.store.db.write() as conn:
-            self.hub.store.touch_node(conn, who.node_id, self.hub.clock.now())
+            claim = self.receiver.heartbeat(peer=who.node_id, body=heartbeat.body,
+                                            signature=heartbeat.signature)
+        with self.hub.store.transaction() as tx:
+            if claim is not None:
+                tx.record_heartbeat(node_id=claim.node_id, head_seq=claim.head_seq,
+                                    head_hash=claim.head_hash, sent_at=claim.sent_at)
+            tx.touch_node(who.node_id)
         return push_result(result)
 
-    def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]:
-        self.peer(peer_pem)
+    def _log_for(self, who: NodeIdentity, log_id: str) -> str:
+        """Whose log an upload is for: the caller's own, or a relayed village's."""
+        if not log_id or log_id == who.node_id:
+            return who.node_id
+        if not self._may_push(who, log_id):
+            raise PeerError(f"node {who.node_id} may upload attachments only for its own log"
+                            + (" and its villages'" if who.tier == "township" else "")
+                            + f", not for {log_id}", code="wrong_log")
+        return log_id
+
+    def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes],
+                    log_id: str = "") -> list[BlobState]:
+        who = self.peer(peer_pem)
         check_blob_query(len(hashes))
-        return [self.blobs.state(h) for h in hashes]
+        return self.uploads.status(hashes, self._log_for(who, log_id))
 
     def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]:
-        self.peer(peer_pem)
-        return receive_chunks(self.blobs, chunks, max_blob_bytes=MAX_BLOB_BYTES)
+        who = self.peer(peer_pem)
+        return self.uploads.receive(chunks, log_of=lambda c: self._log_for(who, c.log_id))
 
     # -- key rotation ---------------------------------------------------------------------------
 
@@ -155,30 +168,30 @@ class Ingest:
         cert = issue_certificate(ca_key=self.hub.keys.ca_key, ca_cert=self.hub.keys.ca_cert,
                                  public_key=csr.public_key(),  # type: ignore[arg-type]
                                  identity=who.with_purpose("records"), now=self.hub.clock.now())
-        with self.hub.store.db.write() as conn:
-            self.hub.store.logs.add_certificate(conn, cert)
+        with self.hub.store.transaction() as tx:
+            tx.add_certificate(cert)
         return certificate_der(cert)
 
     # -- pull -----------------------------------------------------------------------------------
 
     def served_logs(self, who: NodeIdentity) -> dict[str, list[str] | None]:
-        """What a node may pull: the catalog; the hub's records for it (for a township: for it
-        and its villages); for a village under a township, that township's records for it."""
+        """What a node may pull: the catalog; the hub's records for it (for a township: for it,
+        its villages, and its group's grants); for a village under a township, its grants
+        too, and that township's records for it."""
         served: dict[str, list[str] | None] = {CATALOG_LOG_ID: None}
         if who.tier == "township":
-            with self.hub.store.db.read() as conn:
-                villages = [n.node_id for n in self.hub.store.list_nodes(conn)
-                            if n.parent == who.node_id]
-            served[self.hub.node_id] = [who.node_id, *villages]
+            with self.hub.store.reading() as r:
+                villages = [n.node_id for n in r.list_nodes() if n.parent == who.node_id]
+            served[self.hub.node_id] = [who.node_id, f"@{who.node_id}", *villages]
         else:
             served[self.hub.node_id] = [who.node_id]
             if who.parent and who.parent != self.hub.node_id:
+                served[self.hub.node_id] = [who.node_id, f"@{who.parent}"]
                 served[who.parent] = [who.node_id]
         return served
 
     def pull(self, peer_pem: bytes, cursors: Mapping[str, int], follow_s: float = 0.0,
              alive: Callable[[], bool] = lambda: True) -> Iterator[PullBatch]:
         who = self.peer(peer_pem)
-        yield from serve_pull(self.hub.store.db, self.hub.store.logs, self.served_logs(who),
-                              cursors, follow_s=follow_s, alive=alive,
-                              followers=self.followers)
+        yield from serve_pull(self.hub.store, self.served_logs(who), cursors,
+                              follow_s=follow_s, alive=alive, followers=self.followers)

@@ -69,9 +69,9 @@ class _DatabaseCollector(Collector):
         backlog = GaugeMetricFamily("bianmin_node_backlog_records",
                                     "Records the node has and the hub does not",
                                     labels=["node"])
-        with self.hub.store.db.read() as conn:
-            for node in self.hub.store.list_nodes(conn):
-                held = self.hub.store.logs.head(conn, node.node_id).seq
+        with self.hub.store.reading() as r:
+            for node in r.list_nodes():
+                held = r.head(node.node_id).seq
                 if node.heartbeat_at is not None:
                     last.add_metric([node.node_id], node.heartbeat_at.timestamp())
                 head.add_metric([node.node_id], node.claimed_seq)

@@ -1,6 +1,6 @@
 """Table definitions of the hub's database (SQLite by default, PostgreSQL in production).
 
-The record tables are the ones every tier shares (``node.schema``); the rest is the hub's:
+The record tables are the ones every tier shares (``node.store.schema``); the rest is the hub's:
 enrolled nodes, enrolment tokens, and the cases as the county sees them, derived from records.
 Only portable SQLAlchemy types are used, so the same migrations run on both databases.
 """
@@ -11,8 +11,10 @@ from sqlalchemy import BigInteger, LargeBinary, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from node.schema import (
+from node.store.schema import (
     AlarmColumns,
+    BlobClaimColumns,
+    CaseColumns,
     CaseRecordColumns,
     CertificateColumns,
     EvidenceColumns,
@@ -26,6 +28,7 @@ __all__ = [
     "HubBase",
     "HubBlob",
     "HubBlobChunk",
+    "HubBlobClaim",
     "HubCalendarDay",
     "HubCase",
     "HubCasePause",
@@ -108,36 +111,14 @@ class HubToken(HubBase, table=True):
     used_at_ms: int | None = Field(default=None, sa_type=BigInteger)
 
 
-class HubCase(HubBase, table=True):
+class HubCase(CaseColumns, HubBase, table=True):
     """A case as the county sees it, derived from records (rebuildable from them)."""
 
     __tablename__ = "cases"
-    case_id: str = Field(primary_key=True, max_length=40)
-    origin_node: str = Field(max_length=32, index=True)
-    item_code: str = Field(max_length=32, index=True)
-    item_name: str
-    decided_by: str = Field(max_length=16)
-    departments: str = Field(sa_type=Text)  # comma-separated
-    applicant_name: str
-    applicant_id: str = Field(max_length=18)
-    state: str = Field(max_length=24, index=True)
-    complete: bool
-    missing: str = Field(sa_type=Text, default="")
-    reason: str = Field(sa_type=Text, default="")
-    operator: str = Field(default="")
-    department: str = Field(default="")
-    catalog_version: int = Field(sa_type=BigInteger)
-    submitted_at_ms: int = Field(sa_type=BigInteger)  # the node's clock
-    received_at_ms: int = Field(sa_type=BigInteger)  # the hub's clock: deadlines count from it
-    decided_at_ms: int | None = Field(default=None, sa_type=BigInteger)
-    updated_at_ms: int = Field(sa_type=BigInteger)
-    # what the hub's own re-check on arrival found (DESIGN §5), one finding per line
-    flags: str = Field(default="", sa_type=Text)
-    accepted_at_ms: int | None = Field(default=None, sa_type=BigInteger)
-    concluded_at_ms: int | None = Field(default=None, sa_type=BigInteger)
-    supplements: int = Field(default=0)  # supplement requests made
-    outcome: str = Field(default="", max_length=16)  # approved | rejected | not_accepted
-    requested: str = Field(default="", sa_type=Text)  # materials asked for, comma-separated
+
+
+class HubBlobClaim(BlobClaimColumns, HubBase, table=True):
+    __tablename__ = "blob_claims"
 
 
 class HubOperator(HubBase, table=True):
@@ -231,6 +212,9 @@ class HubDelegation(HubBase, table=True):
     catalog_version: int = Field(sa_type=BigInteger)
     granted_at_ms: int = Field(sa_type=BigInteger)
     ended_at_ms: int | None = Field(default=None, sa_type=BigInteger)  # replaced or withdrawn
+    # the township log's highest seq the county had seen (committed or claimed by a signed
+    # heartbeat) when the grant ended: decisions up to it were made while it was in force
+    seen_seq_at_end: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class HubSetting(HubBase, table=True):

@@ -89,8 +89,9 @@ class HubSyncHandler:
     def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:
         return as_refusal(self._ingest.rotate_key, peer_pem, records_csr)
 
-    def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]:
-        return as_refusal(self._ingest.blob_status, peer_pem, hashes)
+    def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes],
+                    log_id: str = "") -> list[BlobState]:
+        return as_refusal(self._ingest.blob_status, peer_pem, hashes, log_id)
 
     def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]:
         return as_refusal(self._ingest.put_blob, peer_pem, chunks)

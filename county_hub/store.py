@@ -1,6 +1,9 @@
-"""The hub's database: shared record tables plus nodes, tokens and the county's case view.
+"""The hub's database on the store seam: the record tables and cases every tier keeps (written
+only through ``node.store.sql``), plus what only the county has -- enrolled nodes and their
+heartbeats, enrolment tokens, operators, the working-day calendar, delegations, settings.
 
-Every method takes the caller's connection, so one ingest batch -- records, case rows, head --
+``HubStore.transaction()`` hands out a ``HubTransaction``: the seam's unit of work with the
+county's own tables beside it, so one ingest batch -- records, case rows, head, heartbeat --
 commits or rolls back as a whole. Only portable SQLAlchemy Core is used (SQLite and
 PostgreSQL).
 """
@@ -8,17 +11,21 @@ PostgreSQL).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import Table, insert, select, update
 
 from county_hub.schema import (
     HubAlarm,
+    HubBlobClaim,
     HubCalendarDay,
     HubCase,
     HubCasePause,
     HubCaseRecord,
     HubCertificate,
+    HubDelegation,
     HubEvidence,
     HubLogHead,
     HubNode,
@@ -30,15 +37,13 @@ from county_hub.schema import (
     HubToken,
     HubTrail,
 )
-from node.db import Database
-from node.ingest import Claim
-from node.kernel.clock import from_ms, to_ms
-from node.kernel.errors import NotFoundError
-from node.kernel.records import Record
-from node.schema import table_of
-from node.store import LogStore
+from node.kernel.clock import Clock, from_ms, to_ms
+from node.store.db import Database
+from node.store.schema import table_of
+from node.store.sql import SqlReader, SqlStore, SqlTransaction, Tables
 
-__all__ = ["HubCaseView", "HubStore", "NodeRow", "OperatorRow", "TokenRow"]
+__all__ = ["GrantRow", "HubReader", "HubStore", "HubTransaction", "NodeRow", "OperatorRow",
+           "TokenRow", "hub_tables"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,202 +78,138 @@ class OperatorRow:
 
 
 @dataclass(frozen=True, kw_only=True)
-class HubCaseView:
-    case_id: str
-    origin_node: str
-    item_code: str
-    item_name: str
-    decided_by: str
-    departments: tuple[str, ...]
-    applicant_name: str
-    applicant_id: str
-    state: str
-    complete: bool
-    missing: tuple[str, ...]
-    reason: str
-    operator: str
-    department: str
+class GrantRow:
+    """A delegation granted to a township, as the county keeps it."""
+
+    township: str
+    record_hash: bytes
+    items: tuple[str, ...]
+    valid_from: dt.datetime
+    valid_until: dt.datetime
     catalog_version: int
-    submitted_at: dt.datetime
-    received_at: dt.datetime
-    decided_at: dt.datetime | None
-    flags: tuple[str, ...]
-    accepted_at: dt.datetime | None
-    concluded_at: dt.datetime | None
-    supplements: int
-    requested: tuple[str, ...]
-    outcome: str
+    granted_at: dt.datetime
+    ended_at: dt.datetime | None
+    seen_seq_at_end: int | None
+
+    def covers(self, item_code: str, at: dt.datetime) -> bool:
+        return (item_code in self.items and self.valid_from <= at <= self.valid_until
+                and (self.ended_at is None or at < self.ended_at))
 
 
-class HubStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.logs = LogStore(records=table_of(HubRecord), heads=table_of(HubLogHead),
-                             certificates=table_of(HubCertificate),
-                             case_records=table_of(HubCaseRecord),
-                             evidence=table_of(HubEvidence), alarms=table_of(HubAlarm),
-                             revocations=table_of(HubRevocation))
-        self.nodes: Table = table_of(HubNode)
-        self.tokens: Table = table_of(HubToken)
-        self.cases: Table = table_of(HubCase)
-        self.operators: Table = table_of(HubOperator)
-        self.pauses: Table = table_of(HubCasePause)
-        self.opinions: Table = table_of(HubOpinion)
-        self.trail: Table = table_of(HubTrail)
-        self.calendar: Table = table_of(HubCalendarDay)
-        self.settings: Table = table_of(HubSetting)
+@dataclass(frozen=True, kw_only=True)
+class _HubTables:
+    nodes: Table
+    tokens: Table
+    operators: Table
+    calendar: Table
+    settings: Table
+    delegations: Table
+
+
+def hub_tables() -> Tables:
+    return Tables(records=table_of(HubRecord), heads=table_of(HubLogHead),
+                  certificates=table_of(HubCertificate), case_records=table_of(HubCaseRecord),
+                  evidence=table_of(HubEvidence), alarms=table_of(HubAlarm),
+                  revocations=table_of(HubRevocation), cases=table_of(HubCase),
+                  blob_claims=table_of(HubBlobClaim), trail=table_of(HubTrail),
+                  pauses=table_of(HubCasePause), opinions=table_of(HubOpinion))
+
+
+_HUB = _HubTables(nodes=table_of(HubNode), tokens=table_of(HubToken),
+                  operators=table_of(HubOperator), calendar=table_of(HubCalendarDay),
+                  settings=table_of(HubSetting), delegations=table_of(HubDelegation))
+
+
+def _node(row: object) -> NodeRow:
+    r = row._mapping  # type: ignore[attr-defined]
+    beat = r["heartbeat_at_ms"]
+    return NodeRow(node_id=r["node_id"], tier=r["tier"], name=r["name"], parent=r["parent"],
+                   enrolled_at=from_ms(r["enrolled_at_ms"]),
+                   last_seen=None if r["last_seen_ms"] is None else from_ms(r["last_seen_ms"]),
+                   heartbeat_at=None if beat is None else from_ms(beat),
+                   claimed_seq=r["claimed_seq"],
+                   clock_skew_s=None if beat is None or r["heartbeat_sent_ms"] is None
+                   else (r["heartbeat_sent_ms"] - beat) / 1000)
+
+
+def _grant(row: object) -> GrantRow:
+    m = row._mapping  # type: ignore[attr-defined]
+    return GrantRow(township=m["township"], record_hash=bytes(m["record_hash"]),
+                    items=tuple(i for i in m["items"].split(",") if i),
+                    valid_from=from_ms(m["valid_from_ms"]),
+                    valid_until=from_ms(m["valid_until_ms"]),
+                    catalog_version=m["catalog_version"],
+                    granted_at=from_ms(m["granted_at_ms"]),
+                    ended_at=None if m["ended_at_ms"] is None else from_ms(m["ended_at_ms"]),
+                    seen_seq_at_end=m["seen_seq_at_end"])
+
+
+class HubReader(SqlReader):
+    """The county's reads: the shared ones, and its own tables."""
+
+    h = _HUB
 
     # -- tokens and nodes -----------------------------------------------------------------------
 
-    def add_token(self, conn: Connection, *, token_hash: str, node_id: str, tier: str,
-                  name: str, parent: str, now: dt.datetime, expires_at: dt.datetime) -> None:
-        conn.execute(insert(self.tokens).values(
-            token_hash=token_hash, node_id=node_id, tier=tier, name=name, parent=parent,
-            created_at_ms=to_ms(now), expires_at_ms=to_ms(expires_at)))
-
-    def token(self, conn: Connection, token_hash: str) -> TokenRow | None:
-        row = conn.execute(select(self.tokens).where(self.tokens.c.token_hash == token_hash)
-                           ).first()
+    def token(self, token_hash: str) -> TokenRow | None:
+        t = self.h.tokens
+        row = self.conn.execute(select(t).where(t.c.token_hash == token_hash)).first()
         if row is None:
             return None
         return TokenRow(node_id=row.node_id, tier=row.tier, name=row.name, parent=row.parent,
                         expires_at=from_ms(row.expires_at_ms),
                         used_at=None if row.used_at_ms is None else from_ms(row.used_at_ms))
 
-    def use_token(self, conn: Connection, token_hash: str, now: dt.datetime) -> bool:
-        """Mark a token used; False if another enrolment used it first."""
-        done = conn.execute(update(self.tokens)
-                            .where(self.tokens.c.token_hash == token_hash,
-                                   self.tokens.c.used_at_ms.is_(None))
-                            .values(used_at_ms=to_ms(now)))
-        return done.rowcount == 1
+    def node(self, node_id: str) -> NodeRow | None:
+        n = self.h.nodes
+        row = self.conn.execute(select(n).where(n.c.node_id == node_id)).first()
+        return None if row is None else _node(row)
 
-    def node(self, conn: Connection, node_id: str) -> NodeRow | None:
-        row = conn.execute(select(self.nodes).where(self.nodes.c.node_id == node_id)).first()
-        if row is None:
-            return None
-        beat = row.heartbeat_at_ms
-        return NodeRow(node_id=row.node_id, tier=row.tier, name=row.name, parent=row.parent,
-                       enrolled_at=from_ms(row.enrolled_at_ms),
-                       last_seen=None if row.last_seen_ms is None else from_ms(row.last_seen_ms),
-                       heartbeat_at=None if beat is None else from_ms(beat),
-                       claimed_seq=row.claimed_seq,
-                       clock_skew_s=None if beat is None or row.heartbeat_sent_ms is None
-                       else (row.heartbeat_sent_ms - beat) / 1000)
-
-    def add_node(self, conn: Connection, *, node_id: str, tier: str, name: str, parent: str,
-                 tls_fingerprint: str, now: dt.datetime) -> None:
-        conn.execute(insert(self.nodes).values(
-            node_id=node_id, tier=tier, name=name, parent=parent,
-            tls_fingerprint=tls_fingerprint, enrolled_at_ms=to_ms(now)))
-
-    def list_nodes(self, conn: Connection) -> list[NodeRow]:
-        rows = conn.execute(select(self.nodes.c.node_id).order_by(self.nodes.c.node_id)).all()
-        return [n for r in rows if (n := self.node(conn, r.node_id)) is not None]
-
-    def record_heartbeat(self, conn: Connection, claim: Claim, now: dt.datetime) -> None:
-        conn.execute(update(self.nodes).where(self.nodes.c.node_id == claim.node_id).values(
-            heartbeat_at_ms=to_ms(now), heartbeat_sent_ms=to_ms(claim.sent_at),
-            claimed_seq=claim.head_seq))
-
-    def touch_node(self, conn: Connection, node_id: str, now: dt.datetime) -> None:
-        conn.execute(update(self.nodes).where(self.nodes.c.node_id == node_id)
-                     .values(last_seen_ms=to_ms(now)))
-
-    # -- cases ----------------------------------------------------------------------------------
-
-    def flag_case(self, conn: Connection, case_id: str, flags: list[str]) -> None:
-        """Add findings to a case's flags (each kept once)."""
-        held = conn.execute(select(self.cases.c.flags).where(self.cases.c.case_id == case_id)
-                            ).scalar() or ""
-        merged = list(dict.fromkeys([*(f for f in held.split("\n") if f), *flags]))
-        conn.execute(update(self.cases).where(self.cases.c.case_id == case_id)
-                     .values(flags="\n".join(merged)))
-
-    def update_case(self, conn: Connection, case_id: str, now: dt.datetime,
-                    **values: object) -> None:
-        conn.execute(update(self.cases).where(self.cases.c.case_id == case_id)
-                     .values(updated_at_ms=to_ms(now), **values))
+    def list_nodes(self) -> list[NodeRow]:
+        n = self.h.nodes
+        return [_node(r) for r in self.conn.execute(select(n).order_by(n.c.node_id))]
 
     # -- operators ------------------------------------------------------------------------------
 
-    def add_operator(self, conn: Connection, *, name: str, department: str, role: str,
-                     now: dt.datetime) -> None:
-        conn.execute(insert(self.operators).values(name=name, department=department, role=role,
-                                                   active=True, created_at_ms=to_ms(now)))
-
-    def operator(self, conn: Connection, name: str) -> OperatorRow | None:
-        row = conn.execute(select(self.operators).where(self.operators.c.name == name)).first()
+    def operator(self, name: str) -> OperatorRow | None:
+        o = self.h.operators
+        row = self.conn.execute(select(o).where(o.c.name == name)).first()
         return None if row is None else OperatorRow(name=row.name, department=row.department,
                                                     role=row.role, active=bool(row.active))
 
-    def list_operators(self, conn: Connection) -> list[OperatorRow]:
+    def list_operators(self) -> list[OperatorRow]:
+        o = self.h.operators
         return [OperatorRow(name=r.name, department=r.department, role=r.role,
                             active=bool(r.active))
-                for r in conn.execute(select(self.operators).order_by(
-                    self.operators.c.department, self.operators.c.name))]
+                for r in self.conn.execute(select(o).order_by(o.c.department, o.c.name))]
 
-    def set_operator_active(self, conn: Connection, name: str, active: bool) -> bool:
-        done = conn.execute(update(self.operators).where(self.operators.c.name == name)
-                            .values(active=active))
-        return done.rowcount == 1
+    # -- pauses, opinions, the trail --------------------------------------------------------------
 
-    # -- pauses and opinions --------------------------------------------------------------------
-
-    def start_pause(self, conn: Connection, case_id: str, now: dt.datetime) -> None:
-        if self.open_pause(conn, case_id) is None:
-            conn.execute(insert(self.pauses).values(case_id=case_id, started_at_ms=to_ms(now)))
-
-    def open_pause(self, conn: Connection, case_id: str) -> int | None:
-        value = conn.execute(select(self.pauses.c.id).where(
-            self.pauses.c.case_id == case_id, self.pauses.c.ended_at_ms.is_(None))).scalar()
-        return None if value is None else int(value)
-
-    def end_pause(self, conn: Connection, case_id: str, now: dt.datetime) -> None:
-        conn.execute(update(self.pauses).where(self.pauses.c.case_id == case_id,
-                                               self.pauses.c.ended_at_ms.is_(None))
-                     .values(ended_at_ms=to_ms(now)))
-
-    def pauses_of(self, conn: Connection, case_ids: list[str] | None = None,
+    def pauses_of(self, case_ids: list[str] | None = None,
                   ) -> dict[str, list[tuple[dt.datetime, dt.datetime | None]]]:
-        query = select(self.pauses).order_by(self.pauses.c.id)
+        p = self.t.pauses
+        assert p is not None
+        query = select(p).order_by(p.c.id)
         if case_ids is not None:
-            query = query.where(self.pauses.c.case_id.in_(case_ids))
+            query = query.where(p.c.case_id.in_(case_ids))
         found: dict[str, list[tuple[dt.datetime, dt.datetime | None]]] = {}
-        for r in conn.execute(query):
+        for r in self.conn.execute(query):
             found.setdefault(r.case_id, []).append(
                 (from_ms(r.started_at_ms),
                  None if r.ended_at_ms is None else from_ms(r.ended_at_ms)))
         return found
 
-    def set_opinion(self, conn: Connection, case_id: str, *, department: str, favourable: bool,
-                    reason: str, operator: str, now: dt.datetime) -> None:
-        t = self.opinions
-        conn.execute(t.delete().where(t.c.case_id == case_id, t.c.department == department))
-        conn.execute(insert(t).values(case_id=case_id, department=department,
-                                      favourable=favourable, reason=reason, operator=operator,
-                                      at_ms=to_ms(now)))
-
-    def opinions_of(self, conn: Connection, case_id: str) -> dict[str, bool]:
-        t = self.opinions
+    def opinions_of(self, case_id: str) -> dict[str, bool]:
+        o = self.t.opinions
+        assert o is not None
         return {r.department: bool(r.favourable)
-                for r in conn.execute(select(t).where(t.c.case_id == case_id))}
+                for r in self.conn.execute(select(o).where(o.c.case_id == case_id))}
 
-    # -- the audit trail ------------------------------------------------------------------------
-
-    def add_trail(self, conn: Connection, *, kind: str, now: dt.datetime, case_id: str = "",
-                  node_id: str = "", operator: str = "", detail: str = "",
-                  record: Record | None = None) -> None:
-        conn.execute(insert(self.trail).values(
-            at_ms=to_ms(now), kind=kind, case_id=case_id, node_id=node_id, operator=operator,
-            detail=detail, log_id=record.log_id if record else "",
-            seq=record.seq if record else 0))
-
-    def trail_rows(self, conn: Connection, *, case_id: str | None = None,
-                   node_id: str | None = None, operator: str | None = None,
-                   since: dt.datetime | None = None,
+    def trail_rows(self, *, case_id: str | None = None, node_id: str | None = None,
+                   operator: str | None = None, since: dt.datetime | None = None,
                    until: dt.datetime | None = None) -> list[dict[str, object]]:
-        t = self.trail
+        t = self.t.trail
+        assert t is not None
         query = select(t).order_by(t.c.at_ms, t.c.id)
         if case_id:
             query = query.where(t.c.case_id == case_id)
@@ -283,68 +224,122 @@ class HubStore:
         return [{"at": from_ms(r.at_ms), "kind": r.kind, "case_id": r.case_id,
                  "node_id": r.node_id, "operator": r.operator, "detail": r.detail,
                  "record": f"{r.log_id}#{r.seq}" if r.log_id else ""}
-                for r in conn.execute(query)]
+                for r in self.conn.execute(query)]
 
-    # -- the working-day calendar ---------------------------------------------------------------
+    # -- the calendar, settings, delegations ------------------------------------------------------
 
-    def replace_calendar(self, conn: Connection, *, name: str, holidays: list[str],
-                         workdays: list[str]) -> None:
-        conn.execute(self.calendar.delete())
-        rows = ([{"day": d, "kind": "holiday"} for d in holidays]
-                + [{"day": d, "kind": "workday"} for d in workdays])
-        if rows:
-            conn.execute(insert(self.calendar), rows)
-        self.set_setting(conn, "calendar_name", name)
-
-    def calendar_days(self, conn: Connection) -> tuple[str, list[str], list[str]]:
-        rows = conn.execute(select(self.calendar.c.day, self.calendar.c.kind)).all()
-        return (self.setting(conn, "calendar_name") or "",
+    def calendar_days(self) -> tuple[str, list[str], list[str]]:
+        c = self.h.calendar
+        rows = self.conn.execute(select(c.c.day, c.c.kind)).all()
+        return (self.setting("calendar_name") or "",
                 sorted(r.day for r in rows if r.kind == "holiday"),
                 sorted(r.day for r in rows if r.kind == "workday"))
 
-    def setting(self, conn: Connection, name: str) -> str | None:
-        value = conn.execute(select(self.settings.c.value)
-                             .where(self.settings.c.name == name)).scalar()
+    def setting(self, name: str) -> str | None:
+        s = self.h.settings
+        value = self.conn.execute(select(s.c.value).where(s.c.name == name)).scalar()
         return None if value is None else str(value)
 
-    def set_setting(self, conn: Connection, name: str, value: str) -> None:
-        conn.execute(self.settings.delete().where(self.settings.c.name == name))
-        conn.execute(insert(self.settings).values(name=name, value=value))
+    def grants(self, township: str | None = None) -> list[GrantRow]:
+        d = self.h.delegations
+        query = select(d).order_by(d.c.id)
+        if township is not None:
+            query = query.where(d.c.township == township)
+        return [_grant(r) for r in self.conn.execute(query)]
 
-    def get_case(self, conn: Connection, case_id: str) -> HubCaseView:
-        row = conn.execute(select(self.cases).where(self.cases.c.case_id == case_id)).first()
-        if row is None:
-            raise NotFoundError(f"case {case_id} is not at the hub; has its node synced? "
-                                "('bianmin hub cases' lists what the hub holds)")
-        return _view(row)
-
-    def list_cases(self, conn: Connection, *, state: str | None = None) -> list[HubCaseView]:
-        query = select(self.cases).order_by(self.cases.c.received_at_ms, self.cases.c.case_id)
-        if state is not None:
-            query = query.where(self.cases.c.state == state)
-        return [_view(r) for r in conn.execute(query)]
-
-    def count_cases(self, conn: Connection) -> int:
-        return int(conn.execute(select(func.count()).select_from(self.cases)).scalar() or 0)
+    def grant(self, record_hash: bytes) -> GrantRow | None:
+        d = self.h.delegations
+        row = self.conn.execute(select(d).where(d.c.record_hash == record_hash)).first()
+        return None if row is None else _grant(row)
 
 
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(x for x in text.split(",") if x)
+class HubTransaction(SqlTransaction, HubReader):
+    """The county's unit of work: the seam's writes, and its own tables'."""
+
+    def add_token(self, *, token_hash: str, node_id: str, tier: str, name: str, parent: str,
+                  expires_at: dt.datetime) -> None:
+        self.conn.execute(insert(self.h.tokens).values(
+            token_hash=token_hash, node_id=node_id, tier=tier, name=name, parent=parent,
+            created_at_ms=to_ms(self.now), expires_at_ms=to_ms(expires_at)))
+
+    def use_token(self, token_hash: str) -> bool:
+        """Mark a token used; False if another enrolment used it first."""
+        t = self.h.tokens
+        done = self.conn.execute(update(t).where(t.c.token_hash == token_hash,
+                                                 t.c.used_at_ms.is_(None))
+                                 .values(used_at_ms=to_ms(self.now)))
+        return done.rowcount == 1
+
+    def add_node(self, *, node_id: str, tier: str, name: str, parent: str,
+                 tls_fingerprint: str) -> None:
+        self.conn.execute(insert(self.h.nodes).values(
+            node_id=node_id, tier=tier, name=name, parent=parent,
+            tls_fingerprint=tls_fingerprint, enrolled_at_ms=to_ms(self.now)))
+
+    def record_heartbeat(self, *, node_id: str, head_seq: int, head_hash: bytes,
+                         sent_at: dt.datetime) -> None:
+        n = self.h.nodes
+        self.conn.execute(update(n).where(n.c.node_id == node_id).values(
+            heartbeat_at_ms=to_ms(self.now), heartbeat_sent_ms=to_ms(sent_at),
+            claimed_seq=head_seq, claimed_hash=head_hash))
+
+    def touch_node(self, node_id: str) -> None:
+        n = self.h.nodes
+        self.conn.execute(update(n).where(n.c.node_id == node_id)
+                          .values(last_seen_ms=to_ms(self.now)))
+
+    def add_operator(self, *, name: str, department: str, role: str) -> None:
+        self.conn.execute(insert(self.h.operators).values(
+            name=name, department=department, role=role, active=True,
+            created_at_ms=to_ms(self.now)))
+
+    def set_operator_active(self, name: str, active: bool) -> bool:
+        o = self.h.operators
+        done = self.conn.execute(update(o).where(o.c.name == name).values(active=active))
+        return done.rowcount == 1
+
+    def replace_calendar(self, *, name: str, holidays: list[str], workdays: list[str]) -> None:
+        c = self.h.calendar
+        self.conn.execute(c.delete())
+        rows = ([{"day": d, "kind": "holiday"} for d in holidays]
+                + [{"day": d, "kind": "workday"} for d in workdays])
+        if rows:
+            self.conn.execute(insert(c), rows)
+        self.set_setting("calendar_name", name)
+
+    def set_setting(self, name: str, value: str) -> None:
+        s = self.h.settings
+        self.conn.execute(s.delete().where(s.c.name == name))
+        self.conn.execute(insert(s).values(name=name, value=value))
+
+    def add_grant(self, *, township: str, record_hash: bytes, items: tuple[str, ...],
+                  valid_from: dt.datetime, valid_until: dt.datetime,
+                  catalog_version: int) -> None:
+        self.conn.execute(insert(self.h.delegations).values(
+            township=township, record_hash=record_hash, items=",".join(items),
+            valid_from_ms=to_ms(valid_from), valid_until_ms=to_ms(valid_until),
+            catalog_version=catalog_version, granted_at_ms=to_ms(self.now)))
+
+    def end_grants(self, township: str, *, seen_seq: int) -> None:
+        """End the township's grant in force, remembering how far the county had seen its log
+        (authority rule 6)."""
+        d = self.h.delegations
+        self.conn.execute(update(d).where(d.c.township == township, d.c.ended_at_ms.is_(None))
+                          .values(ended_at_ms=to_ms(self.now), seen_seq_at_end=seen_seq))
 
 
-def _view(row: object) -> HubCaseView:
-    r = row._mapping  # type: ignore[attr-defined]
-    return HubCaseView(
-        case_id=r["case_id"], origin_node=r["origin_node"], item_code=r["item_code"],
-        item_name=r["item_name"], decided_by=r["decided_by"],
-        departments=_split(r["departments"]), applicant_name=r["applicant_name"],
-        applicant_id=r["applicant_id"], state=r["state"], complete=bool(r["complete"]),
-        missing=_split(r["missing"]), reason=r["reason"], operator=r["operator"],
-        department=r["department"], catalog_version=r["catalog_version"],
-        submitted_at=from_ms(r["submitted_at_ms"]), received_at=from_ms(r["received_at_ms"]),
-        decided_at=None if r["decided_at_ms"] is None else from_ms(r["decided_at_ms"]),
-        flags=tuple(f for f in r["flags"].split("\n") if f),
-        accepted_at=None if r["accepted_at_ms"] is None else from_ms(r["accepted_at_ms"]),
-        concluded_at=None if r["concluded_at_ms"] is None else from_ms(r["concluded_at_ms"]),
-        supplements=r["supplements"], requested=_split(r["requested"]), outcome=r["outcome"],
-    )
+class HubStore(SqlStore):
+    """The county's database."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        super().__init__(db, hub_tables(), clock)
+
+    @contextmanager
+    def transaction(self) -> Iterator[HubTransaction]:
+        with self.db.write() as conn:
+            yield HubTransaction(conn, self.t, self.clock.now())
+
+    @contextmanager
+    def reading(self) -> Iterator[HubReader]:
+        with self.db.read() as conn:
+            yield HubReader(conn, self.t, self.clock.now())

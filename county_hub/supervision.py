@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from county_hub.hub import Hub
-from county_hub.store import HubCaseView
+from county_hub.store import HubReader
 from node.kernel.catalog import Item
 from node.kernel.clock import CST
 from node.kernel.deadlines import Calendar, Colour, DeadlineStatus, Pause, deadline_status
 from node.kernel.errors import NotFoundError, UsageError
+from node.kernel.projector import Case
 from node.kernel.workflow import DECIDED, State
 
 __all__ = [
@@ -38,26 +37,26 @@ _SUPERVISED = frozenset({State.RECEIVED, State.ACCEPTED, State.IN_REVIEW,
 
 @dataclass(frozen=True, kw_only=True)
 class CaseDeadline:
-    case: HubCaseView
+    case: Case
     status: DeadlineStatus
     promised_days: int
     statutory_days: int
 
 
-def hub_calendar(hub: Hub, conn: Connection) -> Calendar:
-    name, holidays, workdays = hub.store.calendar_days(conn)
+def hub_calendar(reader: HubReader) -> Calendar:
+    name, holidays, workdays = reader.calendar_days()
     return Calendar(name=name, holidays=frozenset(dt.date.fromisoformat(d) for d in holidays),
                     workdays=frozenset(dt.date.fromisoformat(d) for d in workdays))
 
 
 def load_calendar(hub: Hub, calendar: Calendar) -> None:
-    with hub.store.db.write() as conn:
-        hub.store.replace_calendar(conn, name=calendar.name,
-                                   holidays=sorted(d.isoformat() for d in calendar.holidays),
-                                   workdays=sorted(d.isoformat() for d in calendar.workdays))
-        hub.store.add_trail(conn, kind="CalendarLoaded", now=hub.clock.now(),
-                            detail=f"{calendar.name}: {len(calendar.holidays)} holidays, "
-                                   f"{len(calendar.workdays)} adjusted working days")
+    with hub.store.transaction() as tx:
+        tx.replace_calendar(name=calendar.name,
+                            holidays=sorted(d.isoformat() for d in calendar.holidays),
+                            workdays=sorted(d.isoformat() for d in calendar.workdays))
+        tx.add_trail(kind="CalendarLoaded",
+                     detail=f"{calendar.name}: {len(calendar.holidays)} holidays, "
+                            f"{len(calendar.workdays)} adjusted working days")
 
 
 def _day(moment: dt.datetime) -> dt.date:
@@ -67,22 +66,22 @@ def _day(moment: dt.datetime) -> dt.date:
 class _Limits:
     """Item limits by catalog version, read once per call."""
 
-    def __init__(self, hub: Hub, conn: Connection) -> None:
-        self.hub, self.conn = hub, conn
+    def __init__(self, hub: Hub, reader: HubReader) -> None:
+        self.hub, self.reader = hub, reader
         self._cache: dict[tuple[int, str], Item | None] = {}
 
-    def item(self, case: HubCaseView) -> Item | None:
+    def item(self, case: Case) -> Item | None:
         key = (case.catalog_version, case.item_code)
         if key not in self._cache:
             try:
-                catalog = self.hub.catalog_version(self.conn, case.catalog_version).catalog
+                catalog = self.hub.catalog_version(self.reader, case.catalog_version).catalog
             except NotFoundError:
-                catalog = self.hub.catalog_version(self.conn).catalog
+                catalog = self.hub.catalog_version(self.reader).catalog
             self._cache[key] = catalog.item(case.item_code)
         return self._cache[key]
 
 
-def _deadline(case: HubCaseView, item: Item, pauses: list[tuple[dt.datetime, dt.datetime | None]],
+def _deadline(case: Case, item: Item, pauses: list[tuple[dt.datetime, dt.datetime | None]],
               calendar: Calendar, as_of: dt.date, yellow_within: int) -> DeadlineStatus:
     return deadline_status(
         received=_day(case.received_at), as_of=as_of,
@@ -93,11 +92,11 @@ def _deadline(case: HubCaseView, item: Item, pauses: list[tuple[dt.datetime, dt.
 
 def supervise(hub: Hub, *, as_of: dt.date, yellow_within: int = 2) -> list[CaseDeadline]:
     """Open cases, most urgent first: statutory breach, red, yellow, then by days left."""
-    with hub.store.db.read() as conn:
-        calendar = hub_calendar(hub, conn)
-        cases = [c for c in hub.store.list_cases(conn) if State(c.state) in _SUPERVISED]
-        pauses = hub.store.pauses_of(conn, [c.case_id for c in cases])
-        limits = _Limits(hub, conn)
+    with hub.store.reading() as r:
+        calendar = hub_calendar(r)
+        cases = [c for c in r.cases.list() if c.state in _SUPERVISED]
+        pauses = r.pauses_of([c.case_id for c in cases])
+        limits = _Limits(hub, r)
         found = []
         for case in cases:
             item = limits.item(case)
@@ -112,11 +111,11 @@ def supervise(hub: Hub, *, as_of: dt.date, yellow_within: int = 2) -> list[CaseD
                                         d.case.received_at))
 
 
-def _key(case: HubCaseView, by: str) -> str:
+def _key(case: Case, by: str) -> str:
     if by == "item":
         return f"{case.item_code} {case.item_name}"
     if by == "node":
-        return case.origin_node
+        return case.origin
     return case.departments[0] if case.departments else "?"
 
 
@@ -127,13 +126,13 @@ def stats(hub: Hub, *, since: dt.date | None, until: dt.date | None,
     decided ones, supplements asked for."""
     if by not in GROUPINGS:
         raise UsageError(f"--by {by!r}: choose one of {', '.join(GROUPINGS)}")
-    with hub.store.db.read() as conn:
-        calendar = hub_calendar(hub, conn)
-        cases = [c for c in hub.store.list_cases(conn)
+    with hub.store.reading() as r:
+        calendar = hub_calendar(r)
+        cases = [c for c in r.cases.list()
                  if (since is None or _day(c.received_at) >= since)
                  and (until is None or _day(c.received_at) <= until)]
-        pauses = hub.store.pauses_of(conn, [c.case_id for c in cases])
-        limits = _Limits(hub, conn)
+        pauses = r.pauses_of([c.case_id for c in cases])
+        limits = _Limits(hub, r)
         groups: dict[str, dict[str, float]] = {}
         for case in cases:
             g = groups.setdefault(_key(case, by), dict.fromkeys(
@@ -175,14 +174,14 @@ def trail(hub: Hub, *, case_id: str | None = None, node_id: str | None = None,
     start = None if since is None else dt.datetime.combine(since, dt.time(), CST)
     end = None if until is None else dt.datetime.combine(until + dt.timedelta(days=1),
                                                          dt.time(), CST)
-    with hub.store.db.read() as conn:
-        rows = hub.store.trail_rows(conn, case_id=case_id, node_id=node_id, operator=operator,
-                                    since=start, until=end)
+    with hub.store.reading() as r:
+        rows = r.trail_rows(case_id=case_id, node_id=node_id, operator=operator,
+                            since=start, until=end)
         if operator is None and case_id is None:
-            rows += [_refusal(e) for e in hub.store.logs.recent_evidence(conn, 10_000)
+            rows += [_refusal(e) for e in r.recent_evidence(10_000)
                      if node_id in (None, e["log_id"], e["peer"])]
-            rows += [_alarm(a.__dict__) for a in hub.store.logs.open_alarms(
-                conn, include_resolved=True) if node_id in (None, a.node_id, a.peer)]
+            rows += [_alarm(a.__dict__) for a in r.open_alarms(include_resolved=True)
+                     if node_id in (None, a.node_id, a.peer)]
     rows = [r for r in rows if _within(r["at"], start, end)]
     return sorted(rows, key=lambda r: r["at"])  # type: ignore[arg-type, return-value]
 

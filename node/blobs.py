@@ -83,14 +83,17 @@ class BlobStore:
             f.seek(offset)
             return f.read(length)
 
-    def chunks(self, sha256: bytes, plan: Iterator[tuple[int, int]]) -> Iterator[BlobChunk]:
-        """The chunks of a stored blob named by ``plan``, read lazily (bounded memory)."""
+    def chunks(self, sha256: bytes, plan: Iterator[tuple[int, int]], *,
+               log_id: str = "") -> Iterator[BlobChunk]:
+        """The chunks of a stored blob named by ``plan``, read lazily (bounded memory), for
+        ``log_id``'s records ("": the sender's own)."""
         path = self.open(sha256)
         size = path.stat().st_size
         with path.open("rb") as f:
             for offset, length in plan:
                 f.seek(offset)
-                yield BlobChunk(sha256=sha256, size=size, offset=offset, data=f.read(length))
+                yield BlobChunk(sha256=sha256, size=size, offset=offset, data=f.read(length),
+                                log_id=log_id)
 
     # -- receiving chunks from a downstream node ------------------------------------------------
 

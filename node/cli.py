@@ -68,16 +68,15 @@ def init(home: Path, out: Output, upstream: str, token: str, enrol_address: str 
     the_clock = clock()
     config = init_node(home, upstream=upstream, token=token, clock=the_clock,
                        enrol_address=enrol_address, node_id=node_id, fallback=fallback)
-    service = open_node(home, the_clock)
     catalog_version = 0
-    try:
-        with upstream_client(home, config, call_timeout_s=ONE_SHOT.call_timeout_s) as client:
-            catalog_version = service.sync(client, ONE_SHOT).catalog_version
-    except BianminError as exc:  # enrolled already; the catalog can come with the next sync
-        out.note(f"warning: enrolled, but the catalog could not be fetched yet ({exc}); "
-                 "run 'bianmin node sync'")
-    finally:
-        service.store.db.close()
+    with open_node(home, the_clock) as service:
+        try:
+            with upstream_client(home, config,
+                                 call_timeout_s=ONE_SHOT.call_timeout_s) as client:
+                catalog_version = service.sync(client, ONE_SHOT).catalog_version
+        except BianminError as exc:  # enrolled already; the catalog can come with the next sync
+            out.note(f"warning: enrolled, but the catalog could not be fetched yet ({exc}); "
+                     "run 'bianmin node sync'")
     out.result(
         {"node_id": config.node_id, "tier": config.tier, "county_code": config.county_code,
          "name": config.name, "upstream": config.upstream,
@@ -126,15 +125,12 @@ def intake(home: Path, out: Output, item_code: str, applicant_name: str, applica
            phone: str, materials: tuple[str, ...], fields: tuple[str, ...]) -> None:
     """Take a case at the desk, offline: pre-review it and print the receipt."""
     given = _materials(materials)
-    service = open_node(home, clock())
-    try:
+    with open_node(home, clock()) as service:
         result = service.intake(
             item_code=item_code,
             applicant=Applicant(name=applicant_name, id_number=applicant_id, phone=phone),
             materials=given, fields=_pairs(fields, "--field"),
         )
-    finally:
-        service.store.db.close()
     missing = [f"{c} ({spec.name})" for c in result.pre_review.missing
                if (spec := result.item.material(c)) is not None]
     lines = [
@@ -171,11 +167,8 @@ def _case_json(view: Any) -> dict[str, Any]:
 @click.option("--state", help="Only cases in this state (e.g. submitted, received, approved).")
 def cases(home: Path, out: Output, state: str | None) -> None:
     """The node's cases and their state."""
-    service = open_node(home, clock())
-    try:
+    with open_node(home, clock()) as service:
         views = service.cases(state)
-    finally:
-        service.store.db.close()
     lines = [f"{v.case_id}  {v.item_code:<7} {v.state:<11} {v.applicant_name}"
              + (f"  -- {v.reason}" if v.reason else "")
              + (f"  (missing: {', '.join(v.missing)})" if v.missing and not v.reason else "")
@@ -228,11 +221,8 @@ def describe(record: Record) -> str:
 @click.argument("case_id")
 def show(home: Path, out: Output, case_id: str) -> None:
     """One case with its history."""
-    service = open_node(home, clock())
-    try:
+    with open_node(home, clock()) as service:
         view, history = service.case(case_id)
-    finally:
-        service.store.db.close()
     events: list[dict[str, Any]] = [
         {"at": r.header.recorded_at, "log_id": r.log_id, "seq": r.seq, "event": describe(r)}
         for r in history
@@ -264,24 +254,24 @@ def show(home: Path, out: Output, case_id: str) -> None:
 @bianmin_command(node, "sync")
 def sync_cmd(home: Path, out: Output) -> None:
     """One round with the upstream: push unsynced records, pull what is new."""
-    service = open_node(home, clock())
     progress = TerminalProgress() if sys.stderr.isatty() and not out.as_json else None
-    try:
+    with open_node(home, clock()) as service:
         try:
-            with upstream_client(home, service.config,
-                                 call_timeout_s=ONE_SHOT.call_timeout_s) as client:
-                report = service.sync(client, ONE_SHOT, progress=progress)
-        except TransportError as exc:
-            if not service.config.fallback:
-                raise
-            out.note(f"{exc}; trying the county directly at {service.config.fallback}")
-            with upstream_client(home, service.config, call_timeout_s=ONE_SHOT.call_timeout_s,
-                                 fallback=True) as client:
-                report = service.sync(client, ONE_SHOT, progress=progress)
-    finally:
-        if progress is not None:
-            progress.finish()
-        service.store.db.close()
+            try:
+                with upstream_client(home, service.config,
+                                     call_timeout_s=ONE_SHOT.call_timeout_s) as client:
+                    report = service.sync(client, ONE_SHOT, progress=progress)
+            except TransportError as exc:
+                if not service.config.fallback:
+                    raise
+                out.note(f"{exc}; trying the county directly at {service.config.fallback}")
+                with upstream_client(home, service.config,
+                                     call_timeout_s=ONE_SHOT.call_timeout_s,
+                                     fallback=True) as client:
+                    report = service.sync(client, ONE_SHOT, progress=progress)
+        finally:
+            if progress is not None:
+                progress.finish()
     text = (f"pushed {report.pushed} record(s), {report.received} case(s) now received "
             f"upstream; pulled {report.pulled} record(s): {report.decisions} decision(s)"
             + (f", catalog version {report.catalog_version}" if report.catalog_version else ""))
@@ -296,8 +286,7 @@ def sync_cmd(home: Path, out: Output) -> None:
 @bianmin_command(node, "status")
 def status(home: Path, out: Output) -> None:
     """This node: identity, upstream reachable or not, last sync, what is unsynced, catalog."""
-    service = open_node(home, clock())
-    try:
+    with open_node(home, clock()) as service:
         info = service.status()
         try:
             with upstream_client(home, service.config, call_timeout_s=2.0) as client:
@@ -305,8 +294,6 @@ def status(home: Path, out: Output) -> None:
             info["upstream_reachable"] = True
         except SyncError:
             info["upstream_reachable"] = False
-    finally:
-        service.store.db.close()
     catalog: Any = info["catalog"]
     revoked: Any = info["revoked"]
     last = str(info["last_sync"] or "")
@@ -337,13 +324,9 @@ def status(home: Path, out: Output) -> None:
 @bianmin_command(node, "rotate-key")
 def rotate_key(home: Path, out: Output) -> None:
     """Continue this node's log under a new records key, certified by the upstream."""
-    service = open_node(home, clock())
-    try:
-        with upstream_client(home, service.config,
-                             call_timeout_s=ONE_SHOT.call_timeout_s) as client:
-            record = service.rotate_key(client)
-    finally:
-        service.store.db.close()
+    with open_node(home, clock()) as service, upstream_client(home, service.config,
+                         call_timeout_s=ONE_SHOT.call_timeout_s) as client:
+        record = service.rotate_key(client)
     out.result({"record": str(record), "key_id": service.signer.key_id},
                f"new records key {service.signer.key_id.hex()[:16]} in force from "
                f"{service.config.node_id}#{record.seq + 1}; records signed under the old key "
@@ -356,11 +339,8 @@ def rotate_key(home: Path, out: Output) -> None:
               help="A material brought (补正); CODE=PATH also stores its scan. Repeat.")
 def supplement(home: Path, out: Output, case_id: str, materials: tuple[str, ...]) -> None:
     """Add materials the applicant brought; the case is pre-reviewed again."""
-    service = open_node(home, clock())
-    try:
+    with open_node(home, clock()) as service:
         record, state, review = service.supplement(case_id, _materials(materials))
-    finally:
-        service.store.db.close()
     out.result({"case_id": case_id, "state": state.value, "record": str(record),
                 "pre_review": {"complete": review.complete, "missing": list(review.missing)}},
                f"case {case_id} supplemented ({state.value}); pre-review "
@@ -372,11 +352,8 @@ def supplement(home: Path, out: Output, case_id: str, materials: tuple[str, ...]
 @click.option("--reason", required=True, help="Why the applicant withdraws.")
 def withdraw(home: Path, out: Output, case_id: str, reason: str) -> None:
     """The applicant withdraws the case (撤回); refused upstream if already decided."""
-    service = open_node(home, clock())
-    try:
+    with open_node(home, clock()) as service:
         record, state = service.withdraw(case_id, reason)
-    finally:
-        service.store.db.close()
     out.result({"case_id": case_id, "state": state.value, "record": str(record)},
                f"case {case_id} withdrawn; the county learns it with the next sync")
 
@@ -386,11 +363,8 @@ def withdraw(home: Path, out: Output, case_id: str, reason: str) -> None:
 @click.option("--note", default="", help="e.g. who collected the result.")
 def conclude(home: Path, out: Output, case_id: str, note: str) -> None:
     """The result was handed to the applicant (办结)."""
-    service = open_node(home, clock())
-    try:
+    with open_node(home, clock()) as service:
         record, state = service.conclude(case_id, note)
-    finally:
-        service.store.db.close()
     out.result({"case_id": case_id, "state": state.value, "record": str(record)},
                f"case {case_id} concluded")
 
@@ -433,17 +407,14 @@ class TerminalProgress:
 def run_cmd(home: Path, out: Output, interval: float | None, log_format: str | None,
             rounds: int | None) -> None:
     """Keep syncing with the upstream until SIGTERM or SIGINT."""
-    service = open_node(home, clock())
-    interval = interval or service.config.run.interval_s
-    log_format = log_format or service.config.run.log_format
-    try:
+    with open_node(home, clock()) as service:
+        interval = interval or service.config.run.interval_s
+        log_format = log_format or service.config.run.log_format
         with upstream_client(home, service.config, call_timeout_s=30) as client:
             run_daemon(service, client,
                        DaemonSettings(interval_s=interval, log_json=log_format == "json",
                                       max_rounds=rounds),
                        write=click.echo)
-    finally:
-        service.store.db.close()
 
 
 @node.group()
@@ -458,12 +429,9 @@ def blob() -> None:
 def blob_get(home: Path, out: Output, sha256: str, out_path: Path) -> None:
     """Copy a stored attachment (by its sha256) to a file."""
     digest = _sha256_arg(sha256)
-    service = open_node(home, clock())
-    try:
+    with open_node(home, clock()) as service:
         source = service.blobs.open(digest)
         shutil.copyfile(source, out_path)
-    finally:
-        service.store.db.close()
     out.result({"sha256": sha256, "out": out_path, "size": out_path.stat().st_size},
                f"{out_path}: {out_path.stat().st_size} bytes")
 

@@ -153,8 +153,8 @@ def _follow(service: NodeService, client: UpstreamClient, stop: threading.Event,
 
     def listen() -> None:
         try:
-            with service.store.db.read() as conn:
-                cursors = service.store.cursors(conn)
+            with service.store.reading() as r:
+                cursors = r.cursors()
             for log_id in service.config.followed_logs:
                 cursors.setdefault(log_id, 0)
             for batch in client.pull(cursors, follow_s=delay, on_open=cancel.append):
@@ -180,8 +180,8 @@ def _wait(service: NodeService, stop: threading.Event, delay: float) -> None:
     node_id = service.config.node_id
 
     def head() -> int:
-        with service.store.db.read() as conn:
-            return service.store.logs.head(conn, node_id).seq
+        with service.store.reading() as r:
+            return r.head(node_id).seq
 
     start_head = head()
     deadline = time.monotonic() + delay

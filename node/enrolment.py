@@ -19,7 +19,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from node.db import Database, sqlite_url
 from node.errmap import from_sync_error
 from node.home import NodeConfig, write_certificate, write_private_key
 from node.kernel.clock import Clock
@@ -35,7 +34,8 @@ from node.kernel.identity import (
     new_records_key,
     new_tls_key,
 )
-from node.store import NodeStore
+from node.store.db import Database, sqlite_url
+from node.store.sql import NodeStore
 from sync import EnrolRequest, SyncError
 from sync.client import enrol
 from sync.tls import fetch_pinned_ca, parse_address
@@ -91,7 +91,7 @@ def init_node(home: Path, *, upstream: str, token: str, clock: Clock,
                         upstream_node_id=enrolled.upstream_node_id,
                         fallback=fallback or "",
                         fallback_node_id=HUB_NODE_ID if fallback else "")
-    _write_home(home, config, enrolled)
+    _write_home(home, config, enrolled, clock)
     return config
 
 
@@ -140,7 +140,7 @@ def _enrol(enrol_at: str, token: str, ca_fp: str, node_id: str | None,
                      upstream_node_id=reply.upstream_node_id)
 
 
-def _write_home(home: Path, config: NodeConfig, enrolled: _Enrolled) -> None:
+def _write_home(home: Path, config: NodeConfig, enrolled: _Enrolled, clock: Clock) -> None:
     home.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{home.name}.init-", dir=home.parent))
     try:
@@ -152,10 +152,9 @@ def _write_home(home: Path, config: NodeConfig, enrolled: _Enrolled) -> None:
         db = Database(sqlite_url(scratch / "node.db"), migrations=NODE_MIGRATIONS)
         try:
             db.upgrade()
-            store = NodeStore(db)
-            with db.write() as conn:
+            with NodeStore(db, clock).transaction() as tx:
                 for cert in (enrolled.records_cert, *enrolled.upstream_certs):
-                    store.logs.add_certificate(conn, cert)
+                    tx.add_certificate(cert)
         finally:
             db.close()
         config.save(scratch)

@@ -1,18 +1,17 @@
-"""The village node: intake at the desk, and the sync driver (DESIGN §6, §8).
+"""The node at work: intake at the desk, the applicant's later actions, views, keys, and the
+records it pulls (DESIGN §6, §8). The same for a village and a township's own desk.
 
 Intake never needs the network: the case is pre-reviewed against the signed catalog the node
-holds, signed, and committed to the node's own log before the receipt is printed.
+holds, signed, and committed to the node's own log before the receipt is printed. Every write
+is one unit of work on the store seam (``node.store``): seal the record, project it onto the
+case (``node.kernel.projector``), commit both or neither. What the node pulls goes through the
+one receive path (``node.receive``), checked by the same rules as at the county.
 
-Sync is one round: push the unsynced part of the node's log in batches, advancing the synced
-mark only to what the upstream acknowledges as committed; then pull what is new for this node,
-verify every record (signature by a certificate of the county CA, the writer's identity, the
-catalog's chain) and apply each batch together with its cursors in one transaction. A cut at
-any point loses nothing: the next round resends or re-pulls from the saved marks.
+``open_node`` opens a home folder as a context manager: ``with open_node(home, clock) as node:``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,10 +19,8 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection
 
 from node.blobs import BlobStore
-from node.db import Database, sqlite_url
 from node.enrolment import NODE_MIGRATIONS, check_home
 from node.errmap import from_sync_error
 from node.home import (
@@ -33,12 +30,17 @@ from node.home import (
     write_certificate,
     write_private_key,
 )
-from node.ingest import ALARMING
+from node.kernel.authority import NodeInfo, check_case_id
 from node.kernel.case_id import format_case_id
 from node.kernel.catalog import Item
-from node.kernel.chain import verify_log_batch
-from node.kernel.clock import CST, Clock, from_ms
-from node.kernel.errors import ConfigError, UsageError, VerificationError
+from node.kernel.clock import CST, Clock, FixedClock, from_ms
+from node.kernel.errors import (
+    ConfigError,
+    NotFoundError,
+    StateError,
+    UsageError,
+    VerificationError,
+)
 from node.kernel.identity import (
     CATALOG_LOG_ID,
     HUB_NODE_ID,
@@ -51,7 +53,6 @@ from node.kernel.identity import (
     new_records_key,
 )
 from node.kernel.payloads import (
-    ActionRefused,
     Applicant,
     CasePayload,
     CaseSubmitted,
@@ -67,22 +68,21 @@ from node.kernel.payloads import (
     Supplemented,
     SupplementRequested,
     Withdrawn,
-    audience_of,
     referenced_blobs,
 )
 from node.kernel.prereview import PreReview, pre_review, resolve_item
-from node.kernel.records import LogHead, Record, parse_record, seal
+from node.kernel.projector import Case, Change, Context, Refusal, View, apply
+from node.kernel.records import Record, parse_record
 from node.kernel.resident_id import validate_resident_id
 from node.kernel.wire import decode_body, encode_heartbeat
 from node.kernel.workflow import State
-from node.store import PUSHED, CaseView, NodeStore
+from node.receive import Inbound, Receiver
+from node.store.db import Database, sqlite_url
+from node.store.seam import Reader, Transaction
+from node.store.sql import PUSHED, NodeStore
 from node.syncer import LAST_ATTEMPT, LAST_SUCCESS, Progress, Syncer, SyncReport
-from sync import (
-    PullBatch,
-    RetryPolicy,
-    SyncError,
-    WireRecord,
-)
+from node.tier import NodeTier
+from sync import PullBatch, RetryPolicy, SyncError, WireRecord
 from sync.client import UpstreamClient
 from sync.tls import ClientTls
 
@@ -94,7 +94,6 @@ __all__ = [
     "open_node",
     "upstream_client",
 ]
-
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +113,14 @@ class IntakeResult:
     catalog_expired: bool
 
 
+def latest_catalog(reader: Reader) -> tuple[Record, CatalogPublished]:
+    record = reader.latest(CATALOG_LOG_ID)
+    if record is None or not isinstance(record.payload, CatalogPublished):
+        raise NotFoundError("this node holds no catalog yet: run 'bianmin node sync' once the "
+                            "upstream is reachable")
+    return record, record.payload
+
+
 class NodeService:
     def __init__(self, *, config: NodeConfig, store: NodeStore, signer: Signer,
                  ca: x509.Certificate, clock: Clock, blobs: BlobStore,
@@ -126,13 +133,54 @@ class NodeService:
         self.clock = clock
         self.blobs = blobs
 
+    def __enter__(self) -> NodeService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def node_id(self) -> str:
+        return self.config.node_id
+
+    def tier(self, peers: Mapping[str, NodeInfo] | None = None) -> NodeTier:
+        return NodeTier(node_id=self.node_id, tier=self.config.tier,
+                        county_code=self.config.county_code,
+                        upstream=self.config.upstream_node_id, signer=self.signer,
+                        clock=self.clock, blobs=self.blobs, peers=peers)
+
+    def receiver(self, peers: Mapping[str, NodeInfo] | None = None) -> Receiver:
+        return Receiver(self.store, self.tier(peers), ca=self.ca, clock=self.clock)
+
+    def project_own(self, tx: Transaction, record: Record, *, item: Item | None = None,
+                 catalog_expired: bool = False) -> Change:
+        """The effect of one of this node's own records on its case (the projector's, as for
+        every record), or ``StateError``: the transaction, with the record, rolls back."""
+        case_id = str(getattr(record.payload, "case_id", ""))
+        case = tx.cases.get(case_id)
+        if case is None and not isinstance(record.payload, CaseSubmitted):
+            raise NotFoundError(f"case {case_id} is not known at this node; list cases with "
+                                "'bianmin node cases'")
+        context = Context(view=View.ORIGIN if case is None or case.origin == self.node_id
+                          else View.RELAY, now=tx.now, receiver=self.node_id, item=item,
+                          catalog_expired=catalog_expired)
+        outcome = apply(case, record, context)
+        if isinstance(outcome, Refusal):
+            raise StateError(outcome.message, code=outcome.code)
+        assert outcome is not None
+        tx.cases.apply([outcome])
+        return outcome
+
     # -- intake ---------------------------------------------------------------------------------
 
     def intake(self, *, item_code: str, applicant: Applicant,
                materials: Sequence[MaterialInput], fields: Mapping[str, str]) -> IntakeResult:
         now = self.clock.now()
-        with self.store.db.read() as conn:
-            catalog_record, published = self.store.latest_catalog(conn, CATALOG_LOG_ID)
+        with self.store.reading() as r:
+            catalog_record, published = latest_catalog(r)
         item = resolve_item(published.catalog, item_code, self.config.tier)
         applicant = Applicant(
             name=_required(applicant.name, "applicant name"),
@@ -144,32 +192,31 @@ class NodeService:
             raise UsageError("a material is listed twice; give each --material once")
         review = pre_review(item, codes, fields)
         refs = self._store_blobs(materials)
-        with self.store.db.write() as conn:
+        expired = published.expires_at < now
+        signing = FixedClock(now)  # the case id's date and the records' time are one moment
+        with self.store.transaction() as tx:
             day = now.astimezone(CST).date()
-            number = self.store.next_daily_number(conn, day)
-            case_id = format_case_id(self.config.county_code, self.config.node_id, day, number)
-            head = self.store.logs.head(conn, self.config.node_id, lock=True)
-            submitted = self._seal(CaseSubmitted(
-                case_id=case_id, item_code=item.code, applicant=applicant,
-                materials=refs, fields=tuple(sorted(fields.items())),
-                catalog_version=published.version, catalog_hash=catalog_record.hash,
-            ), head)
-            reviewed = self._seal(PreReviewed(
+            case_id = format_case_id(self.config.county_code, self.node_id, day,
+                                     tx.next_daily_number(day))
+            check_case_id(case_id, county_code=self.config.county_code, submitter=self.node_id,
+                          signed_at=now)
+            submitted = tx.seal_append(CaseSubmitted(
+                case_id=case_id, item_code=item.code, applicant=applicant, materials=refs,
+                fields=tuple(sorted(fields.items())), catalog_version=published.version,
+                catalog_hash=catalog_record.hash,
+            ), log_id=self.node_id, signer=self.signer, clock=signing)
+            self.project_own(tx, submitted, item=item, catalog_expired=expired)
+            reviewed = tx.seal_append(PreReviewed(
                 case_id=case_id, complete=review.complete, missing=review.missing,
                 catalog_version=published.version, catalog_hash=catalog_record.hash,
-            ), submitted.head)
-            self.store.logs.append(conn, [submitted, reviewed], now=now)
-            self.store.add_case(conn, submitted, reviewed, item.name,
-                                catalog_expired=published.expires_at < now)
+            ), log_id=self.node_id, signer=self.signer, clock=signing)
+            self.project_own(tx, reviewed)
+            tx.claim(self.node_id, [m.sha256 for m in refs if m.sha256])
         return IntakeResult(
             case_id=case_id, item=item, applicant=applicant, pre_review=review,
             state="submitted" if review.complete else "incomplete",
-            catalog_version=published.version, catalog_expired=published.expires_at < now,
+            catalog_version=published.version, catalog_expired=expired,
         )
-
-    def _seal(self, payload: CasePayload, head: LogHead) -> Record:
-        return seal(payload, log_id=self.config.node_id, head=head, signer=self.signer,
-                    clock=self.clock)
 
     # -- the applicant's later actions (DESIGN §6) -----------------------------------------------
 
@@ -195,22 +242,21 @@ class NodeService:
     def _act(self, payload: CasePayload) -> tuple[Record, State]:
         """Write one of the applicant's actions on a case and move the case view by it; the
         workflow table refuses it (and nothing is written) if the case does not allow it."""
-        with self.store.db.write() as conn:
-            head = self.store.logs.head(conn, self.config.node_id, lock=True)
-            record = self._seal(payload, head)
-            self.store.logs.append(conn, [record], now=self.clock.now())
-            state = self.store.apply_own(conn, record, self.clock.now())
-        return record, state
+        with self.store.transaction() as tx:
+            record = tx.seal_append(payload, log_id=self.node_id, signer=self.signer,
+                                    clock=self.clock)
+            change = self.project_own(tx, record)
+            tx.claim(self.node_id, referenced_blobs(record))
+        return record, change.after.state
 
     def supplement(self, case_id: str, materials: Sequence[MaterialInput],
                    ) -> tuple[Record, State, PreReview]:
         """The applicant brings more materials (补正); the case is pre-reviewed again."""
         if not materials:
             raise UsageError("name the materials brought (--material CODE[=PATH], repeated)")
-        with self.store.db.read() as conn:
-            view = self.store.get_case(conn, case_id)
-            history = self.store.logs.case_history(conn, case_id)
-            _record, published = self.store.latest_catalog(conn, CATALOG_LOG_ID)
+        view, history = self.case(case_id)
+        with self.store.reading() as r:
+            _record, published = latest_catalog(r)
         submitted = next(r.payload for r in history if isinstance(r.payload, CaseSubmitted))
         item = resolve_item(published.catalog, view.item_code, self.config.tier)
         before = [m.code for r in history if isinstance(r.payload, CaseSubmitted | Supplemented)
@@ -233,21 +279,24 @@ class NodeService:
 
     # -- views ----------------------------------------------------------------------------------
 
-    def cases(self, state: str | None = None) -> list[CaseView]:
-        with self.store.db.read() as conn:
-            return self.store.list_cases(conn, state=state)
+    def cases(self, state: str | None = None) -> list[Case]:
+        with self.store.reading() as r:
+            return sorted(r.cases.list(state=state), key=lambda c: c.case_id)
 
-    def case(self, case_id: str) -> tuple[CaseView, list[Record]]:
-        with self.store.db.read() as conn:
-            view = self.store.get_case(conn, case_id)
-            return view, self.store.logs.case_history(conn, case_id)
+    def case(self, case_id: str) -> tuple[Case, list[Record]]:
+        with self.store.reading() as r:
+            view = r.cases.get(case_id)
+            if view is None:
+                raise NotFoundError(f"case {case_id} is not known at this node; list cases "
+                                    "with 'bianmin node cases'")
+            return view, r.case_history(case_id)
 
     def status(self) -> dict[str, object]:
-        with self.store.db.read() as conn:
-            head = self.store.logs.head(conn, self.config.node_id)
-            pushed = self.store.mark(conn, PUSHED)
+        with self.store.reading() as r:
+            head = r.head(self.node_id)
+            pushed = r.mark(PUSHED)
             try:
-                _record, catalog = self.store.latest_catalog(conn, CATALOG_LOG_ID)
+                _record, catalog = latest_catalog(r)
                 catalog_info: dict[str, object] = {
                     "version": catalog.version,
                     "expires_at": catalog.expires_at.isoformat(),
@@ -255,17 +304,15 @@ class NodeService:
                 }
             except UsageError:
                 catalog_info = {"version": 0}
-            revoked = self.store.logs.revocation(conn, self.config.node_id)
-            unsynced = self.store.logs.raw_after(conn, self.config.node_id, pushed,
-                                                 max(0, head.seq - pushed))
+            revoked = r.revocation(self.node_id)
+            unsynced = r.raw_after(self.node_id, pushed, max(0, head.seq - pushed))
             record_bytes = sum(len(b) + len(s) for _q, b, s in unsynced)
             blob_bytes = sum(
                 self.blobs.path(h).stat().st_size
                 for h in {h for _q, b, s in unsynced
                           for h in referenced_blobs(parse_record(b, s))}
                 if self.blobs.has(h))
-            last_ok, last_try = (self.store.mark(conn, LAST_SUCCESS),
-                                 self.store.mark(conn, LAST_ATTEMPT))
+            last_ok, last_try = r.mark(LAST_SUCCESS), r.mark(LAST_ATTEMPT)
             return {
                 "last_sync": from_ms(last_ok).isoformat() if last_ok else None,
                 "last_attempt_failed": bool(last_try and last_try > last_ok),
@@ -273,14 +320,14 @@ class NodeService:
                 "revoked": None if revoked is None else {
                     "from_seq": revoked.from_seq, "reason": revoked.reason,
                     "at": revoked.revoked_at.isoformat()},
-                "node_id": self.config.node_id,
+                "node_id": self.node_id,
                 "tier": self.config.tier,
                 "upstream": self.config.upstream,
                 "log_head": head.seq,
                 "synced_seq": pushed,
                 "unsynced_records": max(0, head.seq - pushed),
-                "open_alarms": len(self.store.logs.open_alarms(conn)),
-                "cases": self.store.count_cases(conn),
+                "open_alarms": len(r.open_alarms()),
+                "cases": r.cases.count(),
                 "catalog": catalog_info,
             }
 
@@ -295,9 +342,8 @@ class NodeService:
         """
         if self.home is None:
             raise ConfigError("key rotation needs the node's home folder")
-        node_id = self.config.node_id
         new_key = new_records_key()
-        csr = make_csr(new_key, node_id).public_bytes(serialization.Encoding.DER)
+        csr = make_csr(new_key, self.node_id).public_bytes(serialization.Encoding.DER)
         try:
             der = client.rotate_key(csr)
         except SyncError as exc:
@@ -305,7 +351,7 @@ class NodeService:
         cert = load_certificate(der)
         check_issued_by(cert, self.ca, self.clock.now())
         who = identity_of(cert)
-        if (who.node_id != node_id or who.purpose != "records"
+        if (who.node_id != self.node_id or who.purpose != "records"
                 or cert.public_key() != new_key.public_key()):
             raise VerificationError("the upstream returned a certificate that does not "
                                     "certify this node's new key")
@@ -313,13 +359,11 @@ class NodeService:
         pending_key.unlink(missing_ok=True)
         write_private_key(pending_key, new_key)
         write_certificate(pending_cert, cert)
-        with self.store.db.write() as conn:
-            head = self.store.logs.head(conn, node_id, lock=True)
-            record = seal(KeyRotated(new_certificate=der), log_id=node_id, head=head,
-                          signer=self.signer, clock=self.clock)
-            self.store.logs.append(conn, [record], now=self.clock.now())
-            self.store.logs.add_certificate(conn, cert)
-        finish_rotation(self.home, self.store, node_id)
+        with self.store.transaction() as tx:
+            record = tx.seal_append(KeyRotated(new_certificate=der), log_id=self.node_id,
+                                    signer=self.signer, clock=self.clock)
+            tx.add_certificate(cert)
+        finish_rotation(self.home, self.store, self.node_id)
         self.signer = Signer(new_key)
         return record
 
@@ -334,115 +378,47 @@ class NodeService:
 
     def heartbeat(self) -> WireRecord:
         """This node's signed statement of its log head (sent with every sync)."""
-        with self.store.db.read() as conn:
-            head = self.store.logs.head(conn, self.config.node_id)
-        body = encode_heartbeat(Heartbeat(node_id=self.config.node_id, head_seq=head.seq,
+        with self.store.reading() as r:
+            head = r.head(self.node_id)
+        body = encode_heartbeat(Heartbeat(node_id=self.node_id, head_seq=head.seq,
                                           head_hash=head.hash, sent_at=self.clock.now(),
                                           key_id=self.signer.key_id))
         return WireRecord(body=body, signature=self.signer.sign(body))
 
     def apply_pull_batch(self, batch: PullBatch, report: SyncReport | None = None) -> None:
-        """Verify and apply one pulled batch with its cursors, atomically; refuse it whole.
-        A refused batch is kept as evidence and raises an alarm here: a forged decision or a
-        rolled-back catalog means the upstream, or the link to it, cannot be trusted."""
+        """Verify and apply one pulled batch with its cursors, atomically, through the one
+        receive path; a batch that breaks a rule is refused whole, kept as evidence, and
+        raises an alarm naming the writer (``node.receive.Receiver.take_whole``)."""
         report = report if report is not None else SyncReport()
-        now = self.clock.now()
-        try:
-            self._apply_pull_batch(batch, report, now)
-        except VerificationError as exc:
-            self._keep_refused_batch(batch, exc, now)
-            raise
-
-    def _keep_refused_batch(self, batch: PullBatch, exc: VerificationError,
-                            now: dt.datetime) -> None:
+        receiver = self.receiver()
         peer = self.config.upstream_node_id
-        with self.store.db.write() as conn:
+        by_log: dict[str, list[tuple[bytes, bytes]]] = {}
+        try:
             for r in batch.records:
-                try:
-                    log_id = _log_of(r)
-                except VerificationError:
-                    log_id = "?"
-                self.store.logs.keep_evidence(conn, log_id=log_id, seq=r.seq, body=r.body,
-                                              signature=r.signature, reason_code=exc.code,
-                                              message=str(exc), peer=peer, now=now)
-            self.store.logs.raise_alarm(conn, kind=ALARMING.get(exc.code, exc.code),
-                                        node_id=peer, peer=peer, log_id="", seq=0,
-                                        message=f"refused a batch from the upstream: {exc}",
-                                        now=now)
-
-    def _apply_pull_batch(self, batch: PullBatch, report: SyncReport, now: dt.datetime) -> None:
-        with self.store.db.write() as conn:
-            for der in batch.certificates:
-                cert = load_certificate(der)
-                check_issued_by(cert, self.ca, now)
-                self.store.logs.add_certificate(conn, cert)
-            by_log: dict[str, list[tuple[bytes, bytes]]] = {}
-            for r in batch.records:
-                by_log.setdefault(_log_of(r), []).append((r.body, r.signature))
-            for log_id, raw in by_log.items():
-                self._apply_log(conn, log_id, raw, now, report)
-            for log_id, after in batch.cursors.items():
-                self.store.set_cursor(conn, log_id, after)
-
-    def _apply_log(self, conn: Connection, log_id: str, raw: list[tuple[bytes, bytes]],
-                   now: dt.datetime, report: SyncReport) -> None:
-        if log_id not in self.config.followed_logs:
-            raise VerificationError(f"upstream sent records of log {log_id}, which this node "
-                                    "does not follow", code="unexpected_log")
-        township_log = log_id not in (CATALOG_LOG_ID, HUB_NODE_ID)
-        logs = self.store.logs
-        result = verify_log_batch(
-            raw, log_id=log_id, head=logs.head(conn, log_id),
-            known_hash=lambda seq: logs.hash_at(conn, log_id, seq),
-            keyring=logs.keyring(conn), contiguous=log_id == CATALOG_LOG_ID,
-        )
-        result.raise_for()
-        for record in result.accepted:
-            payload = record.payload
-            if township_log:
-                self._check_township_record(conn, record)
-            if isinstance(payload, Decision | NotAccepted | SupplementRequested
-                          | ActionRefused):
-                known = self.store.apply_upstream(conn, record, now)
-                if not known and self.config.tier == "village":
-                    raise VerificationError(
-                        f"{record}: about case {payload.case_id}, which is not a case of this "
-                        "node", code="not_my_case")
+                log_id = decode_body(r.body)[0].log_id
+                if log_id not in self.config.followed_logs:
+                    raise VerificationError(f"upstream sent records of log {log_id}, which this "
+                                            "node does not follow", code="unexpected_log")
+                by_log.setdefault(log_id, []).append((r.body, r.signature))
+        except VerificationError as exc:
+            receiver.keep_refused_pull(
+                [Inbound(peer=peer, log_id="?", raw=[(r.body, r.signature)
+                                                     for r in batch.records])], exc)
+            raise
+        inbounds = [Inbound(peer=peer, log_id=log_id, raw=raw,
+                            contiguous=log_id == CATALOG_LOG_ID)
+                    for log_id, raw in by_log.items()]
+        results = receiver.take_whole(inbounds, certificates=batch.certificates,
+                                      cursors=batch.cursors)
+        for result in results:
+            for record in result.accepted:
+                payload = record.payload
                 report.decisions += isinstance(payload, Decision | NotAccepted)
                 report.requests += isinstance(payload, SupplementRequested)
-            elif isinstance(payload, NodeRevoked):
-                logs.add_revocation(conn, payload, now)
-                report.revocations += 1
-            elif isinstance(payload, CatalogPublished):
-                if payload.version != record.seq:
-                    raise VerificationError(f"{record}: catalog version {payload.version} does "
-                                            "not match its place in the catalog log",
-                                            code="bad_catalog")
-                report.catalog_version = payload.version
-            elif log_id == CATALOG_LOG_ID:
-                raise VerificationError(f"{record}: the catalog log holds only catalog "
-                                        "versions", code="bad_catalog")
-        logs.append(conn, list(result.accepted), now=now, audience=audience_of)
-        report.pulled += len(result.accepted)
-
-    def _check_township_record(self, conn: Connection, record: Record) -> None:
-        """A township's log carries, for this node, only decisions on delegated items."""
-        payload = record.payload
-        if not isinstance(payload, Decision):
-            raise VerificationError(f"{record}: a township's log sends down only decisions",
-                                    code="unexpected_record")
-        view = self.store.get_case(conn, payload.case_id)
-        _record, published = self.store.latest_catalog(conn, CATALOG_LOG_ID)
-        item = published.catalog.item(view.item_code)
-        if item is None or item.decided_by != "township":
-            raise VerificationError(f"{record}: township {record.log_id} decided item "
-                                    f"{view.item_code}, which is not delegated to townships",
-                                    code="not_delegated")
-
-
-def _log_of(record: WireRecord) -> str:
-    header, _payload = decode_body(record.body)
-    return header.log_id
+                report.revocations += isinstance(payload, NodeRevoked)
+                if isinstance(payload, CatalogPublished):
+                    report.catalog_version = payload.version
+            report.pulled += len(result.accepted)
 
 
 def _required(value: str, what: str) -> str:
@@ -462,8 +438,8 @@ def finish_rotation(home: Path, store: NodeStore, node_id: str) -> None:
     if not pending_key.exists():
         return
     new_id = key_id_of(load_ed25519_key(pending_key).public_key())
-    with store.db.read() as conn:
-        in_force = store.logs.head(conn, node_id).key_id
+    with store.reading() as r:
+        in_force = r.head(node_id).key_id
     if in_force == new_id:
         os.replace(pending_cert, home / "certs" / "records.pem")
         os.replace(pending_key, home / "keys" / "records.key")
@@ -473,22 +449,24 @@ def finish_rotation(home: Path, store: NodeStore, node_id: str) -> None:
 
 
 def open_node(home: Path, clock: Clock) -> NodeService:
-    """Load a node's home folder: config, keys, CA, database (upgraded to the newest schema)."""
+    """Load a node's home folder: config, keys, CA, database (upgraded to the newest schema).
+    The service is a context manager: ``with open_node(home, clock) as node:``."""
     check_home(home)
     config = NodeConfig.load(home)
     db = Database(sqlite_url(home / "node.db"), migrations=NODE_MIGRATIONS)
-    db.upgrade()
-    store = NodeStore(db)
-    finish_rotation(home, store, config.node_id)
-    return NodeService(
-        config=config,
-        store=store,
-        signer=Signer(load_ed25519_key(home / "keys" / "records.key")),
-        ca=read_certificate(home / "certs" / "ca.pem"),
-        clock=clock,
-        blobs=BlobStore(home / "blobs"),
-        home=home,
-    )
+    try:
+        db.upgrade()
+        store = NodeStore(db, clock)
+        finish_rotation(home, store, config.node_id)
+        return NodeService(
+            config=config, store=store,
+            signer=Signer(load_ed25519_key(home / "keys" / "records.key")),
+            ca=read_certificate(home / "certs" / "ca.pem"), clock=clock,
+            blobs=BlobStore(home / "blobs"), home=home,
+        )
+    except BaseException:
+        db.close()
+        raise
 
 
 def upstream_client(home: Path, config: NodeConfig, *, call_timeout_s: float,
@@ -504,3 +482,4 @@ def upstream_client(home: Path, config: NodeConfig, *, call_timeout_s: float,
                             else (config.upstream, config.upstream_node_id))
     name = "hub" if upstream_id == HUB_NODE_ID else f"township {upstream_id}"
     return UpstreamClient(address, upstream_id, tls, call_timeout_s=call_timeout_s, name=name)
+

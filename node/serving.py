@@ -13,10 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 
-from node.db import Database
 from node.kernel.identity import certificate_der
 from node.kernel.wire import decode_body
-from node.store import LogStore
+from node.store.seam import Store
 from sync import PullBatch, WireRecord
 
 __all__ = ["FOLLOW_POLL_S", "MAX_FOLLOW_S", "PULL_BATCH", "Followers", "serve_pull"]
@@ -39,7 +38,7 @@ class Followers:
         self._slots.release()
 
 
-def serve_pull(db: Database, logs: LogStore, served: Mapping[str, list[str] | None],
+def serve_pull(store: Store, served: Mapping[str, list[str] | None],
                cursors: Mapping[str, int], *, follow_s: float = 0.0,
                alive: Callable[[], bool] = lambda: True,
                followers: Followers | None = None) -> Iterator[PullBatch]:
@@ -50,16 +49,15 @@ def serve_pull(db: Database, logs: LogStore, served: Mapping[str, list[str] | No
         for log_id, audiences in served.items():
             after = at.get(log_id, 0)
             while True:
-                with db.read() as conn:
-                    head = logs.head(conn, log_id).seq
-                    rows = logs.raw_after(conn, log_id, after, PULL_BATCH, audiences=audiences,
-                                          upto=head)
+                with store.reading() as r:
+                    head = r.head(log_id).seq
+                    rows = r.raw_after(log_id, after, PULL_BATCH, audiences=audiences, upto=head)
                     certs = []
                     for _seq, body, _sig in rows:
                         key_id = decode_body(body)[0].key_id
                         if key_id not in sent_keys:
                             sent_keys.add(key_id)
-                            cert = logs.certificate(conn, key_id)
+                            cert = r.certificate(key_id)
                             if cert is not None:
                                 certs.append(certificate_der(cert))
                 full = len(rows) == PULL_BATCH

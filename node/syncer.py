@@ -26,7 +26,7 @@ from node.errmap import from_sync_error
 from node.kernel.errors import BianminError, ConfigError, PeerError
 from node.kernel.payloads import referenced_blobs
 from node.kernel.records import parse_record
-from node.store import PUSHED
+from node.store.sql import PUSHED
 from sync import (
     RetryPolicy,
     SyncError,
@@ -86,8 +86,8 @@ class Syncer:
         self._bytes_total = 0
 
     def run(self) -> SyncReport:
-        with self.store.db.write() as conn:
-            self.store.set_mark(conn, LAST_ATTEMPT, _ms(self.service))
+        with self.store.transaction() as tx:
+            tx.set_mark(LAST_ATTEMPT, _ms(self.service))
         refused: PeerError | None = None
         try:
             self._hello()
@@ -100,8 +100,8 @@ class Syncer:
             raise from_sync_error(exc) from exc
         if refused is not None:
             raise refused
-        with self.store.db.write() as conn:
-            self.store.set_mark(conn, LAST_SUCCESS, _ms(self.service))
+        with self.store.transaction() as tx:
+            tx.set_mark(LAST_SUCCESS, _ms(self.service))
         return self.report
 
     def _check_stop(self) -> None:
@@ -119,21 +119,20 @@ class Syncer:
     def _hello(self) -> None:
         node_id = self.service.config.node_id
         beat = self.service.heartbeat()
-        with self.store.db.read() as conn:
-            certificates = self.store.logs.certificates_of(conn, node_id)
+        with self.store.reading() as r:
+            certificates = r.certificates_of(node_id)
         hello = self.policy.run(functools.partial(self.client.push, node_id, [], beat,
                                                   certificates))
-        with self.store.db.write() as conn:
-            head = self.store.logs.head(conn, node_id)
+        with self.store.transaction() as tx:
+            head = tx.head(node_id)
             if hello.committed_seq > head.seq:
                 raise ConfigError(
                     f"the upstream holds records up to seq {hello.committed_seq} of this "
                     f"node's log, but this node's log ends at {head.seq}: this node's database "
                     "is older than what it already sent (restored from an old backup?). Stop "
                     "taking cases and call the county IT team.", code="log_behind_upstream")
-            self.store.set_mark(conn, PUSHED, hello.committed_seq)
-            self.report.received += self.store.mark_received(conn, hello.committed_seq,
-                                                             self.service.clock.now())
+            tx.set_mark(PUSHED, hello.committed_seq)
+            self.report.received += tx.cases.mark_received(hello.committed_seq, tx.now)
         self._records_total = head.seq - hello.committed_seq
 
     # -- 2. push --------------------------------------------------------------------------------
@@ -150,9 +149,9 @@ class Syncer:
 
     def push_log(self, log_id: str, mark_name: str, *, relay: bool = False) -> None:
         while True:
-            with self.store.db.read() as conn:
-                pushed = self.store.mark(conn, mark_name)
-                rows = self.store.logs.raw_after(conn, log_id, pushed, PUSH_READ_LIMIT)
+            with self.store.reading() as r:
+                pushed = r.mark(mark_name)
+                rows = r.raw_after(log_id, pushed, PUSH_READ_LIMIT)
             if not rows:
                 return
             for batch in batches(WireRecord(body=b, signature=s, seq=q) for q, b, s in rows):
@@ -162,22 +161,22 @@ class Syncer:
     def _push_batch(self, log_id: str, batch: list[WireRecord], mark_name: str, *,
                     relay: bool) -> None:
         node_id = log_id
-        self._upload(batch)
+        for_log = log_id if relay else ""
+        self._upload(batch, for_log)
         result = self.policy.run(functools.partial(self.client.push, log_id, batch))
         if result.refused and all(o.reason_code in ("blob_missing", "after_refusal")
                                   for o in result.refused):
-            self._upload(batch)  # an attachment lost upstream (restored from a backup)
+            self._upload(batch, for_log)  # an attachment lost upstream (restored from a backup)
             result = self.policy.run(functools.partial(self.client.push, log_id, batch))
         if relay:  # the upstream may already hold more of a relayed log (the village's own
             # direct sync through its fallback): what it holds is what counts
             mark = min(result.committed_seq, batch[-1].seq)
         else:
             mark = next_push_mark(batch, result.committed_seq)
-        with self.store.db.write() as conn:
-            self.store.set_mark(conn, mark_name, mark)
+        with self.store.transaction() as tx:
+            tx.set_mark(mark_name, mark)
             if not relay:
-                self.report.received += self.store.mark_received(conn, mark,
-                                                                 self.service.clock.now())
+                self.report.received += tx.cases.mark_received(mark, tx.now)
         self.report.pushed += sum(1 for o in result.outcomes if o.status != "refused")
         self._tell()
         if result.refused:
@@ -193,14 +192,16 @@ class Syncer:
                             f"{batch[-1].seq} and refusing none; try again later",
                             code="no_progress")
 
-    def _upload(self, batch: Sequence[WireRecord]) -> None:
-        """Upload the attachments these records name that the upstream lacks, resuming."""
+    def _upload(self, batch: Sequence[WireRecord], for_log: str) -> None:
+        """Upload the attachments these records name that the upstream lacks for their log
+        (``for_log``: a relayed village's, or "" for this node's own), resuming."""
         wanted = list(dict.fromkeys(h for r in batch
                                     for h in referenced_blobs(parse_record(r.body, r.signature))))
         blobs = self.service.blobs
         for start in range(0, len(wanted), STATUS_BATCH):
             group = wanted[start:start + STATUS_BATCH]
-            states = self.policy.run(functools.partial(self.client.blob_status, group))
+            states = self.policy.run(functools.partial(self.client.blob_status, group,
+                                                       log_id=for_log))
             for state in states:
                 if state.complete:
                     continue
@@ -211,16 +212,17 @@ class Syncer:
                         "cannot be sent without it)", code="blob_lost")
                 size = blobs.open(state.sha256).stat().st_size
                 self._bytes_total += size - state.received
-                self.policy.run(functools.partial(self._send_blob, state.sha256, size))
+                self.policy.run(functools.partial(self._send_blob, state.sha256, size, for_log))
                 self._check_stop()
 
-    def _send_blob(self, sha256: bytes, size: int) -> None:
+    def _send_blob(self, sha256: bytes, size: int, for_log: str) -> None:
         # ask again on every attempt: a retry resumes from what actually arrived
-        state = self.client.blob_status([sha256])[0]
+        state = self.client.blob_status([sha256], log_id=for_log)[0]
         if state.complete:
             return
         timeout = 30.0 + (size - state.received) / 20_000  # 20 kB/s: a poor village uplink
-        self.client.put_blob(self.service.blobs.chunks(sha256, chunk_plan(size, state.received)),
+        self.client.put_blob(self.service.blobs.chunks(sha256, chunk_plan(size, state.received),
+                                                       log_id=for_log),
                              timeout_s=timeout)
         self.report.blobs += 1
         self.report.blob_bytes += size - state.received
@@ -232,8 +234,8 @@ class Syncer:
         config = self.service.config
 
         def once() -> None:
-            with self.store.db.read() as conn:
-                cursors = self.store.cursors(conn)
+            with self.store.reading() as r:
+                cursors = r.cursors()
             for log_id in config.followed_logs:
                 cursors.setdefault(log_id, 0)
             cursors = {k: v for k, v in cursors.items() if k in config.followed_logs}

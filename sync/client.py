@@ -127,9 +127,12 @@ class UpstreamClient:
             raise translate_rpc_error(exc, self.address, self.name) from exc
         return bytes(reply.records_certificate)
 
-    def blob_status(self, hashes: Sequence[bytes]) -> list[BlobState]:
+    def blob_status(self, hashes: Sequence[bytes], *, log_id: str = "") -> list[BlobState]:
+        """Where the upstream stands with these attachments, for ``log_id``'s records (the
+        caller's own log when empty)."""
         try:
-            reply = self._stub.BlobStatus(sync_pb2.BlobStatusRequest(sha256=list(hashes)),
+            reply = self._stub.BlobStatus(sync_pb2.BlobStatusRequest(sha256=list(hashes),
+                                                                     log_id=log_id),
                                           timeout=self._timeout)
         except grpc.RpcError as exc:
             raise translate_rpc_error(exc, self.address, self.name) from exc
@@ -139,7 +142,7 @@ class UpstreamClient:
                  ) -> list[BlobState]:
         """Stream chunks up; the reply says where each blob stands afterwards."""
         requests = (sync_pb2.BlobChunk(sha256=c.sha256, size=c.size, offset=c.offset,
-                                       data=c.data) for c in chunks)
+                                       data=c.data, log_id=c.log_id) for c in chunks)
         try:
             reply = self._stub.PutBlob(requests, timeout=timeout_s or self._timeout)
         except grpc.RpcError as exc:

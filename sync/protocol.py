@@ -116,6 +116,7 @@ class BlobChunk:
     size: int
     offset: int
     data: bytes
+    log_id: str = ""  # for whose log (a township relaying its village's); "": the sender's
 
 
 def chunk_plan(size: int, received: int, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES,

@@ -63,7 +63,8 @@ class SyncHandler(Protocol):
 
     def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes: ...
 
-    def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes]) -> list[BlobState]: ...
+    def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes],
+                    log_id: str) -> list[BlobState]: ...
 
     def put_blob(self, peer_pem: bytes, chunks: Iterator[BlobChunk]) -> list[BlobState]: ...
 
@@ -132,7 +133,7 @@ class _SyncServicer(sync_pb2_grpc.SyncServicer):
                    context: grpc.ServicerContext) -> sync_pb2.BlobStatusReply:
         peer = _peer(context)
         try:
-            states = self._handler.blob_status(peer, list(request.sha256))
+            states = self._handler.blob_status(peer, list(request.sha256), request.log_id)
         except Exception as exc:
             _abort(context, exc)
         return _blob_reply(states)
@@ -140,8 +141,8 @@ class _SyncServicer(sync_pb2_grpc.SyncServicer):
     def PutBlob(self, request_iterator: Iterator[sync_pb2.BlobChunk],  # noqa: N802
                 context: grpc.ServicerContext) -> sync_pb2.BlobStatusReply:
         peer = _peer(context)
-        chunks = (BlobChunk(sha256=c.sha256, size=c.size, offset=c.offset, data=c.data)
-                  for c in request_iterator)
+        chunks = (BlobChunk(sha256=c.sha256, size=c.size, offset=c.offset, data=c.data,
+                            log_id=c.log_id) for c in request_iterator)
         try:
             states = self._handler.put_blob(peer, chunks)
         except Exception as exc:

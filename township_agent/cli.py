@@ -45,12 +45,9 @@ def init(home: Path, out: Output, upstream: str, token: str, enrol_address: str 
     if config.tier != "township":
         raise ConfigError(f"the token enrolled {config.node_id} as a {config.tier}; use "
                           "'bianmin node init' for villages")
-    service = open_node(home, the_clock)
-    try:
-        with upstream_client(home, config, call_timeout_s=10) as client:
-            version = one_round(service, client, ROUND_POLICY).own.catalog_version
-    finally:
-        service.store.db.close()
+    with open_node(home, the_clock) as service, \
+            upstream_client(home, config, call_timeout_s=10) as client:
+        version = one_round(service, client, ROUND_POLICY).own.catalog_version
     out.result({"node_id": config.node_id, "tier": config.tier, "upstream": upstream,
                 "catalog_version": version},
                f"township {config.node_id} ({config.name}) enrolled; catalog version {version}")
@@ -85,12 +82,9 @@ def serve(home: Path, out: Output, listen: str | None, interval: float | None,
 @bianmin_command(township, "sync")
 def sync_cmd(home: Path, out: Output) -> None:
     """One round with the county: relay the villages' logs, push our own, pull."""
-    service = open_node(home, clock())
-    try:
-        with upstream_client(home, service.config, call_timeout_s=10) as client:
-            report = one_round(service, client, ROUND_POLICY)
-    finally:
-        service.store.db.close()
+    with open_node(home, clock()) as service, \
+            upstream_client(home, service.config, call_timeout_s=10) as client:
+        report = one_round(service, client, ROUND_POLICY)
     out.result({"relayed": report.relayed, "pushed": report.own.pushed,
                 "pulled": report.own.pulled, "decisions": report.own.decisions},
                f"relayed {report.relayed} village record(s); pushed {report.own.pushed}, "
@@ -101,19 +95,18 @@ def sync_cmd(home: Path, out: Output) -> None:
 @click.option("--state", help="Only cases in this state.")
 def cases(home: Path, out: Output, state: str | None) -> None:
     """The township's cases: its own desk's and its villages', and who decides each."""
-    service = open_node(home, clock())
-    try:
+    with open_node(home, clock()) as service:
         found = township_cases(service, state)
-    finally:
-        service.store.db.close()
     out.result(
         {"cases": [{"case_id": v.case_id, "item": v.item_code, "item_name": v.item_name,
-                    "state": v.state, "decided_by": by, "applicant_name": v.applicant_name,
-                    "complete": v.complete, "missing": list(v.missing), "reason": v.reason}
-                   for v, by in found]},
+                    "state": v.state.value, "decided_by": v.decided_by,
+                    "applicant_name": v.applicant_name, "complete": v.complete,
+                    "missing": list(v.missing), "reason": v.reason,
+                    "provisional": bool(v.pending)} for v in found]},
         [f"{v.case_id}  {v.item_code:<7} {v.state:<11} "
-         f"{'DECIDE HERE' if by == 'township' else 'county':<11} {v.applicant_name}"
-         + (f"  -- {v.reason}" if v.reason else "") for v, by in found] or ["no cases"])
+         f"{'DECIDE HERE' if v.decided_by == 'township' else 'county':<11} {v.applicant_name}"
+         + (" (awaiting the county's confirmation)" if v.pending else "")
+         + (f"  -- {v.reason}" if v.reason else "") for v in found] or ["no cases"])
 
 
 @bianmin_command(township, "decide")
@@ -127,12 +120,9 @@ def decide(home: Path, out: Output, case_id: str, outcome: str | None, reason: s
     """Decide a delegated item: a record of the township's log, sent down and up."""
     if outcome is None:
         raise click.UsageError("give --approve or --reject")
-    service = open_node(home, clock())
-    try:
+    with open_node(home, clock()) as service:
         record, state = decide_case(service, case_id, outcome=Outcome(outcome), reason=reason,
                                     operator=operator, verification_code=verification_code())
-    finally:
-        service.store.db.close()
     out.result({"case_id": case_id, "state": state.value, "record": str(record)},
                f"case {case_id} {state.value} by {operator} (record {record}); the village "
                "gets it at its next sync, the county at the township's next round")
@@ -141,12 +131,8 @@ def decide(home: Path, out: Output, case_id: str, outcome: str | None, reason: s
 @bianmin_command(township, "delegation")
 def delegation(home: Path, out: Output) -> None:
     """The delegation the county granted this township, if any is in force."""
-    service = open_node(home, clock())
-    try:
-        with service.store.db.read() as conn:
-            granted = current_delegation(service, conn)
-    finally:
-        service.store.db.close()
+    with open_node(home, clock()) as service, service.store.reading() as r:
+        granted = current_delegation(service, r)
     if granted is None:
         out.result({"delegation": None}, "no delegation in force: everything goes to the county")
         return

@@ -53,8 +53,8 @@ class LinkReport:
 
 
 def village_logs(service: NodeService) -> list[str]:
-    with service.store.db.read() as conn:
-        logs = service.store.logs.all_log_ids(conn)
+    with service.store.reading() as r:
+        logs = r.all_log_ids()
     return [log for log in logs
             if log not in (service.config.node_id, HUB_NODE_ID, CATALOG_LOG_ID)]
 
@@ -104,9 +104,8 @@ def _wait_for_work(service: NodeService, stop: threading.Event, delay: float) ->
     """Sleep, waking early when new records arrive (from the desk or from a village)."""
 
     def heads() -> dict[str, int]:
-        with service.store.db.read() as conn:
-            return {log: service.store.logs.head(conn, log).seq
-                    for log in service.store.logs.all_log_ids(conn)
+        with service.store.reading() as r:
+            return {log: r.head(log).seq for log in r.all_log_ids()
                     if log not in (HUB_NODE_ID, CATALOG_LOG_ID)}
 
     before = heads()
@@ -166,7 +165,7 @@ def serve(home: Path, *, serving: ServeSettings, clock: Clock,
         server.stop(GRACE_S)
         link.join(timeout=GRACE_S + 30)
         client.close()
-        service.store.db.close()
+        service.close()
         state_file.unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

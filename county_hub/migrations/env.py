@@ -1,4 +1,4 @@
-"""Alembic environment for the hub's database: run with a connection from ``node.db``."""
+"""Alembic environment for the hub's database: run with a connection from ``node.store.db``."""
 
 from alembic import context
 

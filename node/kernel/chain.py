@@ -15,6 +15,7 @@ releases the GIL while verifying).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -32,6 +33,7 @@ __all__ = [
     "MapFn",
     "chain_batch",
     "check_records",
+    "cut",
     "verify_log_batch",
 ]
 
@@ -123,13 +125,18 @@ def _well_signed(signed: Signed) -> bool:
 def chain_batch(checked: Sequence[Record | RecordVerdict], *, log_id: str, head: LogHead,
                 known_hash: Callable[[int], bytes | None], contiguous: bool = True,
                 revoked_from: int | None = None,
-                admit_key: Callable[[bytes], bytes] | None = None) -> BatchResult:
+                admit_key: Callable[[bytes], bytes] | None = None,
+                collect: bool = False) -> BatchResult:
     """Place checked records on the log: accepted, already had, fork, gap or broken chain.
 
     Two rules about keys over time (DESIGN §4) apply here because they depend on the place in
     the log: records from ``revoked_from`` on are refused; and a record must be signed by the
     key in force, which a ``KeyRotated`` record changes. ``admit_key`` checks the certificate
     a rotation names (issued by the county CA to this log's node) and returns its key id.
+
+    Ingest stops at the first refusal: nothing after it can chain (``after_refusal``). Audit
+    passes ``collect=True`` and gets a verdict on every record on its own: after a refused
+    record the next is placed as if the refused one were in its place.
     """
     verdicts: list[RecordVerdict] = []
     accepted: list[Record] = []
@@ -143,8 +150,12 @@ def chain_batch(checked: Sequence[Record | RecordVerdict], *, log_id: str, head:
         if isinstance(outcome, RecordVerdict):
             verdicts.append(outcome)
             broken = True
+            if collect:  # the unreadable record still takes its place in the chain
+                head = LogHead(seq=outcome.record.seq if outcome.record else head.seq + 1,
+                               hash=outcome.record.hash if outcome.record else
+                               hashlib.sha256(outcome.raw[0]).digest(), key_id=head.key_id)
             continue
-        if broken:
+        if broken and not collect:
             verdicts.append(_refuse(outcome, "after_refusal",
                                     f"{outcome}: not applied because an earlier record in the "
                                     "batch was refused"))
@@ -155,10 +166,41 @@ def chain_batch(checked: Sequence[Record | RecordVerdict], *, log_id: str, head:
         verdicts.append(verdict)
         if verdict.verdict is Verdict.REFUSED:
             broken = True
+            if collect:
+                head = LogHead(seq=outcome.seq, hash=outcome.hash, key_id=head.key_id)
         elif verdict.verdict is Verdict.ACCEPTED:
             accepted.append(outcome)
             in_batch[outcome.seq] = outcome.hash
             head = after
+    return BatchResult(verdicts=tuple(verdicts), head=head, accepted=tuple(accepted))
+
+
+def cut(result: BatchResult, at_seq: int, code: str, message: str, *,
+        head_before: LogHead) -> BatchResult:
+    """``result`` with the accepted record ``at_seq`` refused (``code``) and every accepted
+    record after it refused as ``after_refusal``: what the authority rules do to a placed
+    batch. ``head_before`` is the log's head before the batch."""
+    verdicts: list[RecordVerdict] = []
+    accepted: list[Record] = []
+    head = head_before
+    refused = False
+    for v in result.verdicts:
+        record = v.record
+        if v.verdict is not Verdict.ACCEPTED or record is None:
+            verdicts.append(v)
+            continue
+        if record.seq == at_seq:
+            verdicts.append(_refuse(record, code, message))
+            refused = True
+        elif refused:
+            verdicts.append(_refuse(record, "after_refusal",
+                                    f"{record}: not applied because an earlier record in the "
+                                    "batch was refused"))
+        else:
+            verdicts.append(v)
+            accepted.append(record)
+            if record.seq > head.seq:  # (a filled-in record of a filtered stream is below it)
+                head = record.head
     return BatchResult(verdicts=tuple(verdicts), head=head, accepted=tuple(accepted))
 
 
@@ -168,9 +210,13 @@ def _place(record: Record, head: LogHead, *, log_id: str,
     """The verdict on one record given the head before it, and the head after it."""
     if record.seq <= head.seq:
         stored = known(record.seq)
-        if stored == record.hash or (stored is None and not contiguous):
+        if stored == record.hash:
             return RecordVerdict(seq=record.seq, verdict=Verdict.ALREADY_HAD,
                                  record=record), head
+        if stored is None and not contiguous:
+            # a filtered stream of another tier's log: a record below the head this node
+            # does not hold was addressed to it later (e.g. a grant to its township)
+            return RecordVerdict(seq=record.seq, verdict=Verdict.ACCEPTED, record=record), head
         return _refuse(record, "fork", f"{record}: a different record is already stored at "
                                        "this position of the log (fork)"), head
     if contiguous and record.seq != head.seq + 1:

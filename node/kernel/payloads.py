@@ -22,6 +22,7 @@ __all__ = [
     "CatalogPublished",
     "Concluded",
     "Decision",
+    "DecisionConfirmed",
     "Delegation",
     "DelegationWithdrawn",
     "Heartbeat",
@@ -160,6 +161,17 @@ class Decision:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DecisionConfirmed:
+    """The county confirms a township's decision on a delegated item (below the county it was
+    provisional until now)."""
+
+    case_id: str
+    decision_log_id: str
+    decision_seq: int
+    decision_hash: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
 class Delegation:
     """The county lets a township decide these items (下放事项), for a time."""
 
@@ -211,7 +223,8 @@ class CatalogPublished:
 
 
 CasePayload = (CaseSubmitted | PreReviewed | Supplemented | Withdrawn | Concluded | Decision
-               | Accepted | NotAccepted | SupplementRequested | Opinion | ActionRefused)
+               | Accepted | NotAccepted | SupplementRequested | Opinion | ActionRefused
+               | DecisionConfirmed)
 Payload = (CasePayload | CatalogPublished | NodeRevoked | KeyRotated | Delegation
            | DelegationWithdrawn)
 

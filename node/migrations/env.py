@@ -1,8 +1,8 @@
-"""Alembic environment for a node's database: run with a connection from ``node.db``."""
+"""Alembic environment for a node's database: run with a connection from ``node.store.db``."""
 
 from alembic import context
 
-from node.schema import NodeBase
+from node.store.schema import NodeBase
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=NodeBase.metadata,

@@ -25,7 +25,7 @@ class SignedRecord(_message.Message):
     def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class RecordBody(_message.Message):
-    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "supplemented", "withdrawn", "concluded", "decision", "accepted", "not_accepted", "supplement_requested", "opinion", "action_refused", "catalog_published", "node_revoked", "key_rotated", "delegation", "delegation_withdrawn")
+    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "supplemented", "withdrawn", "concluded", "decision", "accepted", "not_accepted", "supplement_requested", "opinion", "action_refused", "decision_confirmed", "catalog_published", "node_revoked", "key_rotated", "delegation", "delegation_withdrawn")
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class RecordBody(_message.Message):
     SUPPLEMENT_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     OPINION_FIELD_NUMBER: _ClassVar[int]
     ACTION_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    DECISION_CONFIRMED_FIELD_NUMBER: _ClassVar[int]
     CATALOG_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     NODE_REVOKED_FIELD_NUMBER: _ClassVar[int]
     KEY_ROTATED_FIELD_NUMBER: _ClassVar[int]
@@ -65,12 +66,13 @@ class RecordBody(_message.Message):
     supplement_requested: SupplementRequested
     opinion: Opinion
     action_refused: ActionRefused
+    decision_confirmed: DecisionConfirmed
     catalog_published: CatalogPublished
     node_revoked: NodeRevoked
     key_rotated: KeyRotated
     delegation: Delegation
     delegation_withdrawn: DelegationWithdrawn
-    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., supplemented: _Optional[_Union[Supplemented, _Mapping]] = ..., withdrawn: _Optional[_Union[Withdrawn, _Mapping]] = ..., concluded: _Optional[_Union[Concluded, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., not_accepted: _Optional[_Union[NotAccepted, _Mapping]] = ..., supplement_requested: _Optional[_Union[SupplementRequested, _Mapping]] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., action_refused: _Optional[_Union[ActionRefused, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ..., node_revoked: _Optional[_Union[NodeRevoked, _Mapping]] = ..., key_rotated: _Optional[_Union[KeyRotated, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., delegation_withdrawn: _Optional[_Union[DelegationWithdrawn, _Mapping]] = ...) -> None: ...
+    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., supplemented: _Optional[_Union[Supplemented, _Mapping]] = ..., withdrawn: _Optional[_Union[Withdrawn, _Mapping]] = ..., concluded: _Optional[_Union[Concluded, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., not_accepted: _Optional[_Union[NotAccepted, _Mapping]] = ..., supplement_requested: _Optional[_Union[SupplementRequested, _Mapping]] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., action_refused: _Optional[_Union[ActionRefused, _Mapping]] = ..., decision_confirmed: _Optional[_Union[DecisionConfirmed, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ..., node_revoked: _Optional[_Union[NodeRevoked, _Mapping]] = ..., key_rotated: _Optional[_Union[KeyRotated, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., delegation_withdrawn: _Optional[_Union[DelegationWithdrawn, _Mapping]] = ...) -> None: ...
 
 class Applicant(_message.Message):
     __slots__ = ("name", "id_number", "phone")
@@ -223,6 +225,18 @@ class ActionRefused(_message.Message):
     refused_seq: int
     reason: str
     def __init__(self, case_id: _Optional[str] = ..., refused_log_id: _Optional[str] = ..., refused_seq: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DecisionConfirmed(_message.Message):
+    __slots__ = ("case_id", "decision_log_id", "decision_seq", "decision_hash")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_SEQ_FIELD_NUMBER: _ClassVar[int]
+    DECISION_HASH_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    decision_log_id: str
+    decision_seq: int
+    decision_hash: bytes
+    def __init__(self, case_id: _Optional[str] = ..., decision_log_id: _Optional[str] = ..., decision_seq: _Optional[int] = ..., decision_hash: _Optional[bytes] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("case_id", "outcome", "reason", "operator", "department", "verification_code", "delegation")

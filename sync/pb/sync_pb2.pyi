@@ -20,10 +20,12 @@ RECORD_STATUS_ALREADY_HAD: RecordStatus
 RECORD_STATUS_REFUSED: RecordStatus
 
 class BlobStatusRequest(_message.Message):
-    __slots__ = ("sha256",)
+    __slots__ = ("sha256", "log_id")
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
     sha256: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, sha256: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    log_id: str
+    def __init__(self, sha256: _Optional[_Iterable[bytes]] = ..., log_id: _Optional[str] = ...) -> None: ...
 
 class BlobState(_message.Message):
     __slots__ = ("sha256", "size", "received", "complete")
@@ -44,16 +46,18 @@ class BlobStatusReply(_message.Message):
     def __init__(self, blobs: _Optional[_Iterable[_Union[BlobState, _Mapping]]] = ...) -> None: ...
 
 class BlobChunk(_message.Message):
-    __slots__ = ("sha256", "size", "offset", "data")
+    __slots__ = ("sha256", "size", "offset", "data", "log_id")
     SHA256_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
     sha256: bytes
     size: int
     offset: int
     data: bytes
-    def __init__(self, sha256: _Optional[bytes] = ..., size: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+    log_id: str
+    def __init__(self, sha256: _Optional[bytes] = ..., size: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., log_id: _Optional[str] = ...) -> None: ...
 
 class PushRequest(_message.Message):
     __slots__ = ("log_id", "records", "heartbeat", "certificates")

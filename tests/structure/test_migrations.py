@@ -8,9 +8,9 @@ from alembic.runtime.migration import MigrationContext
 
 from county_hub.hub import MIGRATIONS as HUB_MIGRATIONS
 from county_hub.schema import HubBase
-from node.db import Database, sqlite_url
 from node.enrolment import NODE_MIGRATIONS
-from node.schema import NodeBase
+from node.store.db import Database, sqlite_url
+from node.store.schema import NodeBase
 
 
 @pytest.mark.parametrize(("migrations", "metadata"), [

@@ -1,4 +1,4 @@
-"""``node.db``: SQLite writers queue on a lock beside the database file, across threads and
+"""``node.store.db``: SQLite writers queue on a lock beside the database file, across threads and
 processes, and the lock is released whatever happens in the transaction."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from node.db import Database, sqlite_url
+from node.store.db import Database, sqlite_url
 
 PROBE = ("import fcntl, os, sys\n"
          "fd = os.open(sys.argv[1], os.O_RDWR)\n"

@@ -316,9 +316,19 @@ def test_non_contiguous_mode_accepts_seq_jumps(world: World) -> None:
     assert result.head == log[6].head
 
 
-def test_non_contiguous_mode_treats_unstored_old_records_as_already_had(world: World) -> None:
+def test_non_contiguous_mode_fills_in_an_unstored_old_record(world: World) -> None:
+    """A filtered stream: a record below the head that this node does not hold was addressed
+    to it later (a grant to its township); it is taken, and the head stays."""
     log = build_log(world.v001, 7)
     result = verify(world, raw([log[1]]), head=log[6].head, contiguous=False)
+    assert outcomes(result) == [(2, Verdict.ACCEPTED, "")]
+    assert result.head == log[6].head
+
+
+def test_non_contiguous_mode_takes_a_stored_old_record_as_already_had(world: World) -> None:
+    log = build_log(world.v001, 7)
+    result = verify(world, raw([log[1]]), head=log[6].head, known_hash=stored(log),
+                    contiguous=False)
     assert outcomes(result) == [(2, Verdict.ALREADY_HAD, "")]
 
 

@@ -14,12 +14,15 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "AlarmColumns",
+    "BlobClaimColumns",
+    "CaseColumns",
     "CaseRecordColumns",
     "CertificateColumns",
     "EvidenceColumns",
     "LogHeadColumns",
     "NodeAlarm",
     "NodeBase",
+    "NodeBlobClaim",
     "NodeCase",
     "NodeCaseCounter",
     "NodeCaseRecord",
@@ -168,26 +171,58 @@ class NodeCaseCounter(NodeBase, table=True):
     last: int
 
 
-class NodeCase(NodeBase, table=True):
-    """The node's view of its cases, derived from records (it can be rebuilt from them)."""
+class CaseColumns(SQLModel):
+    """A case as one tier sees it, derived from records (it can be rebuilt from them): the
+    fields of ``node.kernel.projector.Case``, the same at every tier. Lists are stored as text:
+    material codes and departments comma-separated, flags one per line."""
 
-    __tablename__ = "cases"
     case_id: str = Field(primary_key=True, max_length=40)
+    origin_node: str = Field(max_length=32, index=True)  # the node that took it
     item_code: str = Field(max_length=32, index=True)
     item_name: str
+    decided_by: str = Field(max_length=16)
+    departments: str = Field(sa_type=Text)
     applicant_name: str
     applicant_id: str = Field(max_length=18)
     state: str = Field(max_length=24, index=True)
     complete: bool
-    missing: str = Field(sa_type=Text, default="")  # comma-separated material codes
+    missing: str = Field(sa_type=Text, default="")
+    requested: str = Field(default="", sa_type=Text)  # materials the deciding tier asked for
     reason: str = Field(sa_type=Text, default="")
     operator: str = Field(default="")
-    last_own_seq: int = Field(sa_type=BigInteger)  # last record of this node's log about it
-    submitted_at_ms: int = Field(sa_type=BigInteger)
-    updated_at_ms: int = Field(sa_type=BigInteger)
+    department: str = Field(default="")
+    outcome: str = Field(default="", max_length=16)  # approved | rejected | not_accepted
     catalog_version: int = Field(sa_type=BigInteger)
     catalog_expired: bool = Field(default=False)  # taken under an expired catalog (DESIGN §5)
-    requested: str = Field(default="", sa_type=Text)  # materials the upstream asked for
+    submitted_at_ms: int = Field(sa_type=BigInteger)  # the origin's clock
+    received_at_ms: int = Field(sa_type=BigInteger)  # this tier's: the county counts from it
+    decided_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    updated_at_ms: int = Field(sa_type=BigInteger)
+    flags: str = Field(default="", sa_type=Text)  # findings worth a look, one per line
+    accepted_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    concluded_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    supplements: int = Field(default=0)  # supplement requests made
+    last_own_seq: int = Field(default=0, sa_type=BigInteger)  # origin log's last record on it
+    # a township's decision the county has not confirmed yet (``projector.Provisional``)
+    provisional: str = Field(default="", max_length=64)
+
+
+class BlobClaimColumns(SQLModel):
+    """Which log may name which attachment (DESIGN §4): the log whose node uploaded it (or for
+    which its township relayed it). A blob is stored once; each log proves it holds the bytes
+    by uploading them whole."""
+
+    sha256: bytes = Field(primary_key=True, sa_type=LargeBinary)
+    log_id: str = Field(primary_key=True, max_length=32)
+    claimed_at_ms: int = Field(sa_type=BigInteger)
+
+
+class NodeCase(CaseColumns, NodeBase, table=True):
+    __tablename__ = "cases"
+
+
+class NodeBlobClaim(BlobClaimColumns, NodeBase, table=True):
+    __tablename__ = "blob_claims"
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -1,0 +1,232 @@
+"""The county as a receiver (``node.receive.Tier``): what it knows when it judges records
+(``HubFacts``), how it sees a case, and how it answers (DESIGN §4, §5, §6, §9).
+
+* Facts: enrolled nodes, the cases it holds, the grants it made (with how far it had seen a
+  township's log when a grant ended), the attachments it holds whole and which log each was
+  uploaded for, the certificates it trusts.
+* A case arriving is ``received`` at the county's clock; the item's name, deciding tier and
+  departments come from the catalog version the case cites.
+* A node's action that cannot take effect (a withdrawal after the decision) is answered with
+  a signed ``ActionRefused`` addressed to the case's origin; so is a township's decision that
+  cannot (the case moved on). A township's decision that took effect is confirmed by a signed
+  ``DecisionConfirmed``: below the county it was provisional until then.
+* Beside the projection: the re-check of a case against the catalog on arrival (DESIGN §5),
+  and a flag on cases taken by a node whose clock was off at its last heartbeat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+
+from county_hub.hub import Hub
+from county_hub.store import HubTransaction
+from node.kernel.authority import CaseInfo, GrantInfo, NodeInfo, audience_of
+from node.kernel.catalog import Item
+from node.kernel.errors import NotFoundError
+from node.kernel.identity import HUB_NODE_ID
+from node.kernel.payloads import (
+    ActionRefused,
+    CaseSubmitted,
+    Decision,
+    DecisionConfirmed,
+    PreReviewed,
+)
+from node.kernel.prereview import PreReview, recheck
+from node.kernel.projector import Case, Change, Context, Refusal, View
+from node.kernel.records import Record
+from node.store.seam import Transaction
+
+__all__ = ["HubFacts", "HubTier", "describe_skew"]
+
+
+def describe_skew(seconds: float) -> str:
+    """``3 d 2 h ahead of`` / ``12 min behind``: how far a clock is off, in words."""
+    direction = "ahead of" if seconds > 0 else "behind"
+    left = abs(int(seconds))
+    days, left = divmod(left, 86_400)
+    hours, left = divmod(left, 3_600)
+    minutes = left // 60
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [
+        f"{minutes} min"] * bool(minutes and not days)
+    return f"{' '.join(parts) or 'under a minute'} {direction}"
+
+
+@dataclasses.dataclass(kw_only=True)
+class HubFacts:
+    """``node.kernel.authority.Facts`` at the county, read inside the ingest transaction."""
+
+    tx: HubTransaction
+    county_code: str
+    now: dt.datetime
+    skew_tolerance: dt.timedelta
+    complete_blobs: Callable[[list[bytes]], set[bytes]]  # which blobs the county holds whole
+    receiver: str = HUB_NODE_ID
+    _nodes: dict[str, NodeInfo | None] = dataclasses.field(default_factory=dict)
+
+    def node(self, node_id: str) -> NodeInfo | None:
+        if node_id not in self._nodes:
+            row = self.tx.node(node_id)
+            self._nodes[node_id] = None if row is None else NodeInfo(
+                node_id=row.node_id, tier=row.tier, parent=row.parent)
+        return self._nodes[node_id]
+
+    def case(self, case_id: str) -> CaseInfo | None:
+        case = self.tx.cases.get(case_id)
+        if case is None:
+            return None
+        return CaseInfo(case_id=case.case_id, origin=case.origin, item_code=case.item_code,
+                        decided_by=case.decided_by)
+
+    def grant(self, record_hash: bytes) -> GrantInfo | None:
+        row = self.tx.grant(record_hash)
+        if row is None:
+            return None
+        return GrantInfo(record_hash=row.record_hash, township=row.township, items=row.items,
+                         valid_from=row.valid_from, valid_until=row.valid_until,
+                         ended_at=row.ended_at, seen_seq_at_end=row.seen_seq_at_end)
+
+    def attachments(self, log_id: str,
+                    hashes: Sequence[bytes]) -> tuple[set[bytes], set[bytes]]:
+        wanted = list(dict.fromkeys(hashes))
+        return self.complete_blobs(wanted), self.tx.claimed(log_id, wanted)
+
+    def not_before(self, key_id: bytes) -> dt.datetime | None:
+        cert = self.tx.certificate(key_id)
+        return None if cert is None else cert.not_valid_before_utc
+
+
+class HubTier:
+    """``node.receive.Tier`` for the county."""
+
+    receiver = HUB_NODE_ID
+
+    def __init__(self, hub: Hub, complete_blobs: Callable[[list[bytes]], set[bytes]]) -> None:
+        self.hub = hub
+        self.complete_blobs = complete_blobs
+
+    def facts(self, tx: Transaction) -> HubFacts:
+        assert isinstance(tx, HubTransaction)
+        return HubFacts(tx=tx, county_code=self.hub.config.county_code, now=tx.now,
+                        skew_tolerance=dt.timedelta(
+                            seconds=self.hub.config.clock_skew_threshold_s),
+                        complete_blobs=self.complete_blobs)
+
+    def _cited(self, tx: Transaction, record: Record) -> tuple[Item | None, bool]:
+        """The item of the catalog version a submission cites, and whether that version had
+        expired when the node signed it."""
+        payload = record.payload
+        assert isinstance(payload, CaseSubmitted)
+        try:
+            cited = self.hub.catalog_version(tx, payload.catalog_version)
+        except NotFoundError:
+            return None, False
+        return (cited.catalog.item(payload.item_code),
+                record.header.recorded_at > cited.expires_at)
+
+    def context(self, tx: Transaction, case: Case | None, record: Record) -> Context:
+        if isinstance(record.payload, CaseSubmitted):
+            item, expired = self._cited(tx, record)
+            return Context(view=View.COUNTY, now=tx.now, receiver=HUB_NODE_ID, item=item,
+                           catalog_expired=expired)
+        return Context(view=View.COUNTY, now=tx.now, receiver=HUB_NODE_ID)
+
+    def answer(self, tx: Transaction, record: Record, refusal: Refusal) -> None:
+        """The record stays in its writer's log; this signed record says why it had no effect,
+        and flows down to the case's origin (and its township)."""
+        case = tx.cases.get(refusal.case_id)
+        what = refusal.action.value if refusal.action is not None else type(
+            record.payload).__name__
+        answer = tx.seal_append(ActionRefused(case_id=refusal.case_id,
+                                              refused_log_id=record.log_id,
+                                              refused_seq=record.seq,
+                                              reason=f"{what} refused: {refusal.message}"),
+                                log_id=HUB_NODE_ID, signer=self.hub.keys.records,
+                                clock=self.hub.clock,
+                                audience=case.origin if case is not None else None)
+        tx.add_trail(kind="ActionRefused", case_id=refusal.case_id, node_id=record.log_id,
+                     detail=refusal.message, record=answer)
+
+    def audience(self, tx: Transaction, record: Record) -> str | None:
+        def origin(case_id: str) -> str | None:
+            case = tx.cases.get(case_id)
+            return case.origin if case is not None else None
+
+        return audience_of(record, origin)
+
+    def decided_by(self, tx: Transaction, records: Sequence[Record]) -> Mapping[str, str]:
+        found: dict[str, str] = {}
+        for record in records:
+            if isinstance(record.payload, CaseSubmitted):
+                item, _expired = self._cited(tx, record)
+                if item is not None:
+                    found[item.code] = item.decided_by
+        return found
+
+    def projected(self, tx: Transaction, records: Sequence[Record],
+                  changes: Sequence[Change]) -> None:
+        assert isinstance(tx, HubTransaction)
+        submitted = {c.case_id: c.record for c in changes
+                     if c.before is None and c.record is not None}
+        if submitted:
+            self._skew_flags(tx, records[0].log_id, list(submitted))
+        for change in changes:
+            record = change.record
+            if record is None:
+                continue
+            if isinstance(record.payload, PreReviewed):
+                self._recheck(tx, record, submitted.get(change.case_id))
+            elif isinstance(record.payload, Decision) and record.log_id != HUB_NODE_ID:
+                tx.seal_append(DecisionConfirmed(case_id=change.case_id,
+                                                 decision_log_id=record.log_id,
+                                                 decision_seq=record.seq,
+                                                 decision_hash=record.hash),
+                               log_id=HUB_NODE_ID, signer=self.hub.keys.records,
+                               clock=self.hub.clock, audience=change.after.origin)
+
+    # -- beside the projection --------------------------------------------------------------------
+
+    def _skew_flags(self, tx: HubTransaction, node_id: str, case_ids: list[str]) -> None:
+        """Node clocks can be days off: flag it, never refuse for it (deadlines count from the
+        county's receipt)."""
+        node = tx.node(node_id)
+        skew = node.clock_skew_s if node is not None else None
+        if skew is None or abs(skew) <= self.hub.config.clock_skew_threshold_s:
+            return
+        for case_id in case_ids:
+            tx.cases.flag(case_id, [f"taken at {node_id}, whose clock was "
+                                    f"{describe_skew(skew)} the county's at its last sync; "
+                                    "deadlines count from the hub's receipt"])
+
+    def _recheck(self, tx: HubTransaction, record: Record, source: Record | None) -> None:
+        """Re-check the case against the catalog it cites and the current one (DESIGN §5)."""
+        review = record.payload
+        assert isinstance(review, PreReviewed)
+        if source is None:
+            source = next((r for r in tx.case_history(review.case_id)
+                           if isinstance(r.payload, CaseSubmitted)), None)
+        if source is None:
+            return
+        submitted = source.payload
+        assert isinstance(submitted, CaseSubmitted)
+        origin = tx.node(source.log_id)
+        cited = None
+        if self.hub.catalog_hash(tx, submitted.catalog_version) == submitted.catalog_hash:
+            with contextlib.suppress(NotFoundError):
+                cited = self.hub.catalog_version(tx, submitted.catalog_version)
+        current = None
+        with contextlib.suppress(NotFoundError):
+            current = self.hub.catalog_version(tx)
+        flags = recheck(
+            materials=[m.code for m in submitted.materials], fields=dict(submitted.fields),
+            item_code=submitted.item_code, tier=origin.tier if origin else "village",
+            node_review=PreReview(complete=review.complete, missing=review.missing),
+            cited=cited.catalog if cited else None, cited_version=submitted.catalog_version,
+            cited_expired=bool(cited and source.header.recorded_at > cited.expires_at),
+            current=current.catalog if current else None,
+            current_version=current.version if current else 0)
+        if flags:
+            tx.cases.flag(review.case_id, flags)
+
