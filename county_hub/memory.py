@@ -99,7 +99,7 @@ class MemoryHubStore(MemoryStore):
         self.county = _County()
 
     @contextmanager
-    def transaction(self) -> Iterator[MemoryHubTransaction]:  # type: ignore[override]
+    def transaction(self) -> Iterator[MemoryHubTransaction]:
         work = self.state.copy()
         county = _County(nodes=dict(self.county.nodes), grants=list(self.county.grants),
                          operators=dict(self.county.operators))
@@ -107,5 +107,5 @@ class MemoryHubStore(MemoryStore):
         self.state, self.county = work, county
 
     @contextmanager
-    def reading(self) -> Iterator[MemoryHubReader]:  # type: ignore[override]
+    def reading(self) -> Iterator[MemoryHubReader]:
         yield MemoryHubReader(self.state, self.county, self.clock.now())

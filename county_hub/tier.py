@@ -20,9 +20,10 @@ import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, cast
 
 from county_hub.hub import Hub
-from county_hub.store import HubTransaction
+from county_hub.store import GrantRow, NodeRow
 from node.kernel.authority import CaseInfo, GrantInfo, NodeInfo, audience_of
 from node.kernel.catalog import Item
 from node.kernel.errors import NotFoundError
@@ -54,11 +55,20 @@ def describe_skew(seconds: float) -> str:
     return f"{' '.join(parts) or 'under a minute'} {direction}"
 
 
+class CountyTransaction(Transaction, Protocol):
+    """The seam's unit of work with the county's own reads (``county_hub.store``, or
+    ``county_hub.memory`` in unit tests)."""
+
+    def node(self, node_id: str) -> NodeRow | None: ...
+
+    def grant(self, record_hash: bytes) -> GrantRow | None: ...
+
+
 @dataclasses.dataclass(kw_only=True)
 class HubFacts:
     """``node.kernel.authority.Facts`` at the county, read inside the ingest transaction."""
 
-    tx: HubTransaction
+    tx: CountyTransaction
     county_code: str
     now: dt.datetime
     skew_tolerance: dt.timedelta
@@ -108,8 +118,8 @@ class HubTier:
         self.complete_blobs = complete_blobs
 
     def facts(self, tx: Transaction) -> HubFacts:
-        assert isinstance(tx, HubTransaction)
-        return HubFacts(tx=tx, county_code=self.hub.config.county_code, now=tx.now,
+        return HubFacts(tx=cast(CountyTransaction, tx),
+                        county_code=self.hub.config.county_code, now=tx.now,
                         skew_tolerance=dt.timedelta(
                             seconds=self.hub.config.clock_skew_threshold_s),
                         complete_blobs=self.complete_blobs)
@@ -167,17 +177,17 @@ class HubTier:
 
     def projected(self, tx: Transaction, records: Sequence[Record],
                   changes: Sequence[Change]) -> None:
-        assert isinstance(tx, HubTransaction)
+        county = cast(CountyTransaction, tx)
         submitted = {c.case_id: c.record for c in changes
                      if c.before is None and c.record is not None}
         if submitted:
-            self._skew_flags(tx, records[0].log_id, list(submitted))
+            self._skew_flags(county, records[0].log_id, list(submitted))
         for change in changes:
             record = change.record
             if record is None:
                 continue
             if isinstance(record.payload, PreReviewed):
-                self._recheck(tx, record, submitted.get(change.case_id))
+                self._recheck(county, record, submitted.get(change.case_id))
             elif isinstance(record.payload, Decision) and record.log_id != HUB_NODE_ID:
                 tx.seal_append(DecisionConfirmed(case_id=change.case_id,
                                                  decision_log_id=record.log_id,
@@ -188,7 +198,7 @@ class HubTier:
 
     # -- beside the projection --------------------------------------------------------------------
 
-    def _skew_flags(self, tx: HubTransaction, node_id: str, case_ids: list[str]) -> None:
+    def _skew_flags(self, tx: CountyTransaction, node_id: str, case_ids: list[str]) -> None:
         """Node clocks can be days off: flag it, never refuse for it (deadlines count from the
         county's receipt)."""
         node = tx.node(node_id)
@@ -200,7 +210,7 @@ class HubTier:
                                     f"{describe_skew(skew)} the county's at its last sync; "
                                     "deadlines count from the hub's receipt"])
 
-    def _recheck(self, tx: HubTransaction, record: Record, source: Record | None) -> None:
+    def _recheck(self, tx: CountyTransaction, record: Record, source: Record | None) -> None:
         """Re-check the case against the catalog it cites and the current one (DESIGN §5)."""
         review = record.payload
         assert isinstance(review, PreReviewed)
