@@ -159,6 +159,25 @@ class HubTier:
         tx.add_trail(kind="ActionRefused", case_id=refusal.case_id, node_id=record.log_id,
                      detail=refusal.message, record=answer)
 
+    def refused(self, tx: Transaction, record: Record, code: str, message: str) -> None:
+        """A township's decision refused under the authority rules is answered with a signed
+        refusal that flows down: below the county it was provisional, and the village must
+        show plainly that it does not stand (authority rule 5)."""
+        if not isinstance(record.payload, Decision) or record.log_id == HUB_NODE_ID:
+            return
+        case = tx.cases.get(record.payload.case_id)
+        if case is None:
+            return
+        answer = tx.seal_append(ActionRefused(case_id=case.case_id,
+                                              refused_log_id=record.log_id,
+                                              refused_seq=record.seq,
+                                              reason=f"the county does not accept this "
+                                                     f"decision: {message}"),
+                                log_id=HUB_NODE_ID, signer=self.hub.keys.records,
+                                clock=self.hub.clock, audience=case.origin)
+        tx.add_trail(kind="ActionRefused", case_id=case.case_id, node_id=record.log_id,
+                     detail=f"{code}: {message}", record=answer)
+
     def audience(self, tx: Transaction, record: Record) -> str | None:
         def origin(case_id: str) -> str | None:
             case = tx.cases.get(case_id)

@@ -160,6 +160,7 @@ def _case_json(view: Any) -> dict[str, Any]:
         "operator": view.operator, "submitted_at": view.submitted_at,
         "updated_at": view.updated_at, "catalog_version": view.catalog_version,
         "catalog_expired": view.catalog_expired, "requested": list(view.requested),
+        "provisional": view.pending is not None, "flags": list(view.flags),
     }
 
 
@@ -239,8 +240,12 @@ def show(home: Path, out: Output, case_id: str) -> None:
     if view.requested:
         lines.append(f"  REQUESTED  {', '.join(view.requested)} -- bring them and run "
                      f"'bianmin node supplement {view.case_id} --material CODE[=PATH]'")
+    if view.pending is not None:
+        lines.append(f"  decided by township {view.pending.record.split('#')[0]}: not yet "
+                     "confirmed by the county (it may still refuse it)")
     if view.reason:
         lines.append(f"  reason     {view.reason} ({view.operator})")
+    lines += [f"  ! {flag}" for flag in view.flags]
     if code:
         lines.append(f"  verification code {code} (print it on the result slip)")
     if view.catalog_expired:

@@ -29,7 +29,7 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from node.kernel.authority import REASONS, Facts, judge_batch
+from node.kernel.authority import AUTHORITY, REASONS, Facts, judge_batch
 from node.kernel.chain import BatchResult, Keyring, MapFn, chain_batch, check_records, cut
 from node.kernel.clock import Clock
 from node.kernel.errors import StateError, UsageError, VerificationError
@@ -74,6 +74,11 @@ class Tier(Protocol):
     def projected(self, tx: Transaction, records: Sequence[Record],
                   changes: Sequence[Change]) -> None:
         """What the tier does besides (the county: catalog re-checks, confirmations)."""
+        ...
+
+    def refused(self, tx: Transaction, record: Record, code: str, message: str) -> None:
+        """What the tier answers, once, to a well-signed record it refused under the
+        authority rules (the county: a signed refusal of a township's decision)."""
         ...
 
 
@@ -310,12 +315,16 @@ class Receiver:
             reason = REASONS.get(verdict.reason_code)
             if reason is not None and not reason.evidence:
                 continue
-            self.keep(tx, peer=inbound.peer, log_id=inbound.log_id, seq=verdict.seq,
-                      raw=verdict.raw, reason=verdict.reason_code, message=verdict.message)
+            new = self.keep(tx, peer=inbound.peer, log_id=inbound.log_id, seq=verdict.seq,
+                            raw=verdict.raw, reason=verdict.reason_code,
+                            message=verdict.message)
+            if new and verdict.record is not None and verdict.reason_code in AUTHORITY:
+                self.tier.refused(tx, verdict.record, verdict.reason_code, verdict.message)
 
     def keep(self, tx: Transaction, *, peer: str, log_id: str, seq: int,
-             raw: tuple[bytes, bytes], reason: str, message: str) -> None:
-        """Keep a refused record as evidence and raise its alarm (once per distinct record)."""
+             raw: tuple[bytes, bytes], reason: str, message: str) -> bool:
+        """Keep a refused record as evidence and raise its alarm (once per distinct record);
+        whether it was new."""
         body, signature = raw
         new = tx.keep_evidence(log_id=log_id, seq=seq, body=body, signature=signature,
                                reason_code=reason, message=message, peer=peer)
@@ -323,6 +332,7 @@ class Receiver:
         if new and known is not None and known.alarm is not None:
             tx.raise_alarm(kind=known.alarm, node_id=log_id, peer=peer, log_id=log_id,
                            seq=seq, message=message)
+        return new
 
     def refuse_all(self, *, peer: str, log_id: str, raw: Sequence[tuple[bytes, bytes]],
                    reason: str, message: str) -> None:

@@ -185,6 +185,9 @@ class NodeTier:
         latest = versions[max(versions)]
         return {i.code: i.decided_by for i in latest.catalog.items}
 
+    def refused(self, tx: Transaction, record: Record, code: str, message: str) -> None:
+        """Below the county a refused record is evidence with an alarm; nothing is signed."""
+
     def projected(self, tx: Transaction, records: Sequence[Record],
                   changes: Sequence[Change]) -> None:
         for record in records:

@@ -77,6 +77,8 @@ from node.kernel.payloads import (
 from node.kernel.records import Record
 
 __all__ = [
+    "AUTHORITY",
+    "HOLDS",
     "REASONS",
     "TABLE",
     "Audience",
@@ -243,6 +245,10 @@ REASONS: dict[str, Reason] = {
                                  "county yet", alarm=None, evidence=False),
 }
 HOLDS = frozenset(code for code, r in REASONS.items() if not r.evidence)
+# the refusals this table gives (the others are the verifier's)
+AUTHORITY = frozenset({"forbidden_payload", "bad_case_id", "not_case_origin", "duplicate_case",
+                       "unknown_case", "not_my_case", "not_delegated", "not_its_village",
+                       "bad_catalog", "unexpected_record", "blob_not_yours"})
 
 
 # -- facts a receiver knows ----------------------------------------------------------------------

@@ -13,6 +13,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bianmin.demo import resident_id
+from bianmin.procs import ServerProcess, run
 from node.home import load_ed25519_key
 from node.kernel.clock import FixedClock
 from node.kernel.identity import HUB_NODE_ID, Signer
@@ -23,6 +25,7 @@ from sync import PullBatch, PushResult, WireRecord
 from sync.client import UpstreamClient
 from sync.server import RunningServer, start_server
 from sync.tls import CHANNEL_OPTIONS, ClientTls, ServerTls
+from tests.incli import setup
 
 
 def client_of(home: Path, address: str, expected: str = HUB_NODE_ID) -> UpstreamClient:
@@ -120,3 +123,63 @@ def point_node_at(home: Path, address: str) -> None:
     lines = [f'upstream = "{address}"' if line.startswith("upstream =") else line
              for line in text.splitlines()]
     (home / "node.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# -- a county with township T01 (issue 5) ------------------------------------------------
+
+TEMP_RELIEF = ["--item", "MZ-002", "--material", "application", "--material", "id_card",
+               "--material", "hardship_proof", "--field", "amount_requested_yuan=800"]
+
+
+class Tree:
+    """A county hub (from the ``federation`` fixture), township T01 and its villages."""
+
+    def __init__(self, federation) -> None:
+        self.fed = federation
+        self.home = federation.root / "t01"
+        tok = federation.token("T01", tier="township")["token"]
+        setup("township", "init", "--home", str(self.home), "--upstream", federation.sync_at,
+              "--enrol", federation.enrol_at, "--token", tok)
+        self.proc: ServerProcess | None = None
+        self.address = ""
+
+    def start(self) -> None:
+        listen = self.address or "127.0.0.1:0"
+        self.proc = ServerProcess(["township", "serve", "--home", str(self.home), "--listen",
+                                   listen, "--interval", "3", "--json"],
+                                  log=self.fed.root / "t01.log")
+        self.address = self.proc.sync_address
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+            self.proc = None
+
+    def village(self, node_id: str, *, fallback: bool = False) -> Path:
+        home = self.fed.root / node_id.lower()
+        tok = setup("hub", "token", "--home", str(self.fed.hub_home), "--node-id", node_id,
+                    "--tier", "village", "--parent", "T01", "--json").json()["token"]
+        extra = ["--fallback", self.fed.sync_at] if fallback else []
+        setup("node", "init", "--home", str(home), "--upstream", self.address, "--enrol",
+              self.fed.enrol_at, "--token", tok, *extra)
+        return home
+
+    def sync(self) -> dict:
+        return run("township", "sync", "--home", str(self.home), "--json").json()
+
+    def cases(self) -> dict[str, dict]:
+        return {c["case_id"]: c for c in run("township", "cases", "--home", str(self.home),
+                                             "--json").json()["cases"]}
+
+
+def hub(federation, *args, check=True):
+    return run("hub", *args, "--home", str(federation.hub_home), check=check)
+
+
+def node_state(home: Path, case_id: str) -> dict:
+    return run("node", "show", case_id, "--home", str(home), "--json").json()
+
+
+def take(home: Path, argv: list[str], name="甲", id17="36011219580301102") -> str:
+    return run("node", "intake", "--home", str(home), "--applicant-name", name,
+               "--applicant-id", resident_id(id17), *argv, "--json").json()["case_id"]

@@ -6,86 +6,25 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-from pathlib import Path
 
 import pytest
 from grpc_health.v1 import health_pb2
 
-from bianmin.demo import resident_id
 from bianmin.procs import ServerProcess, run
 from sync import CallRefused, Refusal
-from tests.e2e.helpers import channel_of, client_of, records_of, wait_for_health
-from tests.incli import setup
+from tests.e2e.helpers import (
+    TEMP_RELIEF,
+    Tree,
+    channel_of,
+    client_of,
+    hub,
+    node_state,
+    records_of,
+    take,
+    wait_for_health,
+)
 
 pytestmark = pytest.mark.e2e
-
-TEMP_RELIEF = ["--item", "MZ-002", "--material", "application", "--material", "id_card",
-               "--material", "hardship_proof", "--field", "amount_requested_yuan=800"]
-
-
-class Tree:
-    """A county hub (from the ``federation`` fixture), township T01 and its villages."""
-
-    def __init__(self, federation) -> None:
-        self.fed = federation
-        self.home = federation.root / "t01"
-        tok = federation.token("T01", tier="township")["token"]
-        setup("township", "init", "--home", str(self.home), "--upstream", federation.sync_at,
-              "--enrol", federation.enrol_at, "--token", tok)
-        self.proc: ServerProcess | None = None
-        self.address = ""
-
-    def start(self) -> None:
-        listen = self.address or "127.0.0.1:0"
-        self.proc = ServerProcess(["township", "serve", "--home", str(self.home), "--listen",
-                                   listen, "--interval", "3", "--json"],
-                                  log=self.fed.root / "t01.log")
-        self.address = self.proc.sync_address
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop()
-            self.proc = None
-
-    def village(self, node_id: str, *, fallback: bool = False) -> Path:
-        home = self.fed.root / node_id.lower()
-        tok = setup("hub", "token", "--home", str(self.fed.hub_home), "--node-id", node_id,
-                    "--tier", "village", "--parent", "T01", "--json").json()["token"]
-        extra = ["--fallback", self.fed.sync_at] if fallback else []
-        setup("node", "init", "--home", str(home), "--upstream", self.address, "--enrol",
-              self.fed.enrol_at, "--token", tok, *extra)
-        return home
-
-    def sync(self) -> dict:
-        return run("township", "sync", "--home", str(self.home), "--json").json()
-
-    def cases(self) -> dict[str, dict]:
-        return {c["case_id"]: c for c in run("township", "cases", "--home", str(self.home),
-                                             "--json").json()["cases"]}
-
-
-@pytest.fixture
-def tree(federation):
-    t = Tree(federation)
-    t.start()
-    try:
-        yield t
-    finally:
-        t.stop()
-
-
-def hub(federation, *args, check=True):
-    return run("hub", *args, "--home", str(federation.hub_home), check=check)
-
-
-def node_state(home: Path, case_id: str) -> dict:
-    return run("node", "show", case_id, "--home", str(home), "--json").json()
-
-
-def take(home: Path, argv: list[str], name="甲", id17="36011219580301102") -> str:
-    return run("node", "intake", "--home", str(home), "--applicant-name", name,
-               "--applicant-id", resident_id(id17), *argv, "--json").json()["case_id"]
-
 
 @pytest.mark.both_databases
 def test_three_tiers_with_the_county_down_then_converging(federation, tree, intake):

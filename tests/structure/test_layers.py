@@ -4,6 +4,7 @@ pure core imports no I/O (STYLE §1)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,54 @@ def test_nothing_reads_the_wall_clock_but_the_clock_seam():
 @pytest.mark.parametrize("module", PURE)
 def test_the_kernel_measures_no_time(module):
     assert "time.monotonic(" not in (ROOT / module).read_text(encoding="utf-8")
+
+
+# -- one writer per table (STYLE §20) ---------------------------------------------------
+
+# the tables the store seam alone writes: records, log heads, the case index, cases, the trail
+PROTECTED = {"records", "heads", "case_records", "cases", "trail", "pauses", "opinions"}
+PROTECTED_MODELS = {"HubRecord", "NodeRecord", "HubLogHead", "NodeLogHead", "HubCase",
+                    "NodeCase", "HubCaseRecord", "NodeCaseRecord", "HubTrail",
+                    "HubCasePause", "HubOpinion"}
+PROTECTED_SQL = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(records|log_heads|"
+                           r"case_records|cases|trail|case_pauses|case_opinions)\b", re.I)
+THE_WRITERS = {"node/store/sql.py", "node/store/memory.py", "county_hub/memory.py"}
+
+
+def _targets(call: ast.Call) -> str | None:
+    """The expression a write statement is about: ``insert(X)``, ``update(X)``, ``X.delete()``."""
+    func = call.func
+    if isinstance(func, ast.Name) and func.id in ("insert", "update") and call.args:
+        return ast.unparse(call.args[0])
+    if isinstance(func, ast.Attribute) and func.attr == "delete" and not call.args:
+        return ast.unparse(func.value)
+    return None
+
+
+def _names(expr: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z_]+", expr))
+
+
+def test_only_the_store_seam_writes_records_heads_cases_and_the_trail():
+    offences = []
+    for package in PACKAGES:
+        for path in sources(package):
+            where = path.relative_to(ROOT).as_posix()
+            if where in THE_WRITERS or "/migrations/" in where:
+                continue
+            text = path.read_text(encoding="utf-8")
+            for node in ast.walk(ast.parse(text)):
+                target = isinstance(node, ast.Call) and _targets(node)
+                if target and _names(target) & (PROTECTED | PROTECTED_MODELS):
+                    offences.append(f"{where}:{node.lineno} writes {target}")
+            offences += [f"{where}: raw SQL {m.group(0)!r}" for m in PROTECTED_SQL.finditer(text)]
+    assert offences == []
+
+
+def test_the_structure_rule_sees_a_write_outside_the_seam():
+    """The rule above would catch the kind of write it forbids."""
+    tree = ast.parse("conn.execute(insert(self.t.cases).values(state='x'))\n"
+                     "conn.execute(t.records.delete())")
+    found = [t for n in ast.walk(tree) if isinstance(n, ast.Call) and (t := _targets(n))]
+    assert sorted(found) == ["self.t.cases", "t.records"]
+    assert PROTECTED_SQL.search("UPDATE cases SET state = 'approved'")
