@@ -13,21 +13,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import Field
 
-from node.home import (
-    load_ec_key,
-    load_ed25519_key,
-    read_certificate,
-    write_toml,
-)
+from node.home import load_ec_key, load_ed25519_key, read_certificate
 from node.kernel.errors import ConfigError
 from node.kernel.identity import HUB_NODE_ID, Signer, certificate_pem, private_key_pem
-from node.settings import HubSettings, ServeSettings, load_settings
+from node.settings import ServeSettings, Settings, load_settings, write_toml
 from node.store.db import sqlite_url
 
 __all__ = ["HubConfig", "HubKeys", "default_db_url"]
@@ -37,22 +34,26 @@ def default_db_url(home: Path) -> str:
     return sqlite_url((home / "hub.db").resolve())
 
 
-@dataclass(frozen=True, kw_only=True)
-class HubConfig:
-    county_code: str
-    county_name: str
-    db_url: str
+class HubConfig(Settings):
+    """``hub.toml``: which county this hub serves and where its database is (written by
+    ``hub init``), and its operating settings. The hub's one settings model:
+    ``HubConfig.load(home)`` reads the file and the environment."""
+
+    county_code: str = Field(pattern=r"^[0-9]{6}$")
+    county_name: str = Field(min_length=1)
+    db_url: str = ""
     node_id: str = HUB_NODE_ID
     # a node whose clock is further off than this is flagged (never refused for it)
-    clock_skew_threshold_s: int = 600
-    serve: ServeSettings = field(default_factory=ServeSettings)
+    clock_skew_threshold_s: int = Field(default=600, ge=0)
+    serve: ServeSettings = ServeSettings()
 
-    IDENTITY = ("county_code", "county_name", "db_url", "node_id", "clock_skew_threshold_s")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("county_code", "county_name", "db_url", "node_id",
+                                           "clock_skew_threshold_s")
 
     @classmethod
     def load(cls, home: Path) -> HubConfig:
-        settings = load_settings(HubSettings, home / "hub.toml")
-        return cls(**{k: getattr(settings, k) for k in cls.IDENTITY}, serve=settings.serve)
+        config: HubConfig = load_settings(cls, home / "hub.toml")
+        return config
 
     def save(self, home: Path) -> None:
         write_toml(home / "hub.toml", {k: getattr(self, k) for k in self.IDENTITY})

@@ -137,8 +137,8 @@ def init_hub(home: Path, *, county_code: str, county_name: str, db_url: str | No
             now=now)
         write_private_key(scratch / "keys" / "tls.key", tls_key)
         write_certificate(scratch / "certs" / "tls.pem", tls_cert)
-        config = HubConfig(county_code=county_code, county_name=county_name,
-                           db_url=db_url or "")
+        config = HubConfig.model_validate({"county_code": county_code,
+                                           "county_name": county_name, "db_url": db_url or ""})
         db = Database(db_url or default_db_url(scratch), migrations=MIGRATIONS)
         try:
             db.upgrade()

@@ -30,15 +30,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack, closing
 from pathlib import Path
-from types import FrameType
 
 from county_hub.hub import Hub
 from county_hub.metrics import start_metrics
-from county_hub.server import GRACE_S, ServeInfo, next_port
+from county_hub.server import ServeInfo, next_port
 from node.kernel.clock import Clock
 from node.kernel.errors import BianminError, UsageError
 from node.logs import configure_logging, event
+from node.runner import GRACE_S, Runner
 from node.settings import ServeSettings
 from sync.tls import parse_address
 
@@ -60,32 +61,38 @@ def serve_processes(home: Path, *, settings: ServeSettings, clock: Clock,
     """Run ``settings.processes`` serving processes until SIGTERM/SIGINT (see the module
     docstring). ``on_ready`` gets the shared addresses and the processes' pids."""
     configure_logging(settings.log_format)
-    stop = threading.Event()
-
-    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    reserved: list[socket.socket] = []
     children: list[subprocess.Popen[bytes]] = []
-    metrics_dir: Path | None = None
-    hub: Hub | None = None
-    state_file = home / f"serve-{os.getpid()}.json"
-    try:
+
+    def check_children() -> None:
+        dead = [c for c in children if c.poll() is not None]
+        if dead:
+            raise ProcessDied(
+                f"hub process {dead[0].pid} exited with {dead[0].returncode}; stopping the "
+                f"other {len(children) - 1} so the service manager restarts the hub whole "
+                "(see its log above for why)")
+
+    with ExitStack() as stack:
+        runner = stack.enter_context(Runner(state_file=Runner.state_file_of(home, "serve"),
+                                            poll_s=_POLL_S))
         enrol_listen = settings.enrol_listen or next_port(settings.listen)
-        for address in (settings.listen, enrol_listen):
-            reserved.append(_reserve(address))
+        reserved = [stack.enter_context(closing(_reserve(a)))
+                    for a in (settings.listen, enrol_listen)]
         sync_at = _bound(settings.listen, reserved[0])
         enrol_at = _bound(enrol_listen, reserved[1])
-        hub = Hub.open(home, clock)  # and upgraded: the processes find it at the newest schema
+        # opened (and upgraded) first: the processes find the database at the newest schema
+        hub = stack.enter_context(Hub.open(home, clock))
+        metrics_dir: Path | None = None
         if settings.metrics:
             metrics_dir = Path(tempfile.mkdtemp(prefix="bianmin-metrics-"))
+            stack.callback(shutil.rmtree, metrics_dir, True)
         env = dict(os.environ)
         if metrics_dir is not None:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         argv = [sys.executable, "-m", "bianmin", "hub", "serve", "--worker", "--json",
                 "--home", str(home), "--listen", sync_at, "--enrol-listen", enrol_at,
                 "--workers", str(settings.workers), "--log-format", settings.log_format]
+        stack.callback(_stop_all, home, children,
+                       settings.drain_s + GRACE_S + _STOP_MARGIN_S)
         deadline = time.monotonic() + PROCESS_READY_S
         for _ in range(settings.processes):
             children.append(subprocess.Popen(argv, stdout=subprocess.PIPE, env=env))
@@ -96,28 +103,10 @@ def serve_processes(home: Path, *, settings: ServeSettings, clock: Clock,
         info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
                          sync=sync_at, enrol=enrol_at, pid=os.getpid(),
                          metrics=settings.metrics, processes=tuple(c.pid for c in children))
-        state_file.write_text(json.dumps(info.__dict__), encoding="utf-8")
         event(log, f"{len(children)} hub processes serving sync on {sync_at}, enrolment on "
                    f"{enrol_at}", node_id=hub.node_id)
-        on_ready(info)
-        while not stop.wait(_POLL_S):
-            dead = [c for c in children if c.poll() is not None]
-            if dead:
-                raise ProcessDied(
-                    f"hub process {dead[0].pid} exited with {dead[0].returncode}; stopping the "
-                    f"other {len(children) - 1} so the service manager restarts the hub whole "
-                    "(see its log above for why)")
-    finally:
-        _stop_all(home, children, settings.drain_s + GRACE_S + _STOP_MARGIN_S)
-        for sock in reserved:
-            sock.close()
-        if hub is not None:
-            hub.close()
-        state_file.unlink(missing_ok=True)
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        runner.ready(info.__dict__, lambda _info: on_ready(info))
+        runner.wait(check_children)
 
 
 def _reserve(address: str) -> socket.socket:

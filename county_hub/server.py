@@ -8,17 +8,14 @@ closes the database.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from county_hub.enrolment import enrol
 from county_hub.hub import Hub
@@ -28,6 +25,7 @@ from node.errmap import as_refusal, refusing, to_call_refused
 from node.kernel.clock import Clock
 from node.kernel.errors import BianminError
 from node.logs import configure_logging, event
+from node.runner import Runner, draining
 from node.settings import ServeSettings
 from sync import (
     BlobChunk,
@@ -41,12 +39,9 @@ from sync import (
 from sync.server import start_server
 from sync.tls import ServerTls
 
-__all__ = ["GRACE_S", "HubEnrolHandler", "HubSyncHandler", "ServeInfo", "next_port", "serve"]
+__all__ = ["HubEnrolHandler", "HubSyncHandler", "ServeInfo", "next_port", "serve"]
 
 log = logging.getLogger("bianmin.hub")
-
-GRACE_S = 5.0
-
 
 class HubSyncHandler:
     """The hub's sync service: our errors become refusals (``node.errmap``); every push is
@@ -118,56 +113,39 @@ class ServeInfo:
 
 def serve(home: Path, *, settings: ServeSettings, clock: Clock,
           on_ready: Callable[[ServeInfo], None], worker: bool = False) -> None:
-    """Serve until SIGTERM/SIGINT; then report NOT_SERVING for ``drain_s``, let running calls
-    finish within the grace period, and close the database.
+    """Serve until SIGTERM/SIGINT (``node.runner``); then report NOT_SERVING for ``drain_s``,
+    let running calls finish within the grace period, and close the database.
 
     ``worker``: this is one of ``hub serve --processes N``'s processes (``county_hub.processes``):
     it listens on the shared ports with SO_REUSEPORT and counts its metrics into the
     supervisor's ``PROMETHEUS_MULTIPROC_DIR``, which the supervisor serves."""
     configure_logging(settings.log_format)
-    hub = Hub.open(home, clock)
-    ingest = Ingest(hub, verify_threads=settings.verify_threads,
-                    max_followers=max(1, settings.workers // 2))
-    if worker:
-        metrics = count_metrics() if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else None
-    else:
-        metrics = start_metrics(hub, settings.metrics) if settings.metrics else None
-    tls = ServerTls(private_key_pem=hub.keys.tls_key_pem,
-                    certificate_chain_pem=hub.keys.tls_chain_pem,
-                    client_ca_pem=hub.keys.ca_pem)
-    stop = threading.Event()
-
-    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     listen, enrol_listen = settings.listen, settings.enrol_listen or next_port(settings.listen)
-    server = start_server(tls=tls, listen=listen, handler=HubSyncHandler(ingest, metrics),
-                          enrol_listen=enrol_listen, enrol_handler=HubEnrolHandler(hub),
-                          max_workers=settings.workers, reuse_port=worker)
-    host = listen.rpartition(":")[0]
-    enrol_host = enrol_listen.rpartition(":")[0]
-    info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
-                     sync=f"{host}:{server.sync_port}",
-                     enrol=f"{enrol_host}:{server.enrol_port}", pid=os.getpid(),
-                     metrics=settings.metrics)
-    state_file = home / f"serve-{os.getpid()}.json"
-    state_file.write_text(json.dumps(info.__dict__), encoding="utf-8")
-    event(log, f"serving sync on {info.sync}, enrolment on {info.enrol}",
-          node_id=hub.node_id)
-    try:
-        on_ready(info)
-        while not stop.wait(1.0):
-            pass
-    finally:
-        event(log, "stopping: not serving any more, draining", node_id=hub.node_id)
-        server.drain(settings.drain_s)
-        server.stop(GRACE_S)
-        ingest.close()
-        hub.close()
-        state_file.unlink(missing_ok=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with Runner(state_file=Runner.state_file_of(home, "serve")) as runner, \
+            Hub.open(home, clock) as hub, closing(Ingest(
+                hub, verify_threads=settings.verify_threads,
+                max_followers=max(1, settings.workers // 2))) as ingest:
+        if worker:
+            metrics = count_metrics() if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else None
+        else:
+            metrics = start_metrics(hub, settings.metrics) if settings.metrics else None
+        tls = ServerTls(private_key_pem=hub.keys.tls_key_pem,
+                        certificate_chain_pem=hub.keys.tls_chain_pem,
+                        client_ca_pem=hub.keys.ca_pem)
+        server = start_server(tls=tls, listen=listen, handler=HubSyncHandler(ingest, metrics),
+                              enrol_listen=enrol_listen, enrol_handler=HubEnrolHandler(hub),
+                              max_workers=settings.workers, reuse_port=worker)
+        with draining(server, settings.drain_s):
+            host, enrol_host = listen.rpartition(":")[0], enrol_listen.rpartition(":")[0]
+            info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
+                             sync=f"{host}:{server.sync_port}",
+                             enrol=f"{enrol_host}:{server.enrol_port}", pid=os.getpid(),
+                             metrics=settings.metrics)
+            event(log, f"serving sync on {info.sync}, enrolment on {info.enrol}",
+                  node_id=hub.node_id)
+            runner.ready(info.__dict__, lambda _info: on_ready(info))
+            runner.wait()
+            event(log, "stopping: not serving any more, draining", node_id=hub.node_id)
 
 
 def next_port(listen: str) -> str:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import FrameType
 from typing import TypeVar
 
 from node.kernel.clock import CST, Clock, SystemClock
 from node.kernel.errors import BianminError, TransportError
+from node.runner import Runner
 from node.service import NodeService
 from node.syncer import Stopped, SyncReport
 from sync import RetryPolicy, SyncError
@@ -99,18 +98,14 @@ def guarded_round(round_fn: Callable[[], T], *, settings: DaemonSettings, log: L
 
 def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSettings,
                write: Callable[[str], None]) -> int:
-    log = LineLog(settings.log_json, write)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    """Sync rounds until SIGTERM/SIGINT (``node.runner``), stopping at a batch boundary."""
+    log = LineLog(settings.log_json, write, service.clock)
     failures, rounds = 0, 0
     log("start", f"node {service.config.node_id} syncing with {service.config.upstream} every "
                  f"{settings.interval_s:.0f} s", node_id=service.config.node_id,
         upstream=service.config.upstream, interval_s=settings.interval_s)
-    try:
+    with Runner() as runner:
+        stop = runner.stop
         while not stop.is_set():
             started = time.monotonic()
             try:
@@ -132,9 +127,6 @@ def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSet
                 _wait(service, stop, delay)
             else:
                 _follow(service, client, stop, delay, log)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     log("stop", "stopped", rounds=rounds)
     return 0
 

@@ -86,11 +86,11 @@ def init_node(home: Path, *, upstream: str, token: str, clock: Clock,
             parse_address(fallback)
         except ValueError as exc:
             raise UsageError(f"--fallback {fallback!r} is not HOST:PORT") from exc
-    config = NodeConfig(node_id=who.node_id, tier=who.tier, county_code=who.county_code,
-                        name=enrolled.name, upstream=upstream,
-                        upstream_node_id=enrolled.upstream_node_id,
-                        fallback=fallback or "",
-                        fallback_node_id=HUB_NODE_ID if fallback else "")
+    config = NodeConfig.model_validate({
+        "node_id": who.node_id, "tier": who.tier, "county_code": who.county_code,
+        "name": enrolled.name, "upstream": upstream,
+        "upstream_node_id": enrolled.upstream_node_id, "fallback": fallback or "",
+        "fallback_node_id": HUB_NODE_ID if fallback else ""})
     _write_home(home, config, enrolled, clock)
     return config
 

@@ -8,25 +8,15 @@ frozen value (STYLE §11).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import tomli_w
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from node.kernel.errors import ConfigError
-from node.kernel.identity import (
-    CATALOG_LOG_ID,
-    HUB_NODE_ID,
-    certificate_pem,
-    load_certificate,
-    private_key_pem,
-)
-from node.settings import LimitSettings, NodeSettings, RunSettings, ServeSettings, load_settings
+from node.kernel.identity import certificate_pem, load_certificate, private_key_pem
+from node.settings import NodeConfig, write_toml
 
 __all__ = [
     "NodeConfig",
@@ -80,58 +70,3 @@ def read_certificate(path: Path) -> x509.Certificate:
         return load_certificate(path.read_bytes())
     except FileNotFoundError as exc:
         raise ConfigError(f"certificate {path} is missing; is this the right --home?") from exc
-
-
-def write_toml(path: Path, data: Mapping[str, Any]) -> None:
-    """Write a config file whole (a crash leaves the old one), readable by its owner only: the
-    hub's may carry the database password."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(tomli_w.dumps(dict(data)))
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
-@dataclass(frozen=True, kw_only=True)
-class NodeConfig:
-    """``node.toml``: who this node is and where its upstream is."""
-
-    node_id: str
-    tier: str
-    county_code: str
-    name: str
-    upstream: str  # HOST:PORT of the upstream's sync service
-    upstream_node_id: str
-    # a village under a township may also reach the county directly when the township is away
-    fallback: str = ""
-    fallback_node_id: str = ""
-    # operating settings (``node.settings``): not written by init, defaults unless configured
-    run: RunSettings = field(default_factory=RunSettings)
-    limits: LimitSettings = field(default_factory=LimitSettings)
-    serve: ServeSettings = field(default_factory=lambda: ServeSettings(listen="127.0.0.1:50061"))
-
-    IDENTITY = ("node_id", "tier", "county_code", "name", "upstream", "upstream_node_id",
-                "fallback", "fallback_node_id")
-
-    @classmethod
-    def load(cls, home: Path) -> NodeConfig:
-        settings = load_settings(NodeSettings, home / "node.toml")
-        return cls(**{k: getattr(settings, k) for k in cls.IDENTITY}, run=settings.run,
-                   limits=settings.limits, serve=settings.serve)
-
-    @property
-    def followed_logs(self) -> tuple[str, ...]:
-        """The upstream logs this node pulls: the catalog, the county's, and its township's."""
-        logs = [CATALOG_LOG_ID, HUB_NODE_ID]
-        if self.upstream_node_id not in logs:
-            logs.append(self.upstream_node_id)
-        return tuple(logs)
-
-    def save(self, home: Path) -> None:
-        """Write who this node is (init does this once; operating settings are added by the
-        county IT team by hand, see deploy/config)."""
-        write_toml(home / "node.toml", {k: getattr(self, k) for k in self.IDENTITY})

@@ -23,16 +23,19 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from node.kernel.errors import ConfigError
+from node.kernel.identity import CATALOG_LOG_ID, HUB_NODE_ID
 
-__all__ = ["HubSettings", "LimitSettings", "NodeSettings", "RunSettings", "ServeSettings",
-           "load_settings"]
+__all__ = ["LimitSettings", "NodeConfig", "RunSettings", "ServeSettings", "Settings",
+           "load_settings", "write_toml"]
 
 
 def _address(value: str, *, optional: bool = False) -> str:
@@ -81,7 +84,7 @@ class LimitSettings(BaseModel):
     max_case_mb: int = Field(default=100, ge=1, le=10_240)
 
 
-class _Settings(BaseSettings):
+class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BIANMIN_", env_nested_delimiter="__",
                                       extra="forbid", frozen=True)
 
@@ -95,27 +98,27 @@ class _Settings(BaseSettings):
         return (env_settings, init_settings)  # the environment overrides the file
 
 
-class HubSettings(_Settings):
-    county_code: str = Field(pattern=r"^[0-9]{6}$")
-    county_name: str = Field(min_length=1)
-    db_url: str = ""
-    node_id: str = "HUB"
-    clock_skew_threshold_s: int = Field(default=600, ge=0)
-    serve: ServeSettings = ServeSettings()
+class NodeConfig(Settings):
+    """``node.toml``: who this node is and where its upstream is (written by ``node init``),
+    and its operating settings (defaults unless configured). The one settings model of a
+    village or township: ``NodeConfig.load(home)`` reads the file and the environment."""
 
-
-class NodeSettings(_Settings):
     node_id: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,15}$")
     tier: Literal["village", "township"]
     county_code: str = Field(pattern=r"^[0-9]{6}$")
     name: str
-    upstream: str
+    upstream: str  # HOST:PORT of the upstream's sync service
     upstream_node_id: str
+    # a village under a township may also reach the county directly when the township is away
     fallback: str = ""
     fallback_node_id: str = ""
     run: RunSettings = RunSettings()
     limits: LimitSettings = LimitSettings()
     serve: ServeSettings = ServeSettings(listen="127.0.0.1:50061")
+
+    IDENTITY: ClassVar[tuple[str, ...]] = (
+        "node_id", "tier", "county_code", "name", "upstream", "upstream_node_id", "fallback",
+        "fallback_node_id")
 
     @field_validator("upstream")
     @classmethod
@@ -127,8 +130,26 @@ class NodeSettings(_Settings):
     def _fallback(cls, v: str) -> str:
         return _address(v, optional=True)
 
+    @classmethod
+    def load(cls, home: Path) -> NodeConfig:
+        config: NodeConfig = load_settings(cls, home / "node.toml")
+        return config
 
-def load_settings(cls: type[HubSettings] | type[NodeSettings], path: Path) -> Any:
+    def save(self, home: Path) -> None:
+        """Write who this node is (init does this once; operating settings are added by the
+        county IT team by hand, see deploy/config)."""
+        write_toml(home / "node.toml", {k: getattr(self, k) for k in self.IDENTITY})
+
+    @property
+    def followed_logs(self) -> tuple[str, ...]:
+        """The upstream logs this node pulls: the catalog, the county's, and its township's."""
+        logs = [CATALOG_LOG_ID, HUB_NODE_ID]
+        if self.upstream_node_id not in logs:
+            logs.append(self.upstream_node_id)
+        return tuple(logs)
+
+
+def load_settings(cls: type[Settings], path: Path) -> Any:
     """Read ``path``, apply ``BIANMIN_*`` overrides, validate; ``ConfigError`` naming each
     problem otherwise."""
     try:
@@ -149,3 +170,17 @@ def load_settings(cls: type[HubSettings] | type[NodeSettings], path: Path) -> An
             source = f" (from ${env})" if env in os.environ else ""
             problems.append(f"{where}{source}: {err['msg']}")
         raise ConfigError(f"{path}: " + "; ".join(problems), code="bad_config") from exc
+
+
+def write_toml(path: Path, data: Mapping[str, Any]) -> None:
+    """Write a config file whole (a crash leaves the old one), readable by its owner only: the
+    hub's may carry the database password."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(tomli_w.dumps(dict(data)))
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)

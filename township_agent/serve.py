@@ -9,21 +9,19 @@ rounds back off; the villages are served all the same.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from node.daemon import ROUND_POLICY, DaemonSettings, LineLog, guarded_round
 from node.errmap import from_sync_error
 from node.kernel.clock import Clock
 from node.kernel.errors import ConfigError, PeerError
 from node.kernel.identity import CATALOG_LOG_ID, HUB_NODE_ID
+from node.runner import GRACE_S, Runner, draining
 from node.service import NodeService, open_node, upstream_client
 from node.settings import ServeSettings
 from node.syncer import Stopped, Syncer, SyncReport
@@ -34,9 +32,6 @@ from sync.tls import ServerTls
 from township_agent.upstream import TownshipUpstream
 
 __all__ = ["LinkReport", "ServeInfo", "one_round", "serve"]
-
-GRACE_S = 5.0
-
 
 @dataclass(frozen=True, kw_only=True)
 class ServeInfo:
@@ -119,53 +114,40 @@ def _wait_for_work(service: NodeService, stop: threading.Event, delay: float) ->
 def serve(home: Path, *, serving: ServeSettings, clock: Clock,
           on_ready: Callable[[ServeInfo], None], settings: DaemonSettings,
           write: Callable[[str], None]) -> None:
-    """Serve until SIGTERM/SIGINT; then report NOT_SERVING for ``serving.drain_s`` (so a
-    load balancer or a village's health check turns away), and stop."""
-    service = open_node(home, clock)
-    if service.config.tier != "township":
-        raise ConfigError(f"{home} is the home of a {service.config.tier}, not a township")
-    tls = ServerTls(
-        private_key_pem=(home / "keys" / "tls.key").read_bytes(),
-        certificate_chain_pem=(home / "certs" / "tls.pem").read_bytes()
-        + (home / "certs" / "ca.pem").read_bytes(),
-        client_ca_pem=(home / "certs" / "ca.pem").read_bytes(),
-    )
-    stop = threading.Event()
-
-    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    if serving.metrics:
-        LineLog(settings.log_json, write)(
-            "config", f"serve.metrics = {serving.metrics!r} is ignored: only the county hub "
-                      "serves Prometheus metrics so far", ok=False)
-    if serving.processes > 1:
-        LineLog(settings.log_json, write)(
-            "config", f"serve.processes = {serving.processes} is ignored: a township serves "
-                      "from one process (its villages are few)", ok=False)
-    server = start_server(tls=tls, listen=serving.listen, handler=TownshipUpstream(service),
-                          max_workers=serving.workers)
-    host = serving.listen.rpartition(":")[0]
-    info = ServeInfo(node_id=service.config.node_id, county_code=service.config.county_code,
-                     sync=f"{host}:{server.sync_port}", pid=os.getpid())
-    state_file = home / "serve.json"
-    state_file.write_text(json.dumps(info.__dict__), encoding="utf-8")
-    client = upstream_client(home, service.config, call_timeout_s=30)
-    link = threading.Thread(target=_county_link, args=(service, client, stop, settings, write),
-                            name="county-link", daemon=True)
-    try:
-        on_ready(info)
-        link.start()
-        while not stop.wait(1.0):
-            pass
-    finally:
-        stop.set()
-        server.drain(serving.drain_s)
-        server.stop(GRACE_S)
-        link.join(timeout=GRACE_S + 30)
-        client.close()
-        service.close()
-        state_file.unlink(missing_ok=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    """Serve until SIGTERM/SIGINT (``node.runner``); then report NOT_SERVING for
+    ``serving.drain_s`` (so a load balancer or a village's health check turns away), and
+    stop."""
+    note = LineLog(settings.log_json, write)
+    with Runner(state_file=home / "serve.json") as runner, open_node(home, clock) as service:
+        if service.config.tier != "township":
+            raise ConfigError(f"{home} is the home of a {service.config.tier}, not a township")
+        if serving.metrics:
+            note("config", f"serve.metrics = {serving.metrics!r} is ignored: only the county "
+                           "hub serves Prometheus metrics so far", ok=False)
+        if serving.processes > 1:
+            note("config", f"serve.processes = {serving.processes} is ignored: a township "
+                           "serves from one process (its villages are few)", ok=False)
+        tls = ServerTls(
+            private_key_pem=(home / "keys" / "tls.key").read_bytes(),
+            certificate_chain_pem=(home / "certs" / "tls.pem").read_bytes()
+            + (home / "certs" / "ca.pem").read_bytes(),
+            client_ca_pem=(home / "certs" / "ca.pem").read_bytes(),
+        )
+        server = start_server(tls=tls, listen=serving.listen,
+                              handler=TownshipUpstream(service), max_workers=serving.workers)
+        with draining(server, serving.drain_s), \
+                upstream_client(home, service.config, call_timeout_s=30) as client:
+            host = serving.listen.rpartition(":")[0]
+            info = ServeInfo(node_id=service.config.node_id,
+                             county_code=service.config.county_code,
+                             sync=f"{host}:{server.sync_port}", pid=os.getpid())
+            link = threading.Thread(target=_county_link,
+                                    args=(service, client, runner.stop, settings, write),
+                                    name="county-link", daemon=True)
+            runner.ready(info.__dict__, lambda _info: on_ready(info))
+            link.start()
+            try:
+                runner.wait()
+            finally:
+                runner.stop.set()
+                link.join(timeout=GRACE_S + 30)

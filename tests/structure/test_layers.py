@@ -134,3 +134,21 @@ def test_the_structure_rule_sees_a_write_outside_the_seam():
     found = [t for n in ast.walk(tree) if isinstance(n, ast.Call) and (t := _targets(n))]
     assert sorted(found) == ["self.t.cases", "t.records"]
     assert PROTECTED_SQL.search("UPDATE cases SET state = 'approved'")
+
+
+def test_one_runner_installs_the_signal_handlers_of_every_serving_process():
+    """STYLE §23: signals, state file and drain live in node/runner.py alone."""
+    offences = [f"{path.relative_to(ROOT)} installs a signal handler"
+                for package in PACKAGES for path in sources(package)
+                if path.relative_to(ROOT).as_posix() != "node/runner.py"
+                and "signal.signal(" in path.read_text(encoding="utf-8")]
+    assert offences == []
+
+
+def test_commands_open_homes_as_context_managers():
+    """STYLE §19: no command closes a home by hand in a ``finally``."""
+    pattern = re.compile(r"finally:\n\s+[\w.]*(close|db\.close)\(\)")
+    offences = [f"{path.relative_to(ROOT)} closes a home in a finally"
+                for package in PACKAGES for path in sources(package)
+                if path.name.startswith("cli") and pattern.search(path.read_text("utf-8"))]
+    assert offences == []

@@ -101,8 +101,8 @@ class County:
                        catalog_cert=self.certs[CATALOG_LOG_ID], tls_key=tls_key,
                        tls_cert=tls_cert)
         self.store = MemoryHubStore(self.clock)
-        self.hub = Hub(home=tmp, config=HubConfig(county_code=COUNTY, county_name="新建区",
-                                                   db_url=""),
+        self.hub = Hub(home=tmp, config=HubConfig.model_validate(
+                           {"county_code": COUNTY, "county_name": "新建区"}),
                        keys=keys, store=self.store, clock=self.clock)  # type: ignore[arg-type]
         self.blobs_held: set[bytes] = set()
         self.receiver = Receiver(self.store, HubTier(self.hub, self._complete),
