@@ -105,11 +105,7 @@ class _AuditFacts:
 
     def grant(self, record_hash: bytes) -> GrantInfo | None:
         row = self.reader.grant(record_hash)
-        if row is None:
-            return None
-        return GrantInfo(record_hash=row.record_hash, township=row.township, items=row.items,
-                         valid_from=row.valid_from, valid_until=row.valid_until,
-                         ended_at=row.ended_at, seen_seq_at_end=row.seen_seq_at_end)
+        return None if row is None else row.info
 
     def attachments(self, log_id: str,
                     hashes: Sequence[bytes]) -> tuple[set[bytes], set[bytes]]:

@@ -37,6 +37,7 @@ from county_hub.schema import (
     HubToken,
     HubTrail,
 )
+from node.kernel.authority import GrantInfo
 from node.kernel.clock import Clock, from_ms, to_ms
 from node.store.db import Database
 from node.store.schema import table_of
@@ -94,6 +95,13 @@ class GrantRow:
     def covers(self, item_code: str, at: dt.datetime) -> bool:
         return (item_code in self.items and self.valid_from <= at <= self.valid_until
                 and (self.ended_at is None or at < self.ended_at))
+
+    @property
+    def info(self) -> GrantInfo:
+        """What the authority rules need of it."""
+        return GrantInfo(record_hash=self.record_hash, township=self.township, items=self.items,
+                         valid_from=self.valid_from, valid_until=self.valid_until,
+                         ended_at=self.ended_at, seen_seq_at_end=self.seen_seq_at_end)
 
 
 @dataclass(frozen=True, kw_only=True)

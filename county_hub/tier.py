@@ -84,19 +84,11 @@ class HubFacts:
         return self._nodes[node_id]
 
     def case(self, case_id: str) -> CaseInfo | None:
-        case = self.tx.cases.get(case_id)
-        if case is None:
-            return None
-        return CaseInfo(case_id=case.case_id, origin=case.origin, item_code=case.item_code,
-                        decided_by=case.decided_by)
+        return CaseInfo.of(self.tx.cases.get(case_id))
 
     def grant(self, record_hash: bytes) -> GrantInfo | None:
         row = self.tx.grant(record_hash)
-        if row is None:
-            return None
-        return GrantInfo(record_hash=row.record_hash, township=row.township, items=row.items,
-                         valid_from=row.valid_from, valid_until=row.valid_until,
-                         ended_at=row.ended_at, seen_seq_at_end=row.seen_seq_at_end)
+        return None if row is None else row.info
 
     def attachments(self, log_id: str,
                     hashes: Sequence[bytes]) -> tuple[set[bytes], set[bytes]]:

@@ -85,11 +85,7 @@ class NodeFacts:
         return self.nodes.get(node_id)
 
     def case(self, case_id: str) -> CaseInfo | None:
-        case = self.tx.cases.get(case_id)
-        if case is None:
-            return None
-        return CaseInfo(case_id=case.case_id, origin=case.origin, item_code=case.item_code,
-                        decided_by=case.decided_by)
+        return CaseInfo.of(self.tx.cases.get(case_id))
 
     def grant(self, record_hash: bytes) -> GrantInfo | None:
         if self._grants is None:

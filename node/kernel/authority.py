@@ -74,6 +74,7 @@ from node.kernel.payloads import (
     Withdrawn,
     referenced_blobs,
 )
+from node.kernel.projector import Case
 from node.kernel.records import Record
 
 __all__ = [
@@ -267,6 +268,14 @@ class CaseInfo:
     origin: str
     item_code: str
     decided_by: str  # county | township: the catalog's word for the case's item
+
+    @classmethod
+    def of(cls, case: Case | None) -> CaseInfo | None:
+        """What the rules need of a case a tier holds."""
+        if case is None:
+            return None
+        return cls(case_id=case.case_id, origin=case.origin, item_code=case.item_code,
+                   decided_by=case.decided_by)
 
 
 @dataclass(frozen=True, kw_only=True)

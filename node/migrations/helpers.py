@@ -32,6 +32,20 @@ def add_not_null_columns(table: str, columns: list[tuple[sa.Column[Any], object]
             batch_op.alter_column(column.name, existing_type=column.type, nullable=False)
 
 
+def create_blob_claims(conn: sa.Connection) -> None:
+    """The ``blob_claims`` table (both databases), filled from what node logs already name."""
+    op.create_table('blob_claims',
+                    sa.Column('sha256', sa.LargeBinary(), nullable=False),
+                    sa.Column('log_id', sa.String(length=32), nullable=False),
+                    sa.Column('claimed_at_ms', sa.BigInteger(), nullable=False),
+                    sa.PrimaryKeyConstraint('sha256', 'log_id'))
+    claims = claimed_blobs(conn)
+    if claims:
+        op.bulk_insert(sa.table('blob_claims', sa.column('sha256', sa.LargeBinary()),
+                                sa.column('log_id', sa.String()),
+                                sa.column('claimed_at_ms', sa.BigInteger())), claims)
+
+
 def claimed_blobs(conn: sa.Connection) -> list[dict[str, object]]:
     """``blob_claims`` rows for the attachments that node logs' records already name: each log
     may go on naming the files it named before the claims existed. Read with the generated

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from node.migrations.helpers import add_not_null_columns, claimed_blobs, group_audience
+from node.migrations.helpers import add_not_null_columns, create_blob_claims, group_audience
 
 revision: str = '0006'
 down_revision: str | None = '0005'
@@ -35,17 +35,7 @@ def upgrade() -> None:
         "WHERE cr.case_id = cases.case_id AND cr.log_id = cases.origin_node), 0)"))
     with op.batch_alter_table('delegations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('seen_seq_at_end', sa.BigInteger(), nullable=True))
-    op.create_table('blob_claims',
-    sa.Column('sha256', sa.LargeBinary(), nullable=False),
-    sa.Column('log_id', sa.String(length=32), nullable=False),
-    sa.Column('claimed_at_ms', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('sha256', 'log_id')
-    )
-    claims = claimed_blobs(conn)
-    if claims:
-        op.bulk_insert(sa.table('blob_claims', sa.column('sha256', sa.LargeBinary()),
-                                sa.column('log_id', sa.String()),
-                                sa.column('claimed_at_ms', sa.BigInteger())), claims)
+    create_blob_claims(conn)
     group_audience(conn)
 
 

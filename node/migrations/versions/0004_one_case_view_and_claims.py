@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from node.migrations.helpers import add_not_null_columns, claimed_blobs, group_audience
+from node.migrations.helpers import add_not_null_columns, create_blob_claims, group_audience
 
 revision: str = '0004'
 down_revision: str | None = '0003'
@@ -69,17 +69,7 @@ def upgrade() -> None:
             {"o": parts[1] if len(parts) == 4 else "", "d": decided_by, "p": departments,
              "r": submitted, "x": outcome, "c": case_id})
 
-    op.create_table('blob_claims',
-    sa.Column('sha256', sa.LargeBinary(), nullable=False),
-    sa.Column('log_id', sa.String(length=32), nullable=False),
-    sa.Column('claimed_at_ms', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('sha256', 'log_id')
-    )
-    claims = claimed_blobs(conn)
-    if claims:
-        op.bulk_insert(sa.table('blob_claims', sa.column('sha256', sa.LargeBinary()),
-                                sa.column('log_id', sa.String()),
-                                sa.column('claimed_at_ms', sa.BigInteger())), claims)
+    create_blob_claims(conn)
     group_audience(conn)
     conn.execute(sa.text("UPDATE sync_state SET value = 0 WHERE name = 'cursor:HUB'"))
 
