@@ -25,8 +25,8 @@ from typing import Any
 from bench import report, sections
 from bench.harness import git_describe, machine
 
-SECTIONS = ("verify", "ingest", "ingest_pg", "profile", "peer", "many_nodes", "pushdown",
-            "cli", "backlog")
+SECTIONS = ("verify", "ingest", "ingest_pg", "ingest_vs_base", "rules", "profile", "peer",
+            "many_nodes", "pushdown", "cli", "backlog")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
                                           2_000 if q else 20_000,
                                           (2, (10, 50) if not q else (5,))),
         "ingest_pg": lambda: _ingest_pg(q),
+        "ingest_vs_base": lambda: sections.ingest_against_base(
+            node_counts=(1,) if q else (1, 10), total_records=2_000 if q else 20_000,
+            rounds=1 if q else 2),
+        "rules": lambda: sections.rules_cost(1_000 if q else 6_000),
         "profile": lambda: sections.profile_ingest(1_000 if q else 6_000),
         "peer": lambda: sections.peer_pouchdb(args.shared.resolve(), quick=q),
         "many_nodes": lambda: sections.many_nodes(20 if q else 500, 20, 10 if q else 50),

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bianmin.demo import sample_catalog, sample_operators
@@ -99,6 +99,7 @@ class County:
     db_url: str = ""
     hub: ServerProcess | None = None
     nodes: list[Path] = field(default_factory=list)
+    code: Path | None = None  # run the hub from this checkout of another revision
 
     @property
     def home(self) -> Path:
@@ -107,13 +108,14 @@ class County:
     def init(self) -> None:
         db = ["--db", self.db_url] if self.db_url else []
         run("hub", "init", "--home", str(self.home), "--county-code", "360112", "--name",
-            "新建区", "--catalog", str(sample_catalog()), *db)
-        run("hub", "operator", "import", str(sample_operators()), "--home", str(self.home))
+            "新建区", "--catalog", str(sample_catalog()), *db, cwd=self.code)
+        run("hub", "operator", "import", str(sample_operators()), "--home", str(self.home),
+            cwd=self.code)
 
     def serve(self, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
         self.hub = ServerProcess(["hub", "serve", "--home", str(self.home), "--listen",
                                   "127.0.0.1:0", "--enrol-listen", "127.0.0.1:0", "--json",
-                                  *extra], log=self.root / "hub.log", env=env)
+                                  *extra], log=self.root / "hub.log", env=env, cwd=self.code)
         return self.hub
 
     def stop(self) -> None:
@@ -125,14 +127,15 @@ class County:
         """Enrol ``count`` village nodes and fetch the catalog at each, as ``node init`` does
         (eight at a time)."""
         assert self.hub is not None
-        hub = Hub.open(self.home, SystemClock(), upgrade=False)
-        try:
-            start = len(self.nodes) + 1
-            tokens = {f"{prefix}{n:03d}": issue_token(hub, node_id=f"{prefix}{n:03d}",
-                                                       tier="village").token
-                      for n in range(start, start + count)}
-        finally:
-            hub.close()
+        start = len(self.nodes) + 1
+        ids = [f"{prefix}{n:03d}" for n in range(start, start + count)]
+        if self.code is not None:  # another revision's database: ask its own CLI
+            tokens = {i: run("hub", "token", "--home", str(self.home), "--node-id", i,
+                             "--tier", "village", "--json", cwd=self.code).json()["token"]
+                      for i in ids}
+        else:
+            with Hub.open(self.home, SystemClock(), upgrade=False) as hub:
+                tokens = {i: issue_token(hub, node_id=i, tier="village").token for i in ids}
         hub_process = self.hub
 
         def one(item: tuple[str, str]) -> Path:
@@ -193,7 +196,7 @@ def run_measured(*args: str, timeout_s: float = 900) -> tuple[float, float]:
 
 def client_for(home: Path, address: str, timeout_s: float = 120) -> UpstreamClient:
     """A node's mutual-TLS client to ``address`` (its hub, or a proxy in front of it)."""
-    config = replace(NodeConfig.load(home), upstream=address)
+    config = NodeConfig.load(home).model_copy(update={"upstream": address})
     return upstream_client(home, config, call_timeout_s=timeout_s)
 
 

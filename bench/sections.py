@@ -10,8 +10,9 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,8 @@ from bianmin.procs import bianmin_argv, run
 from node.kernel.identity import new_records_key
 from sync import batches
 
-__all__ = ["backlog_sync", "cli_latency", "ingest", "many_nodes", "peer_pouchdb",
-           "profile_ingest", "pushdown_latency", "verify_ceiling"]
+__all__ = ["backlog_sync", "cli_latency", "ingest", "ingest_against_base", "many_nodes",
+           "peer_pouchdb", "profile_ingest", "pushdown_latency", "rules_cost", "verify_ceiling"]
 
 
 # -- baseline: how fast can this machine check Ed25519 signatures? -----------------------------
@@ -368,3 +369,111 @@ def peer_pouchdb(shared: Path, quick: bool = False) -> dict[str, Any]:
     return {"env": data["env"], "rows": rows, "best_push_per_s": max(pushes, default=None)}
 
 
+
+
+# -- the authority rules: what they cost, and ingest against the revision before them --------
+
+BASE_REVISION = "0e878fd"  # the last revision before one receive path and the authority table
+
+
+@contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """``revision`` checked out beside this one (a git worktree in a scratch folder), so that
+    its hub runs in the same run, on the same machine, as this one's."""
+    with scratch(f"rev-{revision}") as root:
+        folder = root / "code"
+        subprocess.run(["git", "worktree", "add", "--detach", str(folder), revision],
+                       check=True, capture_output=True, timeout=120)
+        try:
+            yield folder
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(folder)],
+                           check=False, capture_output=True, timeout=120)
+
+
+def ingest_against_base(revision: str = BASE_REVISION, node_counts: tuple[int, ...] = (1, 10),
+                        total_records: int = 20_000, rounds: int = 2) -> dict[str, Any]:
+    """The ingest workload of ``ingest`` (SQLite, one process) against the hub of ``revision``
+    and against this one, alternately, ``rounds`` times each: the ratio this / that."""
+    rows: list[dict[str, Any]] = []
+    with checkout(revision) as code:
+        for n in range(rounds):
+            for label, folder in (("base", code), ("this", None)):
+                for nodes in node_counts:
+                    rows.append({"revision": revision if folder else "this", "round": n,
+                                 "nodes": nodes, "label": label,
+                                 **_one_ingest(nodes, total_records, folder)})
+    best: dict[tuple[str, int], float] = {}
+    for row in rows:
+        key = (row["label"], row["nodes"])
+        best[key] = max(best.get(key, 0.0), row["per_s"])
+    ratios = {nodes: best[("this", nodes)] / best[("base", nodes)] for nodes in node_counts}
+    return {"revision": revision, "rows": rows, "ratio_by_nodes": ratios}
+
+
+def _one_ingest(nodes: int, total_records: int, code: Path | None) -> dict[str, Any]:
+    with scratch("ingest-rev") as root:
+        county = County(root=root, code=code)
+        county.init()
+        hub = county.serve()
+        try:
+            homes = county.enrol(nodes)
+            for n, home in enumerate(homes):
+                make_backlog(home, cases=total_records // nodes // 2, seed=n)
+            work = {home: list(batches(own_records(home))) for home in homes}
+            records = sum(len(b) for bs in work.values() for b in bs)
+            clients = {home: client_for(home, hub.sync_address) for home in homes}
+            with Timer() as t, ThreadPoolExecutor(max_workers=nodes) as pool:
+                list(pool.map(_push_all, [(clients[h], h, work[h]) for h in homes]))
+            for c in clients.values():
+                c.close()
+        finally:
+            county.stop()
+    return {"records": records, "seconds": t.seconds, "per_s": records / t.seconds}
+
+
+def rules_cost(records: int = 6_000) -> dict[str, Any]:
+    """Per record, in process, on SQLite: the verifier's own checks (parse and signature, one
+    thread), the placement on the log, the authority rules (``judge_batch`` with the county's
+    facts read from the database), and the whole ingest of the same batches."""
+    from county_hub.hub import Hub  # noqa: PLC0415
+    from county_hub.ingest import Ingest  # noqa: PLC0415
+    from node.kernel.authority import judge_batch  # noqa: PLC0415
+    from node.kernel.chain import chain_batch, check_records  # noqa: PLC0415
+    from node.kernel.clock import SystemClock  # noqa: PLC0415
+    from node.kernel.records import LogHead, parse_record  # noqa: PLC0415
+
+    with scratch("rules") as root:
+        county, home = enrolled_offline(root)
+        make_backlog(home, cases=records // 2)
+        work = list(batches(own_records(home)))
+        raw = [[(r.body, r.signature) for r in batch] for batch in work]
+        n = sum(len(b) for b in raw)
+        with Hub.open(county.home, SystemClock()) as hub:
+            ing = Ingest(hub)
+            tier = ing.receiver.tier
+            with hub.store.reading() as reader, Timer() as t_check:
+                keyring = reader.keyring()
+                for batch in raw:
+                    check_records(batch, log_id="V001", keyring=keyring)
+            parsed = [[parse_record(b, s) for b, s in batch] for batch in raw]
+            with Timer() as t_chain:
+                head = LogHead()
+                for batch_records in parsed:
+                    head = chain_batch(batch_records, log_id="V001", head=head,
+                                       known_hash=lambda _s: None).head
+            with hub.store.reading() as reader, Timer() as t_judge:
+                for batch_records in parsed:
+                    judge_batch(batch_records, tier.facts(reader),  # type: ignore[arg-type]
+                                items={"MZ-001": "county"})
+            peer = (home / "certs" / "tls.pem").read_bytes()
+            with Timer() as t_ingest:
+                for pushed in work:
+                    ing.push(peer, "V001", pushed)
+            ing.close()
+    per = {name: t.seconds / n * 1e6 for name, t in (("verify_checks", t_check),
+                                                       ("placement", t_chain),
+                                                       ("authority_rules", t_judge),
+                                                       ("whole_ingest", t_ingest))}
+    return {"records": n, "us_per_record": per,
+            "rules_share_of_ingest": per["authority_rules"] / per["whole_ingest"]}

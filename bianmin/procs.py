@@ -53,9 +53,11 @@ class CommandFailed(Exception):
 
 
 def run(*args: str, check: bool = True, timeout_s: float = 60.0,
-        env: dict[str, str] | None = None) -> Run:
+        env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
+    """``bianmin ARGS`` to completion. ``cwd``: run another checkout's code (its folder comes
+    first on ``sys.path`` with ``python -m``), for benchmarks against an older revision."""
     done = subprocess.run(bianmin_argv(*args), capture_output=True, text=True,
-                          timeout=timeout_s, env=_env(env), check=False)
+                          timeout=timeout_s, env=_env(env), check=False, cwd=cwd)
     result = Run(args=args, returncode=done.returncode, stdout=done.stdout, stderr=done.stderr)
     if check and done.returncode != 0:
         raise CommandFailed(result)
@@ -66,13 +68,14 @@ class ServerProcess:
     """A long-running ``bianmin ... serve --json`` process and the address it reported."""
 
     def __init__(self, args: Sequence[str], *, ready_timeout_s: float = 30.0,
-                 env: dict[str, str] | None = None, log: Path | None = None) -> None:
+                 env: dict[str, str] | None = None, log: Path | None = None,
+                 cwd: Path | None = None) -> None:
         self.args = list(args)
         self._log = log.open("ab") if log is not None else None
         self.proc = subprocess.Popen(
             bianmin_argv(*args), stdout=subprocess.PIPE,
             stderr=self._log if self._log is not None else subprocess.DEVNULL,
-            env=_env(env),
+            env=_env(env), cwd=cwd,
         )
         lines: queue.Queue[bytes] = queue.Queue()
 

@@ -95,6 +95,9 @@ class _AuditFacts:
         return None if row is None else NodeInfo(node_id=row.node_id, tier=row.tier,
                                                  parent=row.parent)
 
+    def prefetch(self, case_ids: Sequence[str]) -> None:
+        """Audit knows every submission already (``_submissions``)."""
+
     def case(self, case_id: str) -> CaseInfo | None:
         if case_id in self.seen:
             return self.seen[case_id]

@@ -31,6 +31,7 @@ from node.kernel.identity import HUB_NODE_ID
 from node.kernel.payloads import (
     ActionRefused,
     CaseSubmitted,
+    CatalogPublished,
     Decision,
     DecisionConfirmed,
     PreReviewed,
@@ -75,6 +76,8 @@ class HubFacts:
     complete_blobs: Callable[[list[bytes]], set[bytes]]  # which blobs the county holds whole
     receiver: str = HUB_NODE_ID
     _nodes: dict[str, NodeInfo | None] = dataclasses.field(default_factory=dict)
+    _cases: dict[str, CaseInfo | None] = dataclasses.field(default_factory=dict)
+    _issued: dict[bytes, dt.datetime | None] = dataclasses.field(default_factory=dict)
 
     def node(self, node_id: str) -> NodeInfo | None:
         if node_id not in self._nodes:
@@ -83,8 +86,16 @@ class HubFacts:
                 node_id=row.node_id, tier=row.tier, parent=row.parent)
         return self._nodes[node_id]
 
+    def prefetch(self, case_ids: Sequence[str]) -> None:
+        wanted = [c for c in dict.fromkeys(case_ids) if c not in self._cases]
+        if wanted:
+            found = self.tx.cases.get_many(wanted)
+            self._cases.update({c: CaseInfo.of(found.get(c)) for c in wanted})
+
     def case(self, case_id: str) -> CaseInfo | None:
-        return CaseInfo.of(self.tx.cases.get(case_id))
+        if case_id not in self._cases:
+            self._cases[case_id] = CaseInfo.of(self.tx.cases.get(case_id))
+        return self._cases[case_id]
 
     def grant(self, record_hash: bytes) -> GrantInfo | None:
         row = self.tx.grant(record_hash)
@@ -96,8 +107,10 @@ class HubFacts:
         return self.complete_blobs(wanted), self.tx.claimed(log_id, wanted)
 
     def not_before(self, key_id: bytes) -> dt.datetime | None:
-        cert = self.tx.certificate(key_id)
-        return None if cert is None else cert.not_valid_before_utc
+        if key_id not in self._issued:
+            cert = self.tx.certificate(key_id)
+            self._issued[key_id] = None if cert is None else cert.not_valid_before_utc
+        return self._issued[key_id]
 
 
 class HubTier:
@@ -108,6 +121,7 @@ class HubTier:
     def __init__(self, hub: Hub, complete_blobs: Callable[[list[bytes]], set[bytes]]) -> None:
         self.hub = hub
         self.complete_blobs = complete_blobs
+        self._items: dict[tuple[int, str], Item | None] = {}
 
     def facts(self, tx: Transaction) -> HubFacts:
         return HubFacts(tx=cast(CountyTransaction, tx),
@@ -125,8 +139,10 @@ class HubTier:
             cited = self.hub.catalog_version(tx, payload.catalog_version)
         except NotFoundError:
             return None, False
-        return (cited.catalog.item(payload.item_code),
-                record.header.recorded_at > cited.expires_at)
+        key = (cited.version, payload.item_code)
+        if key not in self._items:  # versions never change; this runs for every submission
+            self._items[key] = cited.catalog.item(payload.item_code)
+        return self._items[key], record.header.recorded_at > cited.expires_at
 
     def context(self, tx: Transaction, case: Case | None, record: Record) -> Context:
         if isinstance(record.payload, CaseSubmitted):
@@ -193,12 +209,17 @@ class HubTier:
                      if c.before is None and c.record is not None}
         if submitted:
             self._skew_flags(county, records[0].log_id, list(submitted))
+        current = None
+        with contextlib.suppress(NotFoundError):
+            current = self.hub.catalog_version(tx)  # once for the batch
+        origin = county.node(records[0].log_id)
         for change in changes:
             record = change.record
             if record is None:
                 continue
             if isinstance(record.payload, PreReviewed):
-                self._recheck(county, record, submitted.get(change.case_id))
+                self._recheck(county, record, submitted.get(change.case_id), current,
+                              origin.tier if origin else "village")
             elif isinstance(record.payload, Decision) and record.log_id != HUB_NODE_ID:
                 tx.seal_append(DecisionConfirmed(case_id=change.case_id,
                                                  decision_log_id=record.log_id,
@@ -221,7 +242,8 @@ class HubTier:
                                     f"{describe_skew(skew)} the county's at its last sync; "
                                     "deadlines count from the hub's receipt"])
 
-    def _recheck(self, tx: CountyTransaction, record: Record, source: Record | None) -> None:
+    def _recheck(self, tx: CountyTransaction, record: Record, source: Record | None,
+                 current: CatalogPublished | None, tier: str) -> None:
         """Re-check the case against the catalog it cites and the current one (DESIGN §5)."""
         review = record.payload
         assert isinstance(review, PreReviewed)
@@ -232,17 +254,13 @@ class HubTier:
             return
         submitted = source.payload
         assert isinstance(submitted, CaseSubmitted)
-        origin = tx.node(source.log_id)
         cited = None
         if self.hub.catalog_hash(tx, submitted.catalog_version) == submitted.catalog_hash:
             with contextlib.suppress(NotFoundError):
                 cited = self.hub.catalog_version(tx, submitted.catalog_version)
-        current = None
-        with contextlib.suppress(NotFoundError):
-            current = self.hub.catalog_version(tx)
         flags = recheck(
             materials=[m.code for m in submitted.materials], fields=dict(submitted.fields),
-            item_code=submitted.item_code, tier=origin.tier if origin else "village",
+            item_code=submitted.item_code, tier=tier,
             node_review=PreReview(complete=review.complete, missing=review.missing),
             cited=cited.catalog if cited else None, cited_version=submitted.catalog_version,
             cited_expired=bool(cited and source.header.recorded_at > cited.expires_at),

@@ -21,6 +21,7 @@ the cursors that go with it, is taken whole or not at all (``atomic``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -277,19 +278,25 @@ class Receiver:
         judgements = judge_batch(accepted, self.tier.facts(tx), previous_time=before,
                                  items=self.tier.decided_by(tx, accepted))
         flags: dict[str, list[str]] = {}
+        flagged: list[tuple[Record, tuple[str, ...]]] = []
         for record, judgement in zip(accepted, judgements, strict=True):
             if not judgement.allowed:
-                return cut(result, judgement.seq, judgement.code, judgement.message,
-                           head_before=head), flags
+                result = cut(result, judgement.seq, judgement.code, judgement.message,
+                             head_before=head)
+                break
             if judgement.flags:
-                tx.add_trail(kind="Flagged", case_id=case_of(record) or "",
-                             node_id=record.log_id, detail="; ".join(judgement.flags),
-                             record=record)
+                flagged.append((record, judgement.flags))
                 flags.setdefault(case_of(record) or "", []).extend(judgement.flags)
+        if flagged:  # one line of the trail per batch, however many records it flags
+            first, found = flagged[0]
+            more = f" (and {len(flagged) - 1} more record(s) of the batch)" if len(
+                flagged) > 1 else ""
+            tx.add_trail(kind="Flagged", case_id=case_of(first) or "", node_id=first.log_id,
+                         detail="; ".join(found) + more, record=first)
         return result, flags
 
     def _project(self, tx: Transaction, records: Sequence[Record],
-                 flags: Mapping[str, Sequence[str]]) -> None:
+                 flags: dict[str, list[str]]) -> None:
         ids = [c for r in records if (c := case_of(r)) is not None]
         cases: dict[str, Case | None] = dict(tx.cases.get_many(ids)) if ids else {}
         changes: list[Change] = []
@@ -298,7 +305,10 @@ class Receiver:
             if case_id is None:
                 continue
             case = cases.get(case_id)
-            outcome = apply(case, record, self.tier.context(tx, case, record))
+            context = self.tier.context(tx, case, record)
+            if case_id in flags:  # the time flags go in with the change itself
+                context = dataclasses.replace(context, flags=tuple(flags.pop(case_id)))
+            outcome = apply(case, record, context)
             if isinstance(outcome, Refusal):
                 self.tier.answer(tx, record, outcome)
             elif outcome is not None:

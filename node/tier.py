@@ -80,12 +80,22 @@ class NodeFacts:
     township: str  # whose grants count here: the township itself, or the village's township
     blobs: BlobStore | None = None
     _grants: dict[bytes, GrantInfo] | None = field(default=None, repr=False)
+    _cases: dict[str, CaseInfo | None] = field(default_factory=dict, repr=False)
+    _issued: dict[bytes, dt.datetime | None] = field(default_factory=dict, repr=False)
 
     def node(self, node_id: str) -> NodeInfo | None:
         return self.nodes.get(node_id)
 
+    def prefetch(self, case_ids: Sequence[str]) -> None:
+        wanted = [c for c in dict.fromkeys(case_ids) if c not in self._cases]
+        if wanted:
+            found = self.tx.cases.get_many(wanted)
+            self._cases.update({c: CaseInfo.of(found.get(c)) for c in wanted})
+
     def case(self, case_id: str) -> CaseInfo | None:
-        return CaseInfo.of(self.tx.cases.get(case_id))
+        if case_id not in self._cases:
+            self._cases[case_id] = CaseInfo.of(self.tx.cases.get(case_id))
+        return self._cases[case_id]
 
     def grant(self, record_hash: bytes) -> GrantInfo | None:
         if self._grants is None:
@@ -98,8 +108,10 @@ class NodeFacts:
         return held, self.tx.claimed(log_id, hashes)
 
     def not_before(self, key_id: bytes) -> dt.datetime | None:
-        cert = self.tx.certificate(key_id)
-        return None if cert is None else cert.not_valid_before_utc
+        if key_id not in self._issued:
+            cert = self.tx.certificate(key_id)
+            self._issued[key_id] = None if cert is None else cert.not_valid_before_utc
+        return self._issued[key_id]
 
 
 class NodeTier:

@@ -299,6 +299,10 @@ class Facts(Protocol):
 
     def node(self, node_id: str) -> NodeInfo | None: ...
 
+    def prefetch(self, case_ids: Sequence[str]) -> None:
+        """Look up these cases at once (a batch asks about many; one query, not one each)."""
+        ...
+
     def case(self, case_id: str) -> CaseInfo | None: ...
 
     def grant(self, record_hash: bytes) -> GrantInfo | None: ...
@@ -384,6 +388,8 @@ def judge_batch(records: Sequence[Record], facts: Facts, *,
     if not records:
         return []
     log_id = records[0].log_id
+    facts.prefetch([c for r in records if isinstance(c := getattr(r.payload, "case_id", None),
+                                                          str)])
     batch = _Batch(facts=facts, log_id=log_id)
     wanted = [h for r in records for h in referenced_blobs(r)]
     complete, claimed = facts.attachments(log_id, wanted) if wanted else (set(), set())

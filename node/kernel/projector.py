@@ -193,6 +193,7 @@ class Context:
     receiver: str  # the node id of the tier projecting ("HUB" at the county)
     item: Item | None = None
     catalog_expired: bool = False
+    flags: tuple[str, ...] = ()  # what the receiver found odd about the record (its time)
 
 
 # the states a case may be in when its upstream acknowledges its records (workflow rule 2)
@@ -230,7 +231,7 @@ def _submitted(record: Record, payload: CaseSubmitted, context: Context) -> Chan
         catalog_version=payload.catalog_version, catalog_expired=context.catalog_expired,
         submitted_at=record.header.recorded_at,
         received_at=context.now if upstream else record.header.recorded_at,
-        updated_at=context.now, last_own_seq=record.seq,
+        updated_at=context.now, last_own_seq=record.seq, flags=context.flags,
     )
     return Change(before=None, after=new, record=record, trail_kind="Received",
                   trail=f"item {payload.item_code}")
@@ -241,6 +242,9 @@ def _change(case: Case, record: Record, context: Context, *, trail: str = "",
             **fields: Any) -> Change:
     """The case with ``fields`` set, as a change; ``trail`` (with the ``actor``) is the line
     the county's trail gets ("": none)."""
+    if context.flags:
+        fields["flags"] = (case if "flags" not in fields else dataclasses.replace(
+            case, flags=fields["flags"])).flagged(*context.flags)
     after = dataclasses.replace(case, updated_at=context.now, **fields)
     return Change(before=case, after=after, record=record, pause=pause, opinion=opinion,
                   trail_kind=type(record.payload).__name__ if trail else "", trail=trail,

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
 import functools
 import types
 import typing
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -108,7 +108,7 @@ _MESSAGES: dict[type, type[Message]] = {
 }
 
 _OUTCOMES = {Outcome.APPROVE: pb.OUTCOME_APPROVE, Outcome.REJECT: pb.OUTCOME_REJECT}
-_OUTCOMES_BACK = {v: k for k, v in _OUTCOMES.items()}
+_OUTCOMES_BACK: dict[int, Outcome] = {int(v): k for k, v in _OUTCOMES.items()}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -141,75 +141,105 @@ def _optional_of(hint: Any) -> Any | None:
 
 def _to_message(value: object) -> Message:
     cls: type = type(value)
-    message = _MESSAGES[cls]()
-    for name, hint in _fields(cls):
-        _put(message, name, hint, getattr(value, name))
-    return message
-
-
-def _put(message: Message, name: str, hint: Any, value: Any) -> None:
-    if hint is dt.datetime:
-        setattr(message, f"{name}_ms", to_ms(value))
-        return
-    inner = _optional_of(hint)
-    if inner is not None:
-        if value is not None:
-            _put(message, name, inner, value)
-        return
-    if hint is Decimal:
-        setattr(message, name, str(value))
-    elif hint is Outcome:
-        setattr(message, name, _OUTCOMES[value])
-    elif typing.get_origin(hint) is tuple:
-        item = typing.get_args(hint)[0]
-        target = getattr(message, name)
-        if item in _MESSAGES:
-            target.extend(_to_message(v) for v in value)
-        elif typing.get_origin(item) is tuple:  # (name, value) pairs: CaseSubmitted.fields
-            target.extend(pb.FieldValue(name=k, value=v) for k, v in value)
-        else:
-            target.extend(value)
-    elif hint in _MESSAGES:
-        getattr(message, name).CopyFrom(_to_message(value))
-    else:
-        setattr(message, name, value)
+    return _encoder(cls)(value)
 
 
 def _from_message(message: Message, cls: type) -> Any:
-    values = {name: _get(message, name, hint) for name, hint in _fields(cls)}
-    return cls(**values)
+    return _decoder(cls)(message)
 
 
-def _get(message: Message, name: str, hint: Any) -> Any:
+# The walk is compiled once per class into a plain function (as ``dataclasses`` compiles
+# ``__init__``): the rules above decide each field's expression, and decoding a record costs
+# what a hand-written converter would.
+
+
+@functools.cache
+def _encoder(cls: type) -> Callable[[Any], Message]:
+    """The function that turns a value of ``cls`` into its message."""
+    lines = ["def encode(v):", "    m = make()"]
+    for name, hint in _fields(cls):
+        lines += ["    " + line for line in _put_lines(name, hint, f"v.{name}")]
+    lines.append("    return m")
+    scope = {"make": _MESSAGES[cls], **_helpers()}
+    exec("\n".join(lines), scope)  # noqa: S102 -- source made here, from the type table
+    encode: Callable[[Any], Message] = scope["encode"]
+    return encode
+
+
+def _put_lines(name: str, hint: Any, value: str) -> list[str]:
     if hint is dt.datetime:
-        return _time(getattr(message, f"{name}_ms"), f"{type(message).__name__}.{name}")
+        return [f"m.{name}_ms = to_ms({value})"]
     inner = _optional_of(hint)
     if inner is not None:
-        return _get(message, name, inner) if message.HasField(name) else None
-    raw = getattr(message, name)
+        return [f"if {value} is not None:", *("    " + line
+                                              for line in _put_lines(name, inner, value))]
     if hint is Decimal:
-        try:
-            return Decimal(raw or "0")
-        except InvalidOperation as exc:
-            raise VerificationError(f"{type(message).__name__}.{name} {raw!r} is not a "
-                                    "decimal", code="malformed_body") from exc
+        return [f"m.{name} = str({value})"]
     if hint is Outcome:
-        if raw not in _OUTCOMES_BACK:
-            raise VerificationError(f"{type(message).__name__} has no outcome",
-                                    code="malformed_body")
-        return _OUTCOMES_BACK[raw]
+        return [f"m.{name} = OUTCOMES[{value}]"]
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
         if item in _MESSAGES:
-            return tuple(_from_message(m, item) for m in raw)
-        if typing.get_origin(item) is tuple:
-            return tuple((f.name, f.value) for f in raw)
-        return tuple(raw)
+            return [f"m.{name}.extend([encoder({item.__name__})(x) for x in {value}])"]
+        if typing.get_origin(item) is tuple:  # (name, value) pairs: CaseSubmitted.fields
+            return [f"m.{name}.extend([FieldValue(name=k, value=x) for k, x in {value}])"]
+        return [f"m.{name}.extend({value})"]
     if hint in _MESSAGES:
-        return _from_message(raw, hint)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):  # pragma: no cover - none yet
-        return hint(raw)
-    return raw
+        return [f"m.{name}.CopyFrom(encoder({hint.__name__})({value}))"]
+    return [f"m.{name} = {value}"]
+
+
+@functools.cache
+def _decoder(cls: type) -> Callable[[Message], Any]:
+    """The function that turns a message into a value of ``cls``."""
+    args = ", ".join(f"{name}={_get_expr(cls.__name__, name, hint)}"
+                     for name, hint in _fields(cls))
+    scope = {"cls": cls, **_helpers()}
+    exec(f"def decode(m):\n    return cls({args})", scope)  # noqa: S102 -- see _encoder
+    decode: Callable[[Message], Any] = scope["decode"]
+    return decode
+
+
+def _get_expr(owner: str, name: str, hint: Any) -> str:
+    if hint is dt.datetime:
+        return f"time(m.{name}_ms, {owner + '.' + name!r})"
+    inner = _optional_of(hint)
+    if inner is not None:
+        return f"({_get_expr(owner, name, inner)} if m.HasField({name!r}) else None)"
+    if hint is Decimal:
+        return f"decimal(m.{name}, {owner + '.' + name!r})"
+    if hint is Outcome:
+        return f"outcome(m.{name}, {owner!r})"
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if item in _MESSAGES:
+            return f"tuple([decoder({item.__name__})(x) for x in m.{name}])"
+        if typing.get_origin(item) is tuple:
+            return f"tuple([(f.name, f.value) for f in m.{name}])"
+        return f"tuple(m.{name})"
+    if hint in _MESSAGES:
+        return f"decoder({hint.__name__})(m.{name})"
+    return f"m.{name}"
+
+
+def _helpers() -> dict[str, Any]:
+    return {"to_ms": to_ms, "time": _time, "decimal": _decimal, "outcome": _outcome,
+            "OUTCOMES": _OUTCOMES, "FieldValue": pb.FieldValue, "encoder": _encoder,
+            "decoder": _decoder, **{cls.__name__: cls for cls in _MESSAGES}}
+
+
+def _decimal(raw: str, what: str) -> Decimal:
+    try:
+        return Decimal(raw or "0")
+    except InvalidOperation as exc:
+        raise VerificationError(f"{what} {raw!r} is not a decimal",
+                                code="malformed_body") from exc
+
+
+def _outcome(raw: int, owner: str) -> Outcome:
+    if raw not in _OUTCOMES_BACK:
+        raise VerificationError(f"{owner} has no outcome", code="malformed_body")
+    return _OUTCOMES_BACK[raw]
 
 
 def _time(ms: int, what: str) -> dt.datetime:
