@@ -26,7 +26,9 @@ from node.service import open_node, upstream_client
 from sync import ONE_SHOT, WireRecord
 from sync.client import UpstreamClient
 
-__all__ = ["County", "Timer", "machine", "percentile", "rss_mb"]
+__all__ = ["BACKLOG_DAYS", "County", "Timer", "machine", "percentile", "rss_mb"]
+
+BACKLOG_DAYS = 22  # make_backlog dates its cases over the last 21 days
 
 
 def machine() -> dict[str, str]:
@@ -100,6 +102,16 @@ class County:
     hub: ServerProcess | None = None
     nodes: list[Path] = field(default_factory=list)
     code: Path | None = None  # run the hub from this checkout of another revision
+    # the county was set up and its nodes enrolled this many days ago (the hub's clock set back
+    # while it is made and enrols them), so that a backlog of weeks is dated after enrolment,
+    # as it would be in the field
+    enrolled_days_ago: int = 0
+
+    @property
+    def _then(self) -> dict[str, str] | None:
+        if not self.enrolled_days_ago:
+            return None
+        return {"BIANMIN_UNSAFE_CLOCK_OFFSET_S": str(-86_400 * self.enrolled_days_ago)}
 
     @property
     def home(self) -> Path:
@@ -108,15 +120,19 @@ class County:
     def init(self) -> None:
         db = ["--db", self.db_url] if self.db_url else []
         run("hub", "init", "--home", str(self.home), "--county-code", "360112", "--name",
-            "新建区", "--catalog", str(sample_catalog()), *db, cwd=self.code)
+            "新建区", "--catalog", str(sample_catalog()), *db, cwd=self.code, env=self._then)
         run("hub", "operator", "import", str(sample_operators()), "--home", str(self.home),
             cwd=self.code)
 
     def serve(self, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
+        self._extra, self._env = extra, env
         self.hub = ServerProcess(["hub", "serve", "--home", str(self.home), "--listen",
                                   "127.0.0.1:0", "--enrol-listen", "127.0.0.1:0", "--json",
                                   *extra], log=self.root / "hub.log", env=env, cwd=self.code)
         return self.hub
+
+    _extra: tuple[str, ...] = ()
+    _env: dict[str, str] | None = None
 
     def stop(self) -> None:
         if self.hub is not None:
@@ -136,30 +152,38 @@ class County:
         else:
             with Hub.open(self.home, SystemClock(), upgrade=False) as hub:
                 tokens = {i: issue_token(hub, node_id=i, tier="village").token for i in ids}
+        if self._then:  # enrolled then: the hub's clock set back while it certifies them
+            self.stop()
+            self.serve(*self._extra, env={**(self._env or {}), **self._then})
         hub_process = self.hub
+        assert hub_process is not None
 
-        def one(item: tuple[str, str]) -> Path:
+        def enrol_one(item: tuple[str, str]) -> Path:
             node_id, token = item
             home = self.root / node_id.lower()
-            config = init_node(home, upstream=hub_process.sync_address, token=token,
-                               clock=SystemClock(), enrol_address=hub_process.enrol_address)
-            service = open_node(home, SystemClock())
-            try:
-                with upstream_client(home, config, call_timeout_s=60) as client:
-                    service.sync(client, ONE_SHOT)
-            finally:
-                service.close()
+            init_node(home, upstream=hub_process.sync_address, token=token,
+                      clock=SystemClock(), enrol_address=hub_process.enrol_address)
             return home
 
+        def first_sync(home: Path) -> None:
+            assert self.hub is not None
+            with open_node(home, SystemClock()) as service, client_for(
+                    home, self.hub.sync_address, 60) as client:
+                service.sync(client, ONE_SHOT)
+
         with ThreadPoolExecutor(max_workers=8) as pool:
-            homes = list(pool.map(one, tokens.items()))
+            homes = list(pool.map(enrol_one, tokens.items()))
+            if self._then:  # and now back to the present, where the backlog is pushed
+                self.stop()
+                self.serve(*self._extra, env=self._env)
+            list(pool.map(first_sync, homes))
         self.nodes += homes
         return homes
 
 
 def enrolled_offline(root: Path) -> tuple[County, Path]:
     """A county with one enrolled village holding the catalog, the hub stopped again."""
-    county = County(root=root)
+    county = County(root=root, enrolled_days_ago=BACKLOG_DAYS)
     county.init()
     county.serve()
     try:

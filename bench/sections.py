@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import (
+    BACKLOG_DAYS,
     County,
     Timer,
     client_for,
@@ -86,7 +87,8 @@ def ingest(db_url: str | Callable[[], str], node_counts: tuple[int, ...] = (1, 1
     rows = []
     for processes, nodes in plan:
         with scratch("ingest") as root:
-            county = County(root=root, db_url=db_url() if callable(db_url) else db_url)
+            county = County(root=root, db_url=db_url() if callable(db_url) else db_url,
+                            enrolled_days_ago=BACKLOG_DAYS)
             county.init()
             hub = county.serve(*(["--processes", str(processes)] if processes > 1 else []))
             try:
@@ -413,7 +415,7 @@ def ingest_against_base(revision: str = BASE_REVISION, node_counts: tuple[int, .
 
 def _one_ingest(nodes: int, total_records: int, code: Path | None) -> dict[str, Any]:
     with scratch("ingest-rev") as root:
-        county = County(root=root, code=code)
+        county = County(root=root, code=code, enrolled_days_ago=BACKLOG_DAYS)
         county.init()
         hub = county.serve()
         try:

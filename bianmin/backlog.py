@@ -118,7 +118,7 @@ def make_backlog(home: Path, *, cases: int, attachments: int = 0,
                                  if m.required]
                     if every and n % every == 0 and made_files < attachments:
                         path = scans / f"scan-{n}.jpg"
-                        path.write_bytes(rng.randbytes(attachment_bytes))
+                        path.write_bytes(b"\xff\xd8\xff\xe0" + rng.randbytes(attachment_bytes - 4))
                         ref = service.blobs.put_file(path, max_bytes=attachment_bytes + 1)
                         path.unlink()
                         materials[1] = MaterialRef(code="id_card", sha256=ref.sha256,

@@ -268,7 +268,7 @@ def run_demo(base: Path) -> None:
         for c in waiting:
             say.say(f"V001 desk sees {c['case_id']}: bring {', '.join(c['requested'])}")
             scan2 = base / "medical-assessment.pdf"
-            scan2.write_bytes(b"%PDF-1.4 demo assessment")
+            scan2.write_bytes(b"%PDF-1.4\n% demo assessment\n%%EOF\n")
             fed.node("V001", "supplement", c["case_id"], "--material",
                      f"medical_assessment={scan2}")
             fed.node("V001", "sync")

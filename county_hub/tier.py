@@ -160,7 +160,8 @@ class HubTier:
         answer = tx.seal_append(ActionRefused(case_id=refusal.case_id,
                                               refused_log_id=record.log_id,
                                               refused_seq=record.seq,
-                                              reason=f"{what} refused: {refusal.message}"),
+                                              reason=f"{what} refused: {refusal.message} "
+                                                     f"[{refusal.code}]"),
                                 log_id=HUB_NODE_ID, signer=self.hub.keys.records,
                                 clock=self.hub.clock,
                                 audience=case.origin if case is not None else None)
@@ -180,11 +181,26 @@ class HubTier:
                                               refused_log_id=record.log_id,
                                               refused_seq=record.seq,
                                               reason=f"the county does not accept this "
-                                                     f"decision: {message}"),
+                                                     f"decision: {message} [{code}]"),
                                 log_id=HUB_NODE_ID, signer=self.hub.keys.records,
                                 clock=self.hub.clock, audience=case.origin)
         tx.add_trail(kind="ActionRefused", case_id=case.case_id, node_id=record.log_id,
                      detail=f"{code}: {message}", record=answer)
+
+    def lacking(self, tx: Transaction, record: Record, materials: Sequence[str]) -> None:
+        """The record stands and the case lacks those materials here (projector rule 6); the
+        desk is told, by a signed refusal, to attach the scans again."""
+        case_id = str(getattr(record.payload, "case_id", ""))
+        codes = ", ".join(materials)
+        message = (f"the scan(s) of {codes} named by {record} never reached the county "
+                   f"(the file was lost or empty at the desk): attach them again with "
+                   f"'bianmin node supplement {case_id} --material CODE=FILE' [scan_missing]")
+        answer = tx.seal_append(ActionRefused(case_id=case_id, refused_log_id=record.log_id,
+                                              refused_seq=record.seq, reason=message),
+                                log_id=HUB_NODE_ID, signer=self.hub.keys.records,
+                                clock=self.hub.clock, audience=record.log_id)
+        tx.add_trail(kind="ActionRefused", case_id=case_id, node_id=record.log_id,
+                     detail=message, record=answer)
 
     def audience(self, tx: Transaction, record: Record) -> str | None:
         def origin(case_id: str) -> str | None:

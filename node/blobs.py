@@ -18,9 +18,40 @@ from pathlib import Path
 from node.kernel.errors import NotFoundError, UsageError, VerificationError
 from sync import BlobChunk, BlobState
 
-__all__ = ["BlobRef", "BlobStore"]
+__all__ = ["INCOMING", "BlobRef", "BlobStore", "check_readable"]
 
 _CHUNK = 1 << 20
+INCOMING = ".incoming-"
+# what a file must start with to be what its name says (the scanners' formats)
+_MAGIC = {
+    ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",),
+    ".png": (b"\x89PNG\r\n\x1a\n",), ".gif": (b"GIF87a", b"GIF89a"),
+    ".tif": (b"II*\x00", b"MM\x00*"), ".tiff": (b"II*\x00", b"MM\x00*"),
+    ".bmp": (b"BM",), ".pdf": (b"%PDF-",), ".webp": (b"RIFF",),
+}
+
+
+def check_readable(source: Path, head: bytes, tail: bytes) -> None:
+    """A scan is what its name says it is: an image or PDF starting as its format starts, a
+    PDF ending as a PDF ends. Files of other kinds are taken as they are."""
+    suffix = source.suffix.lower()
+    starts = _MAGIC.get(suffix)
+    if starts is not None and not head.startswith(starts):
+        raise UsageError(f"file {source} is not a readable {suffix[1:].upper()} file (it does "
+                         "not start as one): scan the material again", code="unreadable_file")
+    if suffix == ".pdf" and b"%%EOF" not in tail:
+        raise UsageError(f"file {source} is a PDF cut short (no end marker): scan or save it "
+                         "again", code="unreadable_file")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,36 +69,67 @@ class BlobStore:
         return self.root / h[:2] / h
 
     def put_file(self, source: Path, *, max_bytes: int) -> BlobRef:
-        """Copy ``source`` in; refuse files over ``max_bytes`` before storing anything."""
+        """Copy ``source`` in. Refused before anything is kept (issue 12): a file that is not
+        there, empty (a scanner that failed), over ``max_bytes``, not what its name says (a
+        ``.jpg`` that is no JPEG, a PDF cut short), or that changes while it is read (a
+        scanner still writing it). A failure half way (a full disk) leaves no partial file."""
         try:
-            size = source.stat().st_size
+            before = source.stat()
         except FileNotFoundError as exc:
             raise UsageError(f"file {source} does not exist", code="no_such_file") from exc
+        except OSError as exc:
+            raise UsageError(f"cannot read {source}: {exc.strerror}", code="no_such_file") from exc
         if not source.is_file():
             raise UsageError(f"{source} is not a file", code="no_such_file")
-        if size > max_bytes:
+        if before.st_size == 0:
+            raise UsageError(f"file {source} is empty (0 bytes): the scan failed -- scan the "
+                             "material again", code="empty_file")
+        if before.st_size > max_bytes:
             raise UsageError(
-                f"file {source} is {size} bytes; the limit per file is {max_bytes} bytes -- "
-                "scan at a lower resolution",
-                code="file_too_large",
-            )
+                f"file {source} is {before.st_size} bytes; the limit per file is {max_bytes} "
+                "bytes -- scan at a lower resolution", code="file_too_large")
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
-        tmp = self.root / f".incoming-{os.getpid()}-{source.name}"
-        with source.open("rb") as src, tmp.open("wb") as dst:
-            while chunk := src.read(_CHUNK):
-                digest.update(chunk)
-                dst.write(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
-        ref = BlobRef(sha256=digest.digest(), size=size)
-        final = self.path(ref.sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            tmp.unlink()
-        else:
-            tmp.replace(final)
-        return ref
+        tmp = self.root / f"{INCOMING}{os.getpid()}-{source.name}"
+        head = tail = b""
+        try:
+            with source.open("rb") as src, tmp.open("wb") as dst:
+                while chunk := src.read(_CHUNK):
+                    head = head or chunk[:16]
+                    tail = (tail + chunk)[-1024:]
+                    digest.update(chunk)
+                    dst.write(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+            after = source.stat()
+            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or \
+                    tmp.stat().st_size != before.st_size:
+                raise UsageError(f"file {source} changed while it was read (is the scanner "
+                                 "still writing it?): wait a moment and give it again",
+                                 code="file_changed")
+            check_readable(source, head, tail)
+            ref = BlobRef(sha256=digest.digest(), size=before.st_size)
+            final = self.path(ref.sha256)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if not final.exists():
+                tmp.replace(final)
+            return ref
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def sweep(self) -> int:
+        """Remove what interrupted intakes left (``.incoming-*`` of processes no longer
+        running); how many files went."""
+        gone = 0
+        if not self.root.exists():
+            return 0
+        for leftover in self.root.glob(f"{INCOMING}*"):
+            pid = leftover.name.removeprefix(INCOMING).partition("-")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+                continue
+            leftover.unlink(missing_ok=True)
+            gone += 1
+        return gone
 
     def open(self, sha256: bytes) -> Path:
         path = self.path(sha256)
@@ -77,6 +139,9 @@ class BlobStore:
 
     def has(self, sha256: bytes) -> bool:
         return self.path(sha256).exists()
+
+    def size(self, sha256: bytes) -> int:
+        return self.open(sha256).stat().st_size
 
     def read(self, sha256: bytes, offset: int, length: int) -> bytes:
         with self.open(sha256).open("rb") as f:

@@ -7,13 +7,15 @@ import datetime as dt
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from node.backup import backup_node
-from node.cli_support import Output, bianmin_command, clock
+from node.cli_support import Interrupted, Output, bianmin_command, clock
 from node.daemon import DaemonSettings, run_daemon
 from node.enrolment import init_node
 from node.kernel.clock import CST
@@ -37,7 +39,7 @@ from node.kernel.payloads import (
     Withdrawn,
 )
 from node.kernel.records import Record
-from node.service import MaterialInput, open_node, upstream_client
+from node.service import MaterialInput, NodeService, open_node, upstream_client
 from sync import ONE_SHOT, SyncError
 
 __all__ = ["mask_id", "node"]
@@ -125,7 +127,7 @@ def intake(home: Path, out: Output, item_code: str, applicant_name: str, applica
            phone: str, materials: tuple[str, ...], fields: tuple[str, ...]) -> None:
     """Take a case at the desk, offline: pre-review it and print the receipt."""
     given = _materials(materials)
-    with open_node(home, clock()) as service:
+    with open_node(home, clock()) as service, _saving(service, "the case"):
         result = service.intake(
             item_code=item_code,
             applicant=Applicant(name=applicant_name, id_number=applicant_id, phone=phone),
@@ -150,6 +152,22 @@ def intake(home: Path, out: Output, item_code: str, applicant_name: str, applica
          "catalog_version": result.catalog_version, "catalog_expired": result.catalog_expired},
         lines,
     )
+
+
+@contextmanager
+def _saving(service: NodeService, what: str) -> Iterator[None]:
+    """Ctrl-C in the middle says whether ``what`` was saved: a command's records commit whole
+    or not at all, so the log tells."""
+    before = service.head_seq()
+    try:
+        yield
+    except KeyboardInterrupt:
+        saved = service.saved_since(before)
+        if saved:
+            raise Interrupted(f"interrupted, but {what} was saved first: {', '.join(saved)} "
+                              f"('bianmin node show {saved[-1]}' prints it)") from None
+        raise Interrupted(f"interrupted: {what} was not saved (nothing was written); do it "
+                          "again") from None
 
 
 def _case_json(view: Any) -> dict[str, Any]:
@@ -344,7 +362,7 @@ def rotate_key(home: Path, out: Output) -> None:
               help="A material brought (补正); CODE=PATH also stores its scan. Repeat.")
 def supplement(home: Path, out: Output, case_id: str, materials: tuple[str, ...]) -> None:
     """Add materials the applicant brought; the case is pre-reviewed again."""
-    with open_node(home, clock()) as service:
+    with open_node(home, clock()) as service, _saving(service, "the supplement"):
         record, state, review = service.supplement(case_id, _materials(materials))
     out.result({"case_id": case_id, "state": state.value, "record": str(record),
                 "pre_review": {"complete": review.complete, "missing": list(review.missing)}},

@@ -26,7 +26,13 @@ from node.kernel.errors import BianminError, ConfigError, UsageError
 if TYPE_CHECKING:
     from node.settings import ServeSettings
 
-__all__ = ["Output", "bianmin_command", "clock", "jsonable", "serve_settings"]
+__all__ = ["Interrupted", "Output", "bianmin_command", "clock", "jsonable", "serve_settings"]
+
+
+class Interrupted(BianminError):
+    """Ctrl-C, with what the command managed to do before it (exit status 130)."""
+
+    code = "interrupted"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -116,6 +122,9 @@ def bianmin_command(group: click.Group, name: str, *, home: bool = True,
             except BianminError as exc:
                 out.error(exc)
                 sys.exit(1)
+            except Interrupted as exc:
+                out.error(exc)
+                sys.exit(130)
             except KeyboardInterrupt:
                 click.echo("interrupted", err=True)
                 sys.exit(130)

@@ -82,6 +82,11 @@ class Tier(Protocol):
         authority rules (the county: a signed refusal of a township's decision)."""
         ...
 
+    def lacking(self, tx: Transaction, record: Record, materials: Sequence[str]) -> None:
+        """What the tier answers to a record whose scans never arrived (the county: a signed
+        refusal that asks the desk to attach them again)."""
+        ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class Inbound:
@@ -249,8 +254,9 @@ class Receiver:
                              contiguous=inbound.contiguous, revoked_from=tx.revoked_from(log_id),
                              admit_key=self.admit_key(log_id))
         flags: dict[str, list[str]] = {}
+        lacking: dict[int, tuple[str, ...]] = {}
         if result.accepted:
-            result, flags = self._judge(tx, result, head)
+            result, flags, lacking = self._judge(tx, result, head)
         accepted = list(result.accepted)
         for cert in checked.certificates.values():
             if identity_of(cert).node_id == log_id:
@@ -263,11 +269,14 @@ class Receiver:
         for record in accepted:
             if isinstance(record.payload, KeyRotated):
                 tx.add_certificate(load_certificate(record.payload.new_certificate))
-        self._project(tx, accepted, flags)
+        self._project(tx, accepted, flags, lacking)
+        for record in accepted:
+            if record.seq in lacking:
+                self.tier.lacking(tx, record, lacking[record.seq])
         return result
 
-    def _judge(self, tx: Transaction, result: BatchResult,
-               head: LogHead) -> tuple[BatchResult, dict[str, list[str]]]:
+    def _judge(self, tx: Transaction, result: BatchResult, head: LogHead,
+               ) -> tuple[BatchResult, dict[str, list[str]], dict[int, tuple[str, ...]]]:
         """The authority rules over the placed records: the result cut at the first refusal,
         and the time flags (rule 10) of the records that stand, by case."""
         accepted = list(result.accepted)
@@ -278,12 +287,15 @@ class Receiver:
         judgements = judge_batch(accepted, self.tier.facts(tx), previous_time=before,
                                  items=self.tier.decided_by(tx, accepted))
         flags: dict[str, list[str]] = {}
+        lacking: dict[int, tuple[str, ...]] = {}
         flagged: list[tuple[Record, tuple[str, ...]]] = []
         for record, judgement in zip(accepted, judgements, strict=True):
             if not judgement.allowed:
                 result = cut(result, judgement.seq, judgement.code, judgement.message,
                              head_before=head)
                 break
+            if judgement.missing_scans:
+                lacking[record.seq] = judgement.missing_scans
             if judgement.flags:
                 flagged.append((record, judgement.flags))
                 flags.setdefault(case_of(record) or "", []).extend(judgement.flags)
@@ -293,10 +305,10 @@ class Receiver:
                 flagged) > 1 else ""
             tx.add_trail(kind="Flagged", case_id=case_of(first) or "", node_id=first.log_id,
                          detail="; ".join(found) + more, record=first)
-        return result, flags
+        return result, flags, lacking
 
     def _project(self, tx: Transaction, records: Sequence[Record],
-                 flags: dict[str, list[str]]) -> None:
+                 flags: dict[str, list[str]], lacking: Mapping[int, tuple[str, ...]]) -> None:
         ids = [c for r in records if (c := case_of(r)) is not None]
         cases: dict[str, Case | None] = dict(tx.cases.get_many(ids)) if ids else {}
         changes: list[Change] = []
@@ -308,6 +320,8 @@ class Receiver:
             context = self.tier.context(tx, case, record)
             if case_id in flags:  # the time flags go in with the change itself
                 context = dataclasses.replace(context, flags=tuple(flags.pop(case_id)))
+            if record.seq in lacking:
+                context = dataclasses.replace(context, missing_scans=lacking[record.seq])
             outcome = apply(case, record, context)
             if isinstance(outcome, Refusal):
                 self.tier.answer(tx, record, outcome)

@@ -218,6 +218,18 @@ class NodeService:
             catalog_version=published.version, catalog_expired=expired,
         )
 
+    def saved_since(self, head_seq: int) -> list[str]:
+        """The cases this node's records after ``head_seq`` concern: what an interrupted
+        command managed to save (it either committed whole or not at all)."""
+        with self.store.reading() as r:
+            rows = r.raw_after(self.node_id, head_seq, 100)
+        found = [str(getattr(parse_record(b, s).payload, "case_id", "")) for _q, b, s in rows]
+        return list(dict.fromkeys(c for c in found if c))
+
+    def head_seq(self) -> int:
+        with self.store.reading() as r:
+            return r.head(self.node_id).seq
+
     # -- the applicant's later actions (DESIGN §6) -----------------------------------------------
 
     def _store_blobs(self, materials: Sequence[MaterialInput]) -> tuple[MaterialRef, ...]:
@@ -458,11 +470,13 @@ def open_node(home: Path, clock: Clock) -> NodeService:
         db.upgrade()
         store = NodeStore(db, clock)
         finish_rotation(home, store, config.node_id)
+        blobs = BlobStore(home / "blobs")
+        blobs.sweep()  # what interrupted or disk-full intakes left behind
         return NodeService(
             config=config, store=store,
             signer=Signer(load_ed25519_key(home / "keys" / "records.key")),
             ca=read_certificate(home / "certs" / "ca.pem"), clock=clock,
-            blobs=BlobStore(home / "blobs"), home=home,
+            blobs=blobs, home=home,
         )
     except BaseException:
         db.close()

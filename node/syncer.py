@@ -69,6 +69,7 @@ class SyncReport:
     blobs: int = 0
     blob_bytes: int = 0
     refused: list[str] = field(default_factory=list)
+    lost_scans: list[str] = field(default_factory=list)  # named, but not at this desk
 
 
 class Syncer:
@@ -164,10 +165,6 @@ class Syncer:
         for_log = log_id if relay else ""
         self._upload(batch, for_log)
         result = self.policy.run(functools.partial(self.client.push, log_id, batch))
-        if result.refused and all(o.reason_code in ("blob_missing", "after_refusal")
-                                  for o in result.refused):
-            self._upload(batch, for_log)  # an attachment lost upstream (restored from a backup)
-            result = self.policy.run(functools.partial(self.client.push, log_id, batch))
         if relay:  # the upstream may already hold more of a relayed log (the village's own
             # direct sync through its fallback): what it holds is what counts
             mark = min(result.committed_seq, batch[-1].seq)
@@ -205,11 +202,11 @@ class Syncer:
             for state in states:
                 if state.complete:
                     continue
-                if not blobs.has(state.sha256):
-                    raise ConfigError(
-                        f"attachment {state.sha256.hex()} named by this node's records is "
-                        f"missing from {blobs.root}: restore it from a backup (the records "
-                        "cannot be sent without it)", code="blob_lost")
+                if not blobs.has(state.sha256) or blobs.size(state.sha256) == 0:
+                    # lost at this desk (or an empty scan of an old release): the records go
+                    # up all the same, and the county asks for the scan again (scan_missing)
+                    self.report.lost_scans.append(state.sha256.hex())
+                    continue
                 size = blobs.open(state.sha256).stat().st_size
                 self._bytes_total += size - state.received
                 self.policy.run(functools.partial(self._send_blob, state.sha256, size, for_log))

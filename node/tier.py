@@ -196,6 +196,9 @@ class NodeTier:
     def refused(self, tx: Transaction, record: Record, code: str, message: str) -> None:
         """Below the county a refused record is evidence with an alarm; nothing is signed."""
 
+    def lacking(self, tx: Transaction, record: Record, materials: Sequence[str]) -> None:
+        """A township relays the record; the county, which decides, asks for the scans."""
+
     def projected(self, tx: Transaction, records: Sequence[Record],
                   changes: Sequence[Change]) -> None:
         for record in records:

@@ -28,7 +28,10 @@ it. The rules, which the data below encodes and nothing else in the code re-deci
 8. Catalog versions only in ``CATALOG``, version = seq. Revocations and delegations only in
    ``HUB``. Key rotations only in a node's own log.
 9. A record names only attachments its own log uploaded (the receiver holds that log's claim
-   on the file); a file not wholly arrived holds the record back, not refused.
+   on the file). A scan that never arrived (a failed scanner, a lost disk) does not stop the
+   log: the record stands, the case lacks that material until the desk attaches it again, and
+   the county says so with a signed refusal that flows down (an effect, not an authority,
+   refusal: ``scan_missing``).
 10. Time is flagged, never refused for skew alone: a record dated before the record before it
     in its log, before its signer's certificate was issued, or ahead of the receiver's clock by
     more than the tolerance. A time that is no date at all is ``malformed_body``
@@ -64,6 +67,7 @@ from node.kernel.payloads import (
     Delegation,
     DelegationWithdrawn,
     KeyRotated,
+    MaterialRef,
     NodeRevoked,
     NotAccepted,
     Opinion,
@@ -79,6 +83,7 @@ from node.kernel.records import Record
 
 __all__ = [
     "AUTHORITY",
+    "EFFECTS",
     "HOLDS",
     "REASONS",
     "TABLE",
@@ -240,12 +245,24 @@ REASONS: dict[str, Reason] = {
     "blob_not_yours": Reason(means="the record names an attachment its log did not upload",
                              alarm="unauthorized"),
     # fine but early: held back, not evidence
-    "blob_missing": Reason(means="an attachment it names has not fully arrived", alarm=None,
-                           evidence=False),
     "case_pending": Reason(means="a township's decision on a case that has not reached the "
                                  "county yet", alarm=None, evidence=False),
 }
 HOLDS = frozenset(code for code, r in REASONS.items() if not r.evidence)
+
+# Why an authentic, allowed record had no effect: the codes of the signed ``ActionRefused``
+# the county (or a township, for its items) sends down. The record stays in its log and the
+# records after it go on being taken (issue 12).
+EFFECTS: dict[str, str] = {
+    "scan_missing": "the scan of a material never arrived: attach it again (a supplement)",
+    "already_decided": "the case was decided before this action arrived",
+    "withdrawn": "the applicant had withdrawn the case",
+    "invalid_transition": "the action is not allowed in the state the case is in upstream",
+    "case_incomplete": "the case lacks required materials",
+    "already_accepted": "the case was accepted already",
+    "not_accepted_yet": "the case is not accepted yet",
+    "not_delegated": "the township's decision did not stand at the county",
+}
 # the refusals this table gives (the others are the verifier's)
 AUTHORITY = frozenset({"forbidden_payload", "bad_case_id", "not_case_origin", "duplicate_case",
                        "unknown_case", "not_my_case", "not_delegated", "not_its_village",
@@ -322,6 +339,7 @@ class Judgement:
     code: str = ""  # "" : it may stand
     message: str = ""
     flags: tuple[str, ...] = ()
+    missing_scans: tuple[str, ...] = ()  # materials whose scans never arrived (rule 9)
 
     @property
     def allowed(self) -> bool:
@@ -397,10 +415,17 @@ def judge_batch(records: Sequence[Record], facts: Facts, *,
     before = previous_time
     for record in records:
         code, message = _judge(record, batch, complete, claimed, items or {})
+        missing = tuple(m.code for m in _materials(record) if m.sha256 and
+                        m.sha256 not in complete) if not code else ()
         out.append(Judgement(seq=record.seq, code=code, message=message,
-                             flags=_time_flags(record, facts, before)))
+                             flags=_time_flags(record, facts, before), missing_scans=missing))
         before = record.header.recorded_at
     return out
+
+
+def _materials(record: Record) -> tuple[MaterialRef, ...]:
+    payload = record.payload
+    return payload.materials if isinstance(payload, CaseSubmitted | Supplemented) else ()
 
 
 def _judge(record: Record, batch: _Batch, complete: set[bytes], claimed: set[bytes],
@@ -425,17 +450,13 @@ def _judge(record: Record, batch: _Batch, complete: set[bytes], claimed: set[byt
     found = _speaker(record, rule.speaker, batch, items)
     if found:
         return found
-    hashes = referenced_blobs(record)
-    if hashes:
-        if set(hashes) - complete:
-            names = ", ".join(h.hex()[:12] for h in hashes if h not in complete)
-            return "blob_missing", f"{record}: attachment(s) {names} have not fully arrived"
-        if set(hashes) - claimed:
-            names = ", ".join(h.hex()[:12] for h in hashes if h not in claimed)
-            return "blob_not_yours", (f"{record}: it names attachment(s) {names}, which "
-                                      f"{record.log_id} did not upload; a case may name only "
-                                      "the scans its own desk made")
-    return "", ""
+    held = [h for h in referenced_blobs(record) if h in complete]
+    if set(held) - claimed:
+        names = ", ".join(h.hex()[:12] for h in held if h not in claimed)
+        return "blob_not_yours", (f"{record}: it names attachment(s) {names}, which "
+                                  f"{record.log_id} did not upload; a case may name only "
+                                  "the scans its own desk made")
+    return "", ""  # a scan not held at all is the case's problem, not the log's (rule 9)
 
 
 def _travels_here(record: Record, rule: Rule, facts: Facts) -> bool:

@@ -25,6 +25,9 @@ else. The rules of the views:
    same way.
 5. At the county a township's decision is recorded as made: the township accepted and decided
    the case, so it passes the workflow as an accepted case.
+6. A scan that never reached this tier (``Context.missing_scans``) leaves the case lacking
+   that material here, whatever the desk's pre-review said, until a supplement brings a scan
+   of it that does arrive: the case is incomplete, with a ``scan missing: CODE`` flag.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from node.kernel.workflow import (
 __all__ = [
     "NODE_ACTIONS",
     "RECEIVABLE",
+    "SCAN_MISSING",
     "Case",
     "Change",
     "Context",
@@ -74,6 +78,7 @@ __all__ = [
     "Refusal",
     "View",
     "apply",
+    "scans_missing",
 ]
 
 
@@ -194,6 +199,27 @@ class Context:
     item: Item | None = None
     catalog_expired: bool = False
     flags: tuple[str, ...] = ()  # what the receiver found odd about the record (its time)
+    missing_scans: tuple[str, ...] = ()  # materials whose scans the record names but never came
+
+
+SCAN_MISSING = "scan missing: "  # the flag of rule 6, followed by the material's code
+
+
+def scans_missing(case: Case) -> tuple[str, ...]:
+    """The materials whose scans never reached this tier (rule 6)."""
+    return tuple(f.removeprefix(SCAN_MISSING) for f in case.flags if f.startswith(SCAN_MISSING))
+
+
+def _with_missing_scans(case: Case, complete: bool, missing: tuple[str, ...],
+                        context: Context, supplied: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Completeness under rule 6: the scans still missing here (those named again by a
+    supplement that arrived are no longer missing), on top of what the desk found."""
+    lacking = tuple(dict.fromkeys(
+        [*(c for c in scans_missing(case) if c not in supplied), *context.missing_scans]))
+    flags = tuple(f for f in case.flags if not f.startswith(SCAN_MISSING)) + tuple(
+        SCAN_MISSING + code for code in lacking)
+    return {"complete": complete and not lacking,
+            "missing": tuple(dict.fromkeys([*missing, *lacking])), "flags": flags}
 
 
 # the states a case may be in when its upstream acknowledges its records (workflow rule 2)
@@ -233,6 +259,8 @@ def _submitted(record: Record, payload: CaseSubmitted, context: Context) -> Chan
         received_at=context.now if upstream else record.header.recorded_at,
         updated_at=context.now, last_own_seq=record.seq, flags=context.flags,
     )
+    if context.missing_scans:
+        new = dataclasses.replace(new, **_with_missing_scans(new, False, (), context))
     return Change(before=None, after=new, record=record, trail_kind="Received",
                   trail=f"item {payload.item_code}")
 
@@ -256,10 +284,11 @@ def _apply(case: Case, record: Record, context: Context) -> Change:
     now = context.now
     match payload:
         case PreReviewed():
-            state = (initial_state(complete=payload.complete)
+            fields = _with_missing_scans(case, payload.complete, payload.missing, context)
+            state = (initial_state(complete=fields["complete"])
                      if case.state in (State.SUBMITTED, State.INCOMPLETE) else case.state)
-            return _change(case, record, context, state=state, complete=payload.complete,
-                           missing=payload.missing, last_own_seq=_own_seq(case, record))
+            return _change(case, record, context, state=state,
+                           last_own_seq=_own_seq(case, record), **fields)
         case Supplemented() | Withdrawn() | Concluded():
             return _node_action(case, record, context)
         case Accepted():
@@ -323,8 +352,12 @@ def _decider(case: Case, record: Record, action: Action, context: Context) -> St
 def _node_action(case: Case, record: Record, context: Context) -> Change:
     payload = record.payload
     assert isinstance(payload, Supplemented | Withdrawn | Concluded)
-    complete = payload.complete if isinstance(payload, Supplemented) else case.complete
-    missing = payload.missing if isinstance(payload, Supplemented) else case.missing
+    scans: dict[str, Any] = {}
+    if isinstance(payload, Supplemented):
+        supplied = tuple(m.code for m in payload.materials)
+        scans = _with_missing_scans(case, payload.complete, payload.missing, context, supplied)
+    complete = scans["complete"] if scans else case.complete
+    missing = scans["missing"] if scans else case.missing
     facts = CaseFacts(complete=complete, accepted=case.accepted_at is not None, missing=missing)
     state = next_state(case.case_id, case.state, NODE_ACTIONS[type(payload)], facts)
     own = _own_seq(case, record)
@@ -332,8 +365,7 @@ def _node_action(case: Case, record: Record, context: Context) -> Change:
         case Supplemented():
             return _change(case, record, context, pause="end", state=state,
                            trail=", ".join(m.code for m in payload.materials) or "supplemented",
-                           complete=payload.complete, missing=payload.missing, requested=(),
-                           last_own_seq=own)
+                           requested=(), last_own_seq=own, **scans)
         case Withdrawn():
             return _change(case, record, context, pause="end", trail=payload.reason,
                            state=state, reason=payload.reason, last_own_seq=own)

@@ -92,7 +92,7 @@ def test_status_says_whether_the_upstream_is_reachable_and_what_is_unsynced(fede
                                                                              intake, tmp_path):
     v1 = federation.enrol("V001")
     scan = tmp_path / "id.jpg"
-    scan.write_bytes(b"x" * 5_000)
+    scan.write_bytes(b"\xff\xd8\xff\xe0" + b"x" * 4_996)
     run("node", "intake", "--home", str(v1), "--item", "MZ-003", "--applicant-name", "王桂兰",
         "--applicant-id", resident_id("36011219400122302"), "--material", f"id_card={scan}",
         "--material", "bank_card")

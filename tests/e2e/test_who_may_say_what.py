@@ -181,7 +181,7 @@ def test_a_village_log_cannot_carry_the_countys_records(federation, intake, payl
 def test_a_case_cannot_name_another_villages_scan(federation, intake, tmp_path):
     v1, v3 = federation.enrol("V001"), federation.enrol("V003")
     scan = tmp_path / "id.jpg"
-    scan.write_bytes(b"\xff\xd8 another citizen's identity card \xff\xd9")
+    scan.write_bytes(b"\xff\xd8\xff\xe0 another citizen's identity card \xff\xd9")
     intake(v1, materials=["application", f"id_card={scan}", "hukou", "income_proof",
                           "assets_statement"])
     run("node", "sync", "--home", str(v1))

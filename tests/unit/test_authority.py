@@ -293,11 +293,34 @@ def test_a_case_may_not_name_another_villages_scan(county: County) -> None:
     assert verdicts(own) == [(1, "accepted", "")]
 
 
-def test_a_scan_not_yet_arrived_holds_the_record_back(county: County) -> None:
+def test_a_scan_that_never_arrived_does_not_stop_the_log(county: County) -> None:
+    """Issue 12: the record stands, the case lacks that material at the county, a signed
+    refusal tells the desk to attach it again, and the records after it are taken."""
     named = (MaterialRef(code="id_card", sha256=b"\x07" * 32, size=40),)
-    result = county.push(county.logs["V001"].next(submission("V001", materials=named)))
-    assert verdicts(result) == [(1, "refused", "blob_missing")]
+    log = county.logs["V001"]
+    case = submission("V001", materials=named)
+    result = county.push(log.next(case), log.next(reviewed(case.case_id)),
+                         log.next(submission("V001", 2)))
+    assert verdicts(result) == [(1, "accepted", ""), (2, "accepted", ""), (3, "accepted", "")]
+    held = county.case(case.case_id)
+    assert held.complete is False
+    assert "id_card" in held.missing
+    assert "scan missing: id_card" in held.flags
+    refusals = [r.payload for r in county.hub_records() if isinstance(r.payload, ActionRefused)]
+    assert [(a.case_id, a.refused_seq) for a in refusals] == [(case.case_id, 1)]
+    assert "[scan_missing]" in refusals[0].reason
     assert county.evidence() == []
+    assert county.alarms() == []
+    # the desk attaches a scan that does arrive: the case is whole again
+    scan = county.upload("V001", b"\xff\xd8 the real scan")
+    fixed = Supplemented(case_id=case.case_id, materials=(MaterialRef(code="id_card",
+                                                                        sha256=scan, size=15),),
+                         complete=True, missing=())
+    assert verdicts(county.push(log.next(fixed))) == [(4, "accepted", "")]
+    held = county.case(case.case_id)
+    assert held.complete is True
+    assert held.missing == ()
+    assert not any(f.startswith("scan missing") for f in held.flags)
 
 
 # -- 10. time is flagged, never refused -----------------------------------------------------------
