@@ -122,6 +122,7 @@ class HubTier:
         self.hub = hub
         self.complete_blobs = complete_blobs
         self._items: dict[tuple[int, str], Item | None] = {}
+        self._skew: tuple[Transaction, str, tuple[str, ...]] | None = None  # one batch's
 
     def facts(self, tx: Transaction) -> HubFacts:
         return HubFacts(tx=cast(CountyTransaction, tx),
@@ -148,7 +149,7 @@ class HubTier:
         if isinstance(record.payload, CaseSubmitted):
             item, expired = self._cited(tx, record)
             return Context(view=View.COUNTY, now=tx.now, receiver=HUB_NODE_ID, item=item,
-                           catalog_expired=expired)
+                           catalog_expired=expired, flags=self._skew_flags(tx, record.log_id))
         return Context(view=View.COUNTY, now=tx.now, receiver=HUB_NODE_ID)
 
     def answer(self, tx: Transaction, record: Record, refusal: Refusal) -> None:
@@ -223,8 +224,6 @@ class HubTier:
         county = cast(CountyTransaction, tx)
         submitted = {c.case_id: c.record for c in changes
                      if c.before is None and c.record is not None}
-        if submitted:
-            self._skew_flags(county, records[0].log_id, list(submitted))
         current = None
         with contextlib.suppress(NotFoundError):
             current = self.hub.catalog_version(tx)  # once for the batch
@@ -246,17 +245,19 @@ class HubTier:
 
     # -- beside the projection --------------------------------------------------------------------
 
-    def _skew_flags(self, tx: CountyTransaction, node_id: str, case_ids: list[str]) -> None:
-        """Node clocks can be days off: flag it, never refuse for it (deadlines count from the
-        county's receipt)."""
-        node = tx.node(node_id)
+    def _skew_flags(self, tx: Transaction, node_id: str) -> tuple[str, ...]:
+        """Node clocks can be days off: flag the cases it takes, never refuse for it (deadlines
+        count from the county's receipt). Looked up once per batch, written with the change."""
+        if self._skew is not None and self._skew[0] is tx and self._skew[1] == node_id:
+            return self._skew[2]
+        node = cast(CountyTransaction, tx).node(node_id)
         skew = node.clock_skew_s if node is not None else None
-        if skew is None or abs(skew) <= self.hub.config.clock_skew_threshold_s:
-            return
-        for case_id in case_ids:
-            tx.cases.flag(case_id, [f"taken at {node_id}, whose clock was "
-                                    f"{describe_skew(skew)} the county's at its last sync; "
-                                    "deadlines count from the hub's receipt"])
+        flags: tuple[str, ...] = ()
+        if skew is not None and abs(skew) > self.hub.config.clock_skew_threshold_s:
+            flags = (f"taken at {node_id}, whose clock was {describe_skew(skew)} the county's "
+                     "at its last sync; deadlines count from the hub's receipt",)
+        self._skew = (tx, node_id, flags)
+        return flags
 
     def _recheck(self, tx: CountyTransaction, record: Record, source: Record | None,
                  current: CatalogPublished | None, tier: str) -> None:

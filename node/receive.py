@@ -319,7 +319,8 @@ class Receiver:
             case = cases.get(case_id)
             context = self.tier.context(tx, case, record)
             if case_id in flags:  # the time flags go in with the change itself
-                context = dataclasses.replace(context, flags=tuple(flags.pop(case_id)))
+                context = dataclasses.replace(
+                    context, flags=(*context.flags, *flags.pop(case_id)))
             if record.seq in lacking:
                 context = dataclasses.replace(context, missing_scans=lacking[record.seq])
             outcome = apply(case, record, context)
