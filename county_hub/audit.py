@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from county_hub.hub import Hub
 from county_hub.store import HubReader
-from node.kernel.authority import REASONS, CaseInfo, GrantInfo, NodeInfo, judge_batch
+from node.kernel.authority import AUTHORITY, REASONS, CaseInfo, GrantInfo, NodeInfo, judge_batch
 from node.kernel.chain import chain_batch, check_records
 from node.kernel.clock import from_ms
 from node.kernel.errors import NotFoundError, UsageError, VerificationError
@@ -37,7 +37,7 @@ from node.kernel.identity import (
     key_id_of,
     load_certificate,
 )
-from node.kernel.payloads import CaseSubmitted
+from node.kernel.payloads import ActionRefused, CaseSubmitted
 from node.kernel.records import LogHead, Record, Verdict, parse_record
 
 __all__ = ["AuditReport", "Problem", "export_case", "verify_all"]
@@ -60,6 +60,9 @@ class AuditReport:
     records: int = 0
     logs: int = 0
     certificates: int = 0
+    # records an authority rule refused at receipt, standing in their log without effect and
+    # answered by the county's signed refusal: as the rules say, not a problem
+    without_effect: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -89,6 +92,7 @@ class _AuditFacts:
     now: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     receiver: str = HUB_NODE_ID
     skew_tolerance: dt.timedelta = dt.timedelta(minutes=10)
+    answered: set[tuple[str, int]] = field(default_factory=set)  # refused by the county's log
 
     def node(self, node_id: str) -> NodeInfo | None:
         row = self.reader.node(node_id)
@@ -129,7 +133,8 @@ def verify_all(hub: Hub) -> AuditReport:
         submissions = _submissions(hub, r, stored)
         facts = _AuditFacts(reader=r, county_code=hub.config.county_code,
                             submissions=submissions,
-                            complete=DbBlobStore(hub.store.db, hub.clock).complete)
+                            complete=DbBlobStore(hub.store.db, hub.clock).complete,
+                            answered=_answered(stored.get(HUB_NODE_ID, [])))
         for log_id in log_ids:
             report.logs += 1
             _verify_log(hub, r, log_id, stored[log_id], keys, facts, report)
@@ -182,6 +187,20 @@ def _submissions(hub: Hub, reader: HubReader,
     return found
 
 
+def _answered(rows: Stored) -> set[tuple[str, int]]:
+    """The records the county's own log answered with a signed refusal (its signatures are
+    audited with the rest of that log)."""
+    found: set[tuple[str, int]] = set()
+    for _seq, _hash, body, signature, _at in rows:
+        try:
+            payload = parse_record(body, signature).payload
+        except VerificationError:
+            continue
+        if isinstance(payload, ActionRefused):
+            found.add((payload.refused_log_id, payload.refused_seq))
+    return found
+
+
 def _verify_log(hub: Hub, reader: HubReader, log_id: str, rows: Stored,
                 keys: dict[bytes, x509.Certificate], facts: _AuditFacts,
                 report: AuditReport) -> None:
@@ -204,7 +223,7 @@ def _verify_log(hub: Hub, reader: HubReader, log_id: str, rows: Stored,
     for verdict, (seq, *_rest) in zip(placed.verdicts, rows, strict=True):
         if verdict.verdict is Verdict.REFUSED:
             problem(seq, verdict.reason_code, verdict.message)
-    _judge_log(log_id, placed.verdicts, rows, facts, problem)
+    _judge_log(log_id, placed.verdicts, rows, facts, problem, report)
     head = reader.head(log_id)
     last_seq = rows[-1][0] if rows else 0
     last_hash = rows[-1][1] if rows else b""
@@ -214,7 +233,7 @@ def _verify_log(hub: Hub, reader: HubReader, log_id: str, rows: Stored,
 
 
 def _judge_log(log_id: str, verdicts: Sequence[object], rows: Stored, facts: _AuditFacts,
-               problem: Callable[[int, str, str], None]) -> None:
+               problem: Callable[[int, str, str], None], report: AuditReport) -> None:
     """The authority rules over the log's records, each as of its own arrival."""
     facts.judging = log_id
     facts.seen = {}
@@ -227,7 +246,10 @@ def _judge_log(log_id: str, verdicts: Sequence[object], rows: Stored, facts: _Au
         judgement = judge_batch([record], facts, previous_time=previous,
                                 items=_items(facts, record))[0]
         previous = record.header.recorded_at
-        if not judgement.allowed and REASONS.get(judgement.code) is not None:
+        if (not judgement.allowed and judgement.code in AUTHORITY
+                and (log_id, record.seq) in facts.answered):
+            report.without_effect += 1
+        elif not judgement.allowed and REASONS.get(judgement.code) is not None:
             problem(record.seq, judgement.code, judgement.message)
         payload = record.payload
         if isinstance(payload, CaseSubmitted) and judgement.allowed:

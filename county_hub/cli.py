@@ -19,7 +19,7 @@ from county_hub.delegation import grant as grant_delegation
 from county_hub.delegation import withdraw as withdraw_delegation
 from county_hub.enrolment import issue_token
 from county_hub.home import HubConfig
-from county_hub.hub import Hub, init_hub
+from county_hub.hub import HUB_RESTORE, Hub, init_hub
 from county_hub.operators import add_operator, disable_operator, import_operators, list_operators
 from county_hub.processes import serve_processes
 from county_hub.server import ServeInfo
@@ -34,7 +34,8 @@ from county_hub.supervision import (
 )
 from county_hub.tier import describe_skew
 from county_hub.workflow import ROLES, ActResult, act, parse_operators_toml
-from node.cli_support import Output, bianmin_command, clock, serve_settings
+from node.cli_support import RESTORE_ADVICE, Output, bianmin_command, clock, serve_settings
+from node.kernel.authority import AUTHORITY, EFFECTS, REASONS
 from node.kernel.catalog import parse_catalog_toml
 from node.kernel.clock import CST
 from node.kernel.deadlines import Calendar, parse_calendar_toml
@@ -44,6 +45,8 @@ from node.kernel.payloads import CatalogPublished, NodeRevoked, Outcome
 from node.kernel.workflow import Action
 
 __all__ = ["hub"]
+
+RESTORE_ADVICE["hub.toml"] = lambda _home: HUB_RESTORE
 
 
 @click.group()
@@ -461,14 +464,39 @@ def resolve(home: Path, out: Output, alarm_id: int, operator: str, note: str) ->
 @bianmin_command(hub, "refusals")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 def refusals(home: Path, out: Output, limit: int) -> None:
-    """Refused records: counts by reason, and the most recent ones (kept as evidence)."""
+    """What the county refused: records kept as evidence (by reason: whether the log went on
+    or stopped there), actions that had no effect (the county's signed refusals, by reason),
+    and the logs stopped until an operator looks; then the most recent evidence."""
     with _open(home) as the_hub, the_hub.store.reading() as r:
         counts = r.refusal_counts()
+        answered = r.answered_counts()
         recent = r.recent_evidence(limit)
-    lines = [f"{n:>6}  {reason}" for reason, n in sorted(counts.items())] or ["no refusals"]
+        alarms = r.open_alarms()
+    stopped = [{"node_id": a.node_id, "alarm": a.id, "kind": a.kind, "seq": a.seq}
+               for a in alarms if a.kind == "fork"]
+
+    def how(reason: str) -> str:
+        return ("stood in its log without effect; the writer was told" if reason in AUTHORITY
+                else "refused; the log takes nothing past it until the node resends it right")
+
+    lines = ["records refused, kept as evidence:"]
+    lines += [f"  {n:>6}  {reason}: {how(reason)}" for reason, n in sorted(counts.items())
+              ] or ["        none"]
+    lines += ["actions without effect, answered with a signed refusal:"]
+    lines += [f"  {n:>6}  {code}: {_meaning(code)}" for code, n in sorted(answered.items())
+              ] or ["        none"]
+    lines += [f"log {s['node_id']} stopped at seq {s['seq']}: fork alarm #{s['alarm']} is open "
+              f"('bianmin hub alarms resolve {s['alarm']}')" for s in stopped]
+    if recent:
+        lines += ["most recent evidence:"]
     lines += [f"  #{e['id']} {e['log_id']}#{e['seq']} from {e['peer']}: {e['message']}"
               for e in recent]
-    out.result({"counts": counts, "recent": recent}, lines)
+    out.result({"counts": counts, "answered": answered, "stopped": stopped,
+                "recent": recent}, lines)
+
+
+def _meaning(code: str) -> str:
+    return EFFECTS.get(code) or (REASONS[code].means if code in REASONS else "")
 
 
 @hub.group()
@@ -484,9 +512,12 @@ def audit_verify(home: Path, out: Output) -> None:
         report = verify_all(the_hub)
     summary = (f"checked {report.records} records in {report.logs} logs and "
                f"{report.certificates} certificates: "
-               + ("all verify" if report.clean else f"{len(report.problems)} problem(s)"))
+               + ("all verify" if report.clean else f"{len(report.problems)} problem(s)")
+               + (f"; {report.without_effect} record(s) stand without effect, refused at "
+                  "receipt and answered (see 'bianmin hub refusals')"
+                  if report.without_effect else ""))
     out.result({"clean": report.clean, "records": report.records, "logs": report.logs,
-                "certificates": report.certificates,
+                "certificates": report.certificates, "without_effect": report.without_effect,
                 "problems": [p.__dict__ for p in report.problems]},
                [summary, *(f"  {p}" for p in report.problems)])
     if not report.clean:

@@ -37,6 +37,11 @@ __all__ = ["Hub", "init_hub"]
 MIGRATIONS = "county_hub:migrations"
 
 
+HUB_RESTORE = ("Restore the county's database from its latest backup (docs/operations.md, "
+               "'Backups and restore'); the nodes keep every record and resend what the "
+               "restored hub lacks")
+
+
 @dataclass
 class Hub:
     home: Path
@@ -48,11 +53,16 @@ class Hub:
     _catalog_hashes: dict[int, bytes] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, home: Path, clock: Clock, *, upgrade: bool = True) -> Hub:
+    def open(cls, home: Path, clock: Clock, *, upgrade: bool = True,
+             thorough: bool = False) -> Hub:
+        """The hub at ``home``, its database checked (``thorough``: with SQLite's quick_check,
+        as ``hub serve`` does at start) and upgraded to the newest schema."""
         config = HubConfig.load(home)
         keys = HubKeys.load(home)
-        db = Database(config.db_url or default_db_url(home), migrations=MIGRATIONS)
+        db = Database(config.db_url or default_db_url(home), migrations=MIGRATIONS,
+                      restore=HUB_RESTORE)
         try:
+            db.check(thorough=thorough)
             if upgrade:
                 db.upgrade()
         except BaseException:

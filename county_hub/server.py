@@ -67,8 +67,13 @@ class HubSyncHandler:
         if self._metrics is not None:
             self._metrics.batch_seconds.observe(took)
             self._metrics.accepted.labels(tier="node").inc(accepted)
-            for o in refused:
-                self._metrics.refused.labels(reason=o.reason_code or "refused").inc()
+            for o in refused:  # not the records behind a refusal: they are not refused for
+                # anything of their own, and the node sends them again
+                if o.reason_code != "after_refusal":
+                    self._metrics.refused.labels(reason=o.reason_code or "refused").inc()
+            for o in result.outcomes:
+                if o.status == "accepted" and o.reason_code:  # stands without effect
+                    self._metrics.refused.labels(reason=o.reason_code).inc()
         if records or refused:
             event(log, f"push of {log_id}: {accepted} accepted, {len(refused)} refused, "
                        f"committed up to {result.committed_seq}",

@@ -213,6 +213,19 @@ class HubReader(SqlReader):
         return {r.department: bool(r.favourable)
                 for r in self.conn.execute(select(o).where(o.c.case_id == case_id))}
 
+    def answered_counts(self) -> dict[str, int]:
+        """The county's signed refusals (``ActionRefused``) by reason code: records that had no
+        effect here, whose writers were told."""
+        t = self.t.trail
+        assert t is not None
+        counts: dict[str, int] = {}
+        for (detail,) in self.conn.execute(select(t.c.detail).where(
+                t.c.kind == "ActionRefused")):
+            code = str(detail).partition(":")[0]
+            key = code if code.isidentifier() else "other"
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def trail_rows(self, *, case_id: str | None = None, node_id: str | None = None,
                    operator: str | None = None, since: dt.datetime | None = None,
                    until: dt.datetime | None = None) -> list[dict[str, object]]:

@@ -167,25 +167,25 @@ class HubTier:
                                 clock=self.hub.clock,
                                 audience=case.origin if case is not None else None)
         tx.add_trail(kind="ActionRefused", case_id=refusal.case_id, node_id=record.log_id,
-                     detail=refusal.message, record=answer)
+                     detail=f"{refusal.code}: {refusal.message}", record=answer)
 
     def refused(self, tx: Transaction, record: Record, code: str, message: str) -> None:
-        """A township's decision refused under the authority rules is answered with a signed
-        refusal that flows down: below the county it was provisional, and the village must
-        show plainly that it does not stand (authority rule 5)."""
-        if not isinstance(record.payload, Decision) or record.log_id == HUB_NODE_ID:
+        """A record the authority rules refused stands in its log without effect; this signed
+        refusal tells its writer -- and, for a township's decision, the village whose case it
+        was, where the decision was provisional and must plainly not stand (rule 5)."""
+        if record.log_id == HUB_NODE_ID:
             return
-        case = tx.cases.get(record.payload.case_id)
-        if case is None:
-            return
-        answer = tx.seal_append(ActionRefused(case_id=case.case_id,
-                                              refused_log_id=record.log_id,
+        case_id = str(getattr(record.payload, "case_id", ""))
+        case = tx.cases.get(case_id) if case_id else None
+        audience = (case.origin if isinstance(record.payload, Decision) and case is not None
+                    else record.log_id)
+        answer = tx.seal_append(ActionRefused(case_id=case_id, refused_log_id=record.log_id,
                                               refused_seq=record.seq,
                                               reason=f"the county does not accept this "
-                                                     f"decision: {message} [{code}]"),
+                                                     f"record: {message} [{code}]"),
                                 log_id=HUB_NODE_ID, signer=self.hub.keys.records,
-                                clock=self.hub.clock, audience=case.origin)
-        tx.add_trail(kind="ActionRefused", case_id=case.case_id, node_id=record.log_id,
+                                clock=self.hub.clock, audience=audience)
+        tx.add_trail(kind="ActionRefused", case_id=case_id, node_id=record.log_id,
                      detail=f"{code}: {message}", record=answer)
 
     def lacking(self, tx: Transaction, record: Record, materials: Sequence[str]) -> None:
@@ -201,7 +201,7 @@ class HubTier:
                                 log_id=HUB_NODE_ID, signer=self.hub.keys.records,
                                 clock=self.hub.clock, audience=record.log_id)
         tx.add_trail(kind="ActionRefused", case_id=case_id, node_id=record.log_id,
-                     detail=message, record=answer)
+                     detail=f"scan_missing: {message}", record=answer)
 
     def audience(self, tx: Transaction, record: Record) -> str | None:
         def origin(case_id: str) -> str | None:

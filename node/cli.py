@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from node.backup import backup_node
-from node.cli_support import Interrupted, Output, bianmin_command, clock
+from node.cli_support import EXIT_QUEUED, Interrupted, Output, bianmin_command, clock
 from node.daemon import DaemonSettings, run_daemon
 from node.enrolment import init_node
 from node.kernel.clock import CST
@@ -40,6 +40,7 @@ from node.kernel.payloads import (
 )
 from node.kernel.records import Record
 from node.service import MaterialInput, NodeService, open_node, upstream_client
+from node.syncer import SyncReport
 from sync import ONE_SHOT, SyncError
 
 __all__ = ["mask_id", "node"]
@@ -276,34 +277,55 @@ def show(home: Path, out: Output, case_id: str) -> None:
 
 @bianmin_command(node, "sync")
 def sync_cmd(home: Path, out: Output) -> None:
-    """One round with the upstream: push unsynced records, pull what is new."""
+    """One round with the upstream: push unsynced records, pull what is new. An upstream that
+    cannot be reached is not an error: what waits is queued here, safe, and the command says so
+    and exits 3 (docs/operations.md)."""
     progress = TerminalProgress() if sys.stderr.isatty() and not out.as_json else None
     with open_node(home, clock()) as service:
         try:
-            try:
-                with upstream_client(home, service.config,
-                                     call_timeout_s=ONE_SHOT.call_timeout_s) as client:
-                    report = service.sync(client, ONE_SHOT, progress=progress)
-            except TransportError as exc:
-                if not service.config.fallback:
-                    raise
-                out.note(f"{exc}; trying the county directly at {service.config.fallback}")
-                with upstream_client(home, service.config,
-                                     call_timeout_s=ONE_SHOT.call_timeout_s,
-                                     fallback=True) as client:
-                    report = service.sync(client, ONE_SHOT, progress=progress)
+            report = _sync_round(home, service, out, progress)
+        except TransportError as exc:
+            if progress is not None:
+                progress.finish()
+            waiting = service.queued()
+            out.result({"reachable": False, "queued": waiting, "message": str(exc)},
+                       f"not synced: {exc}. {waiting[0].upper()}{waiting[1:]}.")
+            sys.exit(EXIT_QUEUED)
         finally:
             if progress is not None:
                 progress.finish()
-    text = (f"pushed {report.pushed} record(s), {report.received} case(s) now received "
+    text = [f"pushed {report.pushed} record(s), {report.received} case(s) now received "
             f"upstream; pulled {report.pulled} record(s): {report.decisions} decision(s)"
-            + (f", catalog version {report.catalog_version}" if report.catalog_version else ""))
-    if report.blobs:
-        text += f"; uploaded {report.blobs} file(s), {report.blob_bytes} bytes"
+            + (f", catalog version {report.catalog_version}" if report.catalog_version else "")
+            + (f"; uploaded {report.blobs} file(s), {report.blob_bytes} bytes"
+               if report.blobs else "")]
+    text += [f"  without effect upstream: {line}" for line in report.no_effect]
+    if report.lost_scans:
+        text.append(f"  {len(report.lost_scans)} scan(s) named by records are not at this desk "
+                    "(lost or empty): the county will ask for them again; see 'bianmin node "
+                    "cases'")
     out.result({"pushed": report.pushed, "received": report.received,
                 "pulled": report.pulled, "decisions": report.decisions,
                 "catalog_version": report.catalog_version, "blobs": report.blobs,
-                "blob_bytes": report.blob_bytes}, text)
+                "blob_bytes": report.blob_bytes, "no_effect": report.no_effect,
+                "lost_scans": report.lost_scans}, text)
+
+
+def _sync_round(home: Path, service: NodeService, out: Output,
+                progress: TerminalProgress | None) -> SyncReport:
+    """A round with the upstream, or, if it cannot be reached and a fallback is set, with
+    the county directly."""
+    try:
+        with upstream_client(home, service.config,
+                             call_timeout_s=ONE_SHOT.call_timeout_s) as client:
+            return service.sync(client, ONE_SHOT, progress=progress)
+    except TransportError as exc:
+        if not service.config.fallback:
+            raise
+        out.note(f"{exc}; trying the county directly at {service.config.fallback}")
+        with upstream_client(home, service.config, call_timeout_s=ONE_SHOT.call_timeout_s,
+                             fallback=True) as client:
+            return service.sync(client, ONE_SHOT, progress=progress)
 
 
 @bianmin_command(node, "status")
@@ -393,7 +415,9 @@ def conclude(home: Path, out: Output, case_id: str, note: str) -> None:
 
 
 class TerminalProgress:
-    """A one-line progress display for a long sync, on a terminal only (stderr)."""
+    """A one-line progress display for a long sync, on a terminal only (stderr): the real
+    totals from the start (the syncer counts what waits before it sends), the rate so far,
+    and what is left at that rate."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
@@ -406,17 +430,36 @@ class TerminalProgress:
         if now - self.shown < 0.2 and records < records_total:
             return
         self.shown, self.used = now, True
-        elapsed = max(now - self.started, 1e-3)
-        rate = records / elapsed
-        left = (records_total - records) / rate if rate > 0 else 0.0
-        mb = 1 << 20
-        click.echo(f"\rpushed {records}/{records_total} records, files "
-                   f"{bytes_sent / mb:.1f}/{bytes_total / mb:.1f} MB, {rate:.0f} records/s, "
-                   f"~{left:.0f} s left   ", nl=False, err=True)
+        click.echo("\r" + progress_line(records=records, records_total=records_total,
+                                        bytes_sent=bytes_sent, bytes_total=bytes_total,
+                                        elapsed=now - self.started) + "   ", nl=False, err=True)
 
     def finish(self) -> None:
         if self.used:
             click.echo("", err=True)
+            self.used = False
+
+
+def progress_line(*, records: int, records_total: int, bytes_sent: int, bytes_total: int,
+                  elapsed: float) -> str:
+    """``pushed 1200/10000 records, 12.3/90.0 MB, 1.1 MB/s, about 1 min 10 s left``."""
+    mb = 1 << 20
+    line = (f"pushed {records}/{records_total} records, "
+            f"{bytes_sent / mb:.1f}/{bytes_total / mb:.1f} MB")
+    if bytes_sent <= 0 or elapsed < 1.0:
+        return line + ", estimating the time left"
+    rate = bytes_sent / elapsed
+    left = max(0.0, (bytes_total - bytes_sent) / rate)
+    return line + f", {rate / mb:.2f} MB/s, about {_duration(left)} left"
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
 
 
 @bianmin_command(node, "run")
@@ -430,7 +473,7 @@ class TerminalProgress:
 def run_cmd(home: Path, out: Output, interval: float | None, log_format: str | None,
             rounds: int | None) -> None:
     """Keep syncing with the upstream until SIGTERM or SIGINT."""
-    with open_node(home, clock()) as service:
+    with open_node(home, clock(), thorough=True) as service:
         interval = interval or service.config.run.interval_s
         log_format = log_format or service.config.run.log_format
         with upstream_client(home, service.config, call_timeout_s=30) as client:

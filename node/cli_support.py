@@ -1,8 +1,18 @@
 """What every bianmin command shares: ``--home``, ``--json``, output and error reporting.
 
 Expected failures print one line on stderr (and, with ``--json``, exactly one
-``{"error": {"code": ..., "message": ...}}`` object on stdout) and exit 1; click's usage errors
-exit 2. Only a bug shows a traceback.
+``{"error": {"code": ..., "message": ...}}`` object on stdout). Exit statuses (docs/operations.md):
+
+* 0 -- done;
+* 1 -- refused or failed: the line says what was wrong and what to do; nothing was changed;
+* 2 -- the command line itself is wrong (click's usage errors, mutually exclusive options);
+* 3 -- the upstream could not be reached: what was to be sent is queued here, nothing is lost;
+* 4 -- the disk or a database cannot be used (damaged, full, read-only): nothing was changed;
+* 130 -- interrupted (Ctrl-C); the line says what had been saved.
+
+A failure of the disk or of SQLite anywhere in a command (a full disk half-way through a write,
+a read-only home, a damaged page) is turned into its one line at this boundary
+(``node.store.db.storage_error``). Only a bug shows a traceback.
 """
 
 from __future__ import annotations
@@ -21,12 +31,22 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 
 from node.kernel.clock import Clock, OffsetClock, SystemClock
-from node.kernel.errors import BianminError, ConfigError, UsageError
+from node.kernel.errors import (
+    BianminError,
+    ConfigError,
+    StorageError,
+    TransportError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from node.settings import ServeSettings
 
-__all__ = ["Interrupted", "Output", "bianmin_command", "clock", "jsonable", "serve_settings"]
+__all__ = ["EXIT_QUEUED", "EXIT_STORAGE", "RESTORE_ADVICE", "Interrupted", "Output",
+           "bianmin_command", "clock", "jsonable", "serve_settings"]
+
+EXIT_QUEUED = 3  # the upstream could not be reached: queued here, nothing lost
+EXIT_STORAGE = 4  # the disk or a database cannot be used
 
 
 class Interrupted(BianminError):
@@ -119,15 +139,21 @@ def bianmin_command(group: click.Group, name: str, *, home: bool = True,
             out = Output(as_json)
             try:
                 fn(*args, out=out, **kwargs)
-            except BianminError as exc:
-                out.error(exc)
-                sys.exit(1)
             except Interrupted as exc:
                 out.error(exc)
                 sys.exit(130)
+            except BianminError as exc:
+                out.error(exc)
+                sys.exit(_exit_status(exc))
             except KeyboardInterrupt:
                 click.echo("interrupted", err=True)
                 sys.exit(130)
+            except Exception as exc:
+                found = _storage_error(exc, kwargs.get("home"))
+                if found is None:
+                    raise  # a bug: let it show
+                out.error(found)
+                sys.exit(EXIT_STORAGE)
 
         wrapped: Any = json_option(run)
         if home:
@@ -135,6 +161,31 @@ def bianmin_command(group: click.Group, name: str, *, home: bool = True,
         return cast(F, group.command(name, **attrs)(wrapped))
 
     return decorate
+
+
+def _exit_status(exc: BianminError) -> int:
+    if isinstance(exc, TransportError):
+        return EXIT_QUEUED
+    if isinstance(exc, StorageError):
+        return EXIT_STORAGE
+    return 1
+
+
+# How each tier restores a damaged database, by the file that marks its home; a tier's CLI
+# adds its own (``county_hub.cli``: hub.toml), so that this layer knows none above it.
+RESTORE_ADVICE: dict[str, Callable[[Path], str]] = {}
+
+
+def _storage_error(exc: Exception, home: object) -> StorageError | None:
+    """A failure of the disk or of SQLite, as the one line for the tier at ``home``."""
+    from node.service import restore_advice  # noqa: PLC0415 -- only on a failure
+    from node.store.db import storage_error  # noqa: PLC0415
+
+    where = home if isinstance(home, Path) else Path.cwd()
+    advice = {"node.toml": restore_advice, **RESTORE_ADVICE}
+    restore = next((how(where) for marker, how in advice.items()
+                    if (where / marker).exists()), "")
+    return storage_error(exc, where=where, restore=restore)
 
 
 def serve_settings(configured: ServeSettings, **options: object) -> ServeSettings:

@@ -71,11 +71,18 @@ def _summary(report: SyncReport) -> str:
         parts.append(f"{report.decisions} decision(s)")
     if report.requests:
         parts.append(f"{report.requests} supplement request(s)")
+    if report.no_effect:
+        parts.append(f"{len(report.no_effect)} record(s) without effect upstream "
+                     f"(first: {report.no_effect[0]})")
+    if report.lost_scans:
+        parts.append(f"{len(report.lost_scans)} scan(s) lost at this desk: the county will ask "
+                     "for them again")
     return ", ".join(parts)
 
 
 def guarded_round(round_fn: Callable[[], T], *, settings: DaemonSettings, log: LineLog,
-                  failures: int, upstream: str) -> tuple[T | None, int, float]:
+                  failures: int, upstream: str,
+                  queued: Callable[[], str] | None = None) -> tuple[T | None, int, float]:
     """One sync round of a daemon loop (``node run``, the township's county link): its
     result (None if it failed), the failures in a row since the last good round, and the
     wait before the next. An unreachable upstream or a failed round is logged and backed off
@@ -84,8 +91,10 @@ def guarded_round(round_fn: Callable[[], T], *, settings: DaemonSettings, log: L
         result = round_fn()
     except TransportError as exc:
         delay = backoff_delay(settings, failures + 1)
-        log("unreachable", f"{upstream} unreachable ({exc}); next try in {delay:.0f} s",
-            ok=False, error=str(exc), next_in_s=round(delay, 1))
+        waiting = queued() if queued is not None else ""
+        log("unreachable", f"{upstream} unreachable ({exc}); "
+                           + (f"{waiting}; " if waiting else "") + f"next try in {delay:.0f} s",
+            ok=False, error=str(exc), next_in_s=round(delay, 1), queued=waiting)
         return None, failures + 1, delay
     except BianminError as exc:
         delay = backoff_delay(settings, failures + 1)
@@ -111,7 +120,8 @@ def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSet
             try:
                 report, failures, delay = guarded_round(
                     lambda: service.sync(client, ROUND_POLICY, should_stop=stop.is_set),
-                    settings=settings, log=log, failures=failures, upstream="upstream")
+                    settings=settings, log=log, failures=failures, upstream="upstream",
+                    queued=service.queued)
             except Stopped:
                 break
             if report is not None:

@@ -43,7 +43,7 @@ from node.kernel.identity import (
 )
 from node.kernel.payloads import Heartbeat, KeyRotated
 from node.kernel.projector import Case, Change, Context, Refusal, apply
-from node.kernel.records import LogHead, Record, RecordVerdict, parse_record
+from node.kernel.records import LogHead, Record, RecordVerdict, Verdict, parse_record
 from node.kernel.wire import decode_heartbeat
 from node.store.seam import Alarm, Reader, Store, Transaction
 from node.store.sql import case_of
@@ -118,6 +118,18 @@ class Claim:
 
 
 @dataclass(kw_only=True)
+class _Judged:
+    """A placed batch after the authority rules: what stands, the time flags by case, the scans
+    that never arrived by seq, and the records that stand without effect (``void``, by seq:
+    their verdict, accepted with the authority rule's code)."""
+
+    result: BatchResult
+    flags: dict[str, list[str]] = field(default_factory=dict)
+    lacking: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    void: dict[int, RecordVerdict] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
 class _Checked:
     inbound: Inbound
     checked: list[Record | RecordVerdict]
@@ -163,7 +175,7 @@ class Receiver:
         self.check_not_held(inbound.log_id)
         checked = self._check(inbound)
         with self.store.transaction() as tx:
-            result = self._place(tx, checked)
+            result = self._place(tx, checked, void=True)
             self._keep_refused(tx, inbound, result)
         return result
 
@@ -246,38 +258,57 @@ class Receiver:
                                     map_fn=self.map_fn)
         return _Checked(inbound=inbound, checked=checked, certificates=certs)
 
-    def _place(self, tx: Transaction, checked: _Checked) -> BatchResult:
+    def _place(self, tx: Transaction, checked: _Checked, *, void: bool = False) -> BatchResult:
+        """Chain, judge, store and project one log's batch. ``void`` (pushes): a record the
+        authority rules refuse stands in its log without effect (``_Judged``); otherwise (pulls)
+        it is refused, and the batch with it."""
         inbound, log_id = checked.inbound, checked.inbound.log_id
         head = tx.lock_head(log_id)
         result = chain_batch(checked.checked, log_id=log_id, head=head,
                              known_hash=lambda seq: tx.hash_at(log_id, seq),
                              contiguous=inbound.contiguous, revoked_from=tx.revoked_from(log_id),
                              admit_key=self.admit_key(log_id))
-        flags: dict[str, list[str]] = {}
-        lacking: dict[int, tuple[str, ...]] = {}
+        judged = _Judged(result=result)
         if result.accepted:
-            result, flags, lacking = self._judge(tx, result, head)
+            judged = self._judge(tx, result, head, void=void)
+        result = judged.result
         accepted = list(result.accepted)
         for cert in checked.certificates.values():
             if identity_of(cert).node_id == log_id:
                 tx.add_certificate(cert)
         if not accepted:
             return result
-        tx.append(accepted, audience=lambda r: self.tier.audience(tx, r), advance_head=False)
+        tx.append(accepted, audience=lambda r: self.tier.receiver if r.seq in judged.void
+                  else self.tier.audience(tx, r), advance_head=False)
         if result.head.seq > head.seq or result.head != head:
             tx.set_head(log_id, result.head)
         for record in accepted:
             if isinstance(record.payload, KeyRotated):
                 tx.add_certificate(load_certificate(record.payload.new_certificate))
-        self._project(tx, accepted, flags, lacking)
+        standing = [r for r in accepted if r.seq not in judged.void]
+        if standing:
+            self._project(tx, standing, judged)
         for record in accepted:
-            if record.seq in lacking:
-                self.tier.lacking(tx, record, lacking[record.seq])
+            if record.seq in judged.lacking:
+                self.tier.lacking(tx, record, judged.lacking[record.seq])
+            elif record.seq in judged.void:
+                verdict = judged.void[record.seq]
+                self._void(tx, inbound.peer, record, verdict.reason_code, verdict.message)
         return result
 
-    def _judge(self, tx: Transaction, result: BatchResult, head: LogHead,
-               ) -> tuple[BatchResult, dict[str, list[str]], dict[int, tuple[str, ...]]]:
-        """The authority rules over the placed records: the result cut at the first refusal,
+    def _void(self, tx: Transaction, peer: str, record: Record, code: str,
+              message: str) -> None:
+        """A record the authority rules refused, standing in its log without effect: kept as
+        evidence with its alarm, and answered as the tier answers (the county: a signed
+        ``ActionRefused`` to its writer)."""
+        if self.keep(tx, peer=peer, log_id=record.log_id, seq=record.seq,
+                     raw=(record.body, record.signature), reason=code, message=message):
+            self.tier.refused(tx, record, code, message)
+
+    def _judge(self, tx: Transaction, result: BatchResult, head: LogHead, *,
+               void: bool) -> _Judged:
+        """The authority rules over the placed records: the result cut at the first refusal
+        (or, with ``void``, an authority refusal noted on its verdict and the batch going on),
         and the time flags (rule 10) of the records that stand, by case."""
         accepted = list(result.accepted)
         before = None
@@ -286,29 +317,38 @@ class Receiver:
             before = previous.header.recorded_at if previous is not None else None
         judgements = judge_batch(accepted, self.tier.facts(tx), previous_time=before,
                                  items=self.tier.decided_by(tx, accepted))
-        flags: dict[str, list[str]] = {}
-        lacking: dict[int, tuple[str, ...]] = {}
+        judged = _Judged(result=result)
         flagged: list[tuple[Record, tuple[str, ...]]] = []
         for record, judgement in zip(accepted, judgements, strict=True):
+            if void and judgement.code in AUTHORITY:
+                judged.void[record.seq] = RecordVerdict(
+                    seq=record.seq, verdict=Verdict.ACCEPTED, reason_code=judgement.code,
+                    message=f"{judgement.message} (it stands in the log without effect)",
+                    record=record)
+                continue
             if not judgement.allowed:
-                result = cut(result, judgement.seq, judgement.code, judgement.message,
-                             head_before=head)
+                judged.result = cut(result, judgement.seq, judgement.code, judgement.message,
+                                    head_before=head)
                 break
             if judgement.missing_scans:
-                lacking[record.seq] = judgement.missing_scans
+                judged.lacking[record.seq] = judgement.missing_scans
             if judgement.flags:
                 flagged.append((record, judgement.flags))
-                flags.setdefault(case_of(record) or "", []).extend(judgement.flags)
+                judged.flags.setdefault(case_of(record) or "", []).extend(judgement.flags)
+        if judged.void:
+            judged.result = dataclasses.replace(judged.result, verdicts=tuple(
+                judged.void.get(v.seq, v) if v.verdict is Verdict.ACCEPTED else v
+                for v in judged.result.verdicts))
         if flagged:  # one line of the trail per batch, however many records it flags
             first, found = flagged[0]
             more = f" (and {len(flagged) - 1} more record(s) of the batch)" if len(
                 flagged) > 1 else ""
             tx.add_trail(kind="Flagged", case_id=case_of(first) or "", node_id=first.log_id,
                          detail="; ".join(found) + more, record=first)
-        return result, flags, lacking
+        return judged
 
-    def _project(self, tx: Transaction, records: Sequence[Record],
-                 flags: dict[str, list[str]], lacking: Mapping[int, tuple[str, ...]]) -> None:
+    def _project(self, tx: Transaction, records: Sequence[Record], judged: _Judged) -> None:
+        flags, lacking = judged.flags, judged.lacking
         ids = [c for r in records if (c := case_of(r)) is not None]
         cases: dict[str, Case | None] = dict(tx.cases.get_many(ids)) if ids else {}
         changes: list[Change] = []
@@ -340,11 +380,8 @@ class Receiver:
             reason = REASONS.get(verdict.reason_code)
             if reason is not None and not reason.evidence:
                 continue
-            new = self.keep(tx, peer=inbound.peer, log_id=inbound.log_id, seq=verdict.seq,
-                            raw=verdict.raw, reason=verdict.reason_code,
-                            message=verdict.message)
-            if new and verdict.record is not None and verdict.reason_code in AUTHORITY:
-                self.tier.refused(tx, verdict.record, verdict.reason_code, verdict.message)
+            self.keep(tx, peer=inbound.peer, log_id=inbound.log_id, seq=verdict.seq,
+                      raw=verdict.raw, reason=verdict.reason_code, message=verdict.message)
 
     def keep(self, tx: Transaction, *, peer: str, log_id: str, seq: int,
              raw: tuple[bytes, bytes], reason: str, message: str) -> bool:

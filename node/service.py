@@ -97,6 +97,20 @@ __all__ = [
 
 
 @dataclass(frozen=True, kw_only=True)
+class Unsynced:
+    """The part of a node's log its upstream does not hold yet."""
+
+    records: int
+    record_bytes: int
+    cases: int
+    blob_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.record_bytes + self.blob_bytes
+
+
+@dataclass(frozen=True, kw_only=True)
 class MaterialInput:
     code: str
     path: Path | None = None
@@ -303,6 +317,28 @@ class NodeService:
                                     "with 'bianmin node cases'")
             return view, r.case_history(case_id)
 
+    def unsynced(self, reader: Reader, after: int) -> Unsynced:
+        """What of this node's log lies after seq ``after``: records, their bytes, the cases
+        they concern, and the bytes of the scans they name that this desk holds."""
+        head = reader.head(self.node_id)
+        rows = reader.raw_after(self.node_id, after, max(0, head.seq - after))
+        records = [parse_record(b, s) for _q, b, s in rows]
+        scans = {h for r in records for h in referenced_blobs(r)}
+        return Unsynced(
+            records=len(rows), record_bytes=sum(len(b) + len(s) for _q, b, s in rows),
+            cases=len({c for r in records if (c := getattr(r.payload, "case_id", None))}),
+            blob_bytes=sum(self.blobs.size(h) for h in scans if self.blobs.has(h)))
+
+    def queued(self) -> str:
+        """One calm line for an upstream that could not be reached: what waits here, safe."""
+        with self.store.reading() as r:
+            waiting = self.unsynced(r, r.mark(PUSHED))
+        if not waiting.records:
+            return "nothing is waiting to go up"
+        return (f"{waiting.records} record(s) of {waiting.cases} case(s) "
+                f"({waiting.total_bytes / (1 << 20):.1f} MB with their scans) are queued here, "
+                "safe: they go up at the next sync")
+
     def status(self) -> dict[str, object]:
         with self.store.reading() as r:
             head = r.head(self.node_id)
@@ -317,13 +353,8 @@ class NodeService:
             except UsageError:
                 catalog_info = {"version": 0}
             revoked = r.revocation(self.node_id)
-            unsynced = r.raw_after(self.node_id, pushed, max(0, head.seq - pushed))
-            record_bytes = sum(len(b) + len(s) for _q, b, s in unsynced)
-            blob_bytes = sum(
-                self.blobs.path(h).stat().st_size
-                for h in {h for _q, b, s in unsynced
-                          for h in referenced_blobs(parse_record(b, s))}
-                if self.blobs.has(h))
+            waiting = self.unsynced(r, pushed)
+            record_bytes, blob_bytes = waiting.record_bytes, waiting.blob_bytes
             last_ok, last_try = r.mark(LAST_SUCCESS), r.mark(LAST_ATTEMPT)
             return {
                 "last_sync": from_ms(last_ok).isoformat() if last_ok else None,
@@ -460,13 +491,23 @@ def finish_rotation(home: Path, store: NodeStore, node_id: str) -> None:
         pending_cert.unlink(missing_ok=True)
 
 
-def open_node(home: Path, clock: Clock) -> NodeService:
-    """Load a node's home folder: config, keys, CA, database (upgraded to the newest schema).
-    The service is a context manager: ``with open_node(home, clock) as node:``."""
+def restore_advice(home: Path) -> str:
+    """What to do when a node's database is lost or damaged."""
+    return (f"Restore the latest backup with 'bianmin node restore --home {home} FILE' (made "
+            f"by 'bianmin node backup'); with no backup, fetch this node's records back from "
+            f"its upstream with 'bianmin node recover --home {home}'")
+
+
+def open_node(home: Path, clock: Clock, *, thorough: bool = False) -> NodeService:
+    """Load a node's home folder: config, keys, CA, database (checked, and upgraded to the
+    newest schema; ``thorough``: with ``PRAGMA quick_check``, as serving processes do at
+    start). The service is a context manager: ``with open_node(home, clock) as node:``."""
     check_home(home)
     config = NodeConfig.load(home)
-    db = Database(sqlite_url(home / "node.db"), migrations=NODE_MIGRATIONS)
+    db = Database(sqlite_url(home / "node.db"), migrations=NODE_MIGRATIONS,
+                  restore=restore_advice(home))
     try:
+        db.check(thorough=thorough)
         db.upgrade()
         store = NodeStore(db, clock)
         finish_rotation(home, store, config.node_id)

@@ -70,6 +70,9 @@ class SyncReport:
     blob_bytes: int = 0
     refused: list[str] = field(default_factory=list)
     lost_scans: list[str] = field(default_factory=list)  # named, but not at this desk
+    # taken into the upstream's copy of the log, but without effect (an authority rule's
+    # refusal: the signed ActionRefused follows in the pull)
+    no_effect: list[str] = field(default_factory=list)
 
 
 class Syncer:
@@ -85,6 +88,7 @@ class Syncer:
         self.report = SyncReport()
         self._records_total = 0
         self._bytes_total = 0
+        self._bytes_sent = 0  # records and scans
 
     def run(self) -> SyncReport:
         with self.store.transaction() as tx:
@@ -111,9 +115,10 @@ class Syncer:
 
     def _tell(self) -> None:
         if self.progress is not None:
-            self.progress.update(records=self.report.pushed, records_total=self._records_total,
-                                 bytes_sent=self.report.blob_bytes,
-                                 bytes_total=self._bytes_total)
+            self.progress.update(records=self.report.pushed,
+                                 records_total=max(self._records_total, self.report.pushed),
+                                 bytes_sent=self._bytes_sent,
+                                 bytes_total=max(self._bytes_total, self._bytes_sent))
 
     # -- 1. hello -------------------------------------------------------------------------------
 
@@ -134,7 +139,11 @@ class Syncer:
                     "taking cases and call the county IT team.", code="log_behind_upstream")
             tx.set_mark(PUSHED, hello.committed_seq)
             self.report.received += tx.cases.mark_received(hello.committed_seq, tx.now)
-        self._records_total = head.seq - hello.committed_seq
+        with self.store.reading() as r:  # the real totals, from the start (issue 12)
+            waiting = self.service.unsynced(r, hello.committed_seq)
+        self._records_total = waiting.records
+        self._bytes_total = waiting.total_bytes
+        self._tell()
 
     # -- 2. push --------------------------------------------------------------------------------
 
@@ -175,6 +184,10 @@ class Syncer:
             if not relay:
                 self.report.received += tx.cases.mark_received(mark, tx.now)
         self.report.pushed += sum(1 for o in result.outcomes if o.status != "refused")
+        self._bytes_sent += sum(len(r.body) + len(r.signature) for r in batch)
+        self.report.no_effect.extend(f"{node_id}#{o.seq}: {o.message} [{o.reason_code}]"
+                                     for o in result.outcomes
+                                     if o.status == "accepted" and o.reason_code)
         self._tell()
         if result.refused:
             self.report.refused.extend(f"{node_id}#{o.seq}: {o.message}"
@@ -200,15 +213,19 @@ class Syncer:
             states = self.policy.run(functools.partial(self.client.blob_status, group,
                                                        log_id=for_log))
             for state in states:
+                held = blobs.has(state.sha256)
+                size = blobs.size(state.sha256) if held else 0
+                if not for_log:  # the totals counted this desk's scans whole: less what is up
+                    self._bytes_total -= size if state.complete else min(state.received, size)
+                elif not state.complete:  # a relayed village's scans come on top
+                    self._bytes_total += size - state.received
                 if state.complete:
                     continue
-                if not blobs.has(state.sha256) or blobs.size(state.sha256) == 0:
+                if not held or size == 0:
                     # lost at this desk (or an empty scan of an old release): the records go
                     # up all the same, and the county asks for the scan again (scan_missing)
                     self.report.lost_scans.append(state.sha256.hex())
                     continue
-                size = blobs.open(state.sha256).stat().st_size
-                self._bytes_total += size - state.received
                 self.policy.run(functools.partial(self._send_blob, state.sha256, size, for_log))
                 self._check_stop()
 
@@ -223,6 +240,7 @@ class Syncer:
                              timeout_s=timeout)
         self.report.blobs += 1
         self.report.blob_bytes += size - state.received
+        self._bytes_sent += size - state.received
         self._tell()
 
     # -- 3. pull --------------------------------------------------------------------------------

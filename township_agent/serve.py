@@ -118,7 +118,8 @@ def serve(home: Path, *, serving: ServeSettings, clock: Clock,
     ``serving.drain_s`` (so a load balancer or a village's health check turns away), and
     stop."""
     note = LineLog(settings.log_json, write)
-    with Runner(state_file=home / "serve.json") as runner, open_node(home, clock) as service:
+    with Runner(state_file=home / "serve.json") as runner, \
+            open_node(home, clock, thorough=True) as service:
         if service.config.tier != "township":
             raise ConfigError(f"{home} is the home of a {service.config.tier}, not a township")
         if serving.metrics:

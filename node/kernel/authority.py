@@ -525,6 +525,9 @@ def _downstream_case(record: Record, case_id: str, batch: _Batch) -> tuple[str, 
 
 
 def _overseer(record: Record, case_id: str, batch: _Batch) -> tuple[str, str] | None:
+    payload = record.payload
+    if isinstance(payload, ActionRefused) and payload.refused_log_id == batch.facts.receiver:
+        return None  # about one of this node's own records, whatever case it named
     if record.log_id == HUB_NODE_ID:
         return _downstream_case(record, case_id, batch)
     return _its_case(record, case_id, batch)

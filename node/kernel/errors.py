@@ -11,6 +11,8 @@ message a clerk can act on: what was wrong, where, and what to do (STYLE §8).
     │   └── NotFoundError            a case, node or file that does not exist here
     ├── StateError                   the action is not allowed in the case's current state
     ├── ConfigError                  the home folder is missing, half made, or inconsistent
+    ├── StorageError                 the disk or a database cannot be used: damaged, full,
+    │                                read-only (nothing was changed)
     ├── PeerError                    untrusted input from another node was refused
     │   └── VerificationError        signature, certificate, chain or body check failed
     │       └── ForkError            two different records claim the same log position
@@ -27,6 +29,7 @@ __all__ = [
     "NotFoundError",
     "PeerError",
     "StateError",
+    "StorageError",
     "TransportError",
     "UsageError",
     "VerificationError",
@@ -66,6 +69,13 @@ class StateError(BianminError):
 
 class ConfigError(BianminError):
     code = "config"
+
+
+class StorageError(BianminError):
+    """Codes: ``damaged_database``, ``database_missing``, ``disk_full``, ``read_only``,
+    ``no_permission``, ``disk_error``."""
+
+    code = "storage"
 
 
 class PeerError(BianminError):

@@ -6,14 +6,20 @@
 * PostgreSQL (the hub in production): the same SQLAlchemy constructs; appends lock the log's
   head row (``SELECT ... FOR UPDATE``), which is what SQLite's write lock gives for free.
 * The schema is whatever Alembic's migrations say; opening a database upgrades it to head.
+* A SQLite file that is missing, empty, or not SQLite's is refused before anything writes to
+  it (an empty file would otherwise open as a new, empty database: the node would look new);
+  when it looks wrong, or SQLite reports damage, ``PRAGMA quick_check`` says what is wrong and
+  the error says how to restore (``storage_error``, also used at every command's boundary).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import importlib.util
 import os
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,14 +27,96 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError, SQLAlchemyError
 
-from node.kernel.errors import ConfigError
+from node.kernel.errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["Database", "sqlite_url"]
+__all__ = ["Database", "sqlite_url", "storage_error"]
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+# what SQLite says, by the words of its messages, and what that means for the person at the
+# keyboard (sqlite3 exposes no error codes before Python 3.11.4's sqlite_errorcode)
+_SQLITE_MEANING = (("database or disk is full", "disk_full"),
+                   ("attempt to write a readonly database", "read_only"),
+                   ("database disk image is malformed", "damaged_database"),
+                   ("file is not a database", "damaged_database"),
+                   ("disk i/o error", "disk_error"))
+_ERRNO_MEANING = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full",
+                  errno.EROFS: "read_only", errno.EACCES: "no_permission",
+                  errno.EPERM: "no_permission", errno.EIO: "disk_error"}
+
+
+def storage_error(exc: BaseException, *, where: Path | str,
+                  restore: str = "") -> StorageError | None:
+    """What a failure of the disk or of SQLite means, as one line a clerk can act on (None:
+    the failure is not one of those). ``where``: the folder or database concerned;
+    ``restore``: how this tier restores a damaged database."""
+    meaning: str | None = None
+    if isinstance(exc, DBAPIError | sqlite3.Error):
+        text = str(exc.orig if isinstance(exc, DBAPIError) else exc).lower()
+        meaning = next((m for words, m in _SQLITE_MEANING if words in text), None)
+    elif isinstance(exc, OSError) and exc.errno is not None:
+        meaning = _ERRNO_MEANING.get(exc.errno)
+    if meaning is None:
+        return None
+    nothing = "nothing was changed"
+    message = {
+        "disk_full": f"the disk holding {where} is full; {nothing}. Free some space (old "
+                     "backups, downloads, the recycle bin) and run the command again",
+        "read_only": f"{where} is on a disk that is mounted read-only (a failing disk is often "
+                     f"remounted so); {nothing}. Copy the folder to a working disk "
+                     "('cp -a') and use it from there, or remount the disk read-write",
+        "no_permission": f"no permission to read or write in {where}; {nothing}. Run bianmin as "
+                         "the user who owns the folder",
+        "disk_error": f"the disk could not read or write {where} (an I/O error: the disk may "
+                      f"be failing); {nothing}. Copy the latest backup off this disk now",
+        "damaged_database": f"the database {where} is damaged ({exc.__class__.__name__}: "
+                            f"{str(getattr(exc, 'orig', None) or exc).strip()}); {nothing}. "
+                            f"{restore or 'Restore it from the latest backup'}",
+    }[meaning]
+    return StorageError(message, code=meaning)
+
+
+def check_sqlite_file(path: Path, *, restore: str) -> None:
+    """Refuse a database file that is missing, empty or not SQLite's; when its size is not
+    a whole number of pages, let ``PRAGMA quick_check`` say whether it is damaged."""
+    if not path.exists():
+        raise StorageError(f"the database {path} is missing; nothing was changed. {restore}",
+                           code="database_missing")
+    with path.open("rb") as f:
+        header = f.read(100)
+    size = path.stat().st_size
+    if size == 0:
+        raise StorageError(f"the database {path} is empty (0 bytes: cut short by a full disk, "
+                           f"a crash or a bad copy); nothing was changed. {restore}",
+                           code="damaged_database")
+    if not header.startswith(SQLITE_HEADER):
+        raise StorageError(f"{path} is not a SQLite database (its first bytes are wrong: "
+                           f"damaged, or another file copied over it); nothing was changed. "
+                           f"{restore}", code="damaged_database")
+    page = int.from_bytes(header[16:18], "big") if len(header) >= 18 else 0
+    page = 65_536 if page == 1 else page
+    if page < 512 or size % page:
+        quick_check(path, restore=restore)
+
+
+def quick_check(path: Path, *, restore: str) -> None:
+    """``PRAGMA quick_check`` on ``path`` (read only); a damaged database is refused."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        rows = [str(exc)]
+    if rows != ["ok"]:
+        raise StorageError(f"the database {path} is damaged (SQLite's quick_check: "
+                           f"{'; '.join(rows)[:300]}); nothing was changed. {restore}",
+                           code="damaged_database")
 
 BUSY_TIMEOUT_MS = 30_000
 # Alembic keeps the running migration's context in module globals (``alembic.op``,
@@ -61,9 +149,11 @@ def _sqlite_setup(engine: Engine) -> None:
 class Database:
     """An engine plus the two ways in: ``read()`` and ``write()`` transactions."""
 
-    def __init__(self, url: str, *, migrations: str, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, migrations: str, pool_size: int = 5,
+                 restore: str = "") -> None:
         self.url = url
         self.migrations = migrations  # e.g. "node:migrations"
+        self.restore = restore  # how this tier restores a damaged database, for the errors
         self.is_sqlite = url.startswith("sqlite")
         self._thread_lock = threading.RLock()
         self._lock_fd: int | None = None
@@ -127,11 +217,33 @@ class Database:
         cfg.attributes["connection"] = conn
         return cfg
 
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file (None: PostgreSQL, or SQLite in memory)."""
+        return None if self._lock_path is None else Path(str(self._lock_path).removesuffix(
+            "-writer.lock"))
+
+    def check(self, *, thorough: bool = False) -> None:
+        """Refuse a SQLite file that is missing, empty or damaged (``thorough``: always run
+        ``PRAGMA quick_check``, as serving processes do once at start)."""
+        if self.path is None:
+            return
+        check_sqlite_file(self.path, restore=self.restore)
+        if thorough:
+            quick_check(self.path, restore=self.restore)
+
     def upgrade(self) -> None:
         """Bring the schema to the newest migration. Every command opens its database this
         way, so the common case -- already at head -- is answered with one query and without
         importing Alembic (a quarter of a second on a village PC)."""
-        if self.revision() == self.expected_head():
+        try:
+            current = self.revision()
+        except DBAPIError as exc:  # damaged where the header could not show it, or unreachable
+            if self.path is not None and self.path.exists():
+                quick_check(self.path, restore=self.restore)
+            raise storage_error(exc, where=self.path or self.safe_url, restore=self.restore) or (
+                ConfigError(f"cannot open database {self.safe_url}: {exc.orig}")) from exc
+        if current == self.expected_head():
             return
         from alembic import command  # noqa: PLC0415
 
@@ -146,8 +258,10 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except (OperationalError, ProgrammingError):
-            return None
+        except (OperationalError, ProgrammingError) as exc:
+            if "no such table" in str(exc.orig) or isinstance(exc, ProgrammingError):
+                return None
+            raise
         return None if value is None else str(value)
 
     def expected_head(self) -> str | None:

@@ -110,35 +110,38 @@ def _column(name: str) -> str:
     return f"{name}_ms" if name in _TIMES else name
 
 
-def _to_row(case: Case) -> dict[str, object]:
-    row: dict[str, object] = {}
+def _compile_row_codecs() -> tuple[Any, Any]:
+    """``Case`` to a row of the cases table and back, written out field by field once (this
+    runs for every case a batch creates or changes)."""
+    to_lines, from_lines = ["def to_row(case):", "    return {"], [
+        "def from_row(row):", "    r = row._mapping", "    return Case("]
     for name in _FIELDS:
-        value = getattr(case, name)
+        column = _column(name)
         if name in _LISTS:
-            value = _LISTS[name].join(value)
+            out = f"{_LISTS[name]!r}.join(case.{name})"
+            back = f"tuple(v for v in (r[{column!r}] or '').split({_LISTS[name]!r}) if v)"
         elif name in _TIMES:
-            value = None if value is None else to_ms(value)
+            out = f"_ms(case.{name})"
+            back = f"_at(r[{column!r}])"
         elif name == "state":
-            value = value.value
-        row[_column(name)] = value
-    return row
-
-
-def _from_row(row: Any) -> Case:
-    r = row._mapping
-    values: dict[str, Any] = {}
-    for name in _FIELDS:
-        value = r[_column(name)]
-        if name in _LISTS:
-            value = tuple(v for v in (value or "").split(_LISTS[name]) if v)
-        elif name in _TIMES:
-            value = None if value is None else from_ms(value)
-        elif name == "state":
-            value = State(value)
+            out, back = "case.state.value", f"State(r[{column!r}])"
         elif name in ("complete", "catalog_expired"):
-            value = bool(value)
-        values[name] = value
-    return Case(**values)
+            out, back = f"case.{name}", f"bool(r[{column!r}])"
+        else:
+            out, back = f"case.{name}", f"r[{column!r}]"
+        to_lines.append(f"        {column!r}: {out},")
+        from_lines.append(f"        {name}={back},")
+    to_lines.append("    }")
+    from_lines.append("    )")
+    scope: dict[str, Any] = {
+        "Case": Case, "State": State,
+        "_ms": lambda v: None if v is None else to_ms(v),
+        "_at": lambda v: None if v is None else from_ms(v)}
+    exec("\n".join([*to_lines, *from_lines]), scope)  # noqa: S102 -- our own field names
+    return scope["to_row"], scope["from_row"]
+
+
+_to_row, _from_row = _compile_row_codecs()
 
 
 class SqlCases:

@@ -119,7 +119,7 @@ def test_a_township_altering_a_relayed_record_is_caught_by_the_county(federation
         assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == 0
 
 
-def test_decisions_after_the_delegation_is_withdrawn_are_refused(federation, tree):
+def test_decisions_after_the_delegation_is_withdrawn_have_no_effect(federation, tree):
     hub(federation, "delegation", "grant", "T01", "--item", "MZ-002", "--operator", "陈工")
     v11 = tree.village("V011")
     tree.sync()
@@ -135,13 +135,17 @@ def test_decisions_after_the_delegation_is_withdrawn_are_refused(federation, tre
     # the township has not heard of the withdrawal yet and decides the second case
     run("township", "decide", second, "--approve", "--reason", "ok", "--operator", "乡镇-赵",
         "--home", str(tree.home))
-    late = run("township", "sync", "--home", str(tree.home), "--json", check=False)
-    assert late.returncode == 1
+    late = run("township", "sync", "--home", str(tree.home), "--json")
+    assert late.returncode == 0  # the township's log is not blocked by it (issue 12)
     at_hub = {c["case_id"]: c for c in hub(federation, "cases", "--json").json()["cases"]}
     assert at_hub[first]["state"] == "approved"
     assert at_hub[second]["state"] == "received"
     kinds = [a["kind"] for a in hub(federation, "alarms", "--json").json()["alarms"]]
     assert "unauthorized_decision" in kinds
+    assert hub(federation, "refusals", "--json").json()["counts"]["not_delegated"] == 1
+    # the county decides the case itself; the township's log goes on being taken
+    hub(federation, "decide", second, "--reject", "--reason", "不符合", "--operator", "刘芳")
+    assert run("township", "sync", "--home", str(tree.home)).returncode == 0
     # and once it knows, the township itself refuses
     tree.start()
     third = take(v11, TEMP_RELIEF, name="丁", id17="36011219620122302")

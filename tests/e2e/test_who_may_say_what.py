@@ -1,8 +1,10 @@
 """Who may say what (issue 10), tried against the real processes by an attacker holding one
-enrolled node's own keys over its own mutual-TLS connection: every record that breaks a rule is
-refused, nothing of it is stored as accepted, it is kept as evidence, an alarm names its writer,
-and the hub goes on serving an honest node. Then the same forgeries planted straight into a hub
-database make ``hub audit verify`` fail, naming each one."""
+enrolled node's own keys over its own mutual-TLS connection: every record that breaks a rule
+has no effect -- it stands in its writer's log (issue 12: one bad record never blocks a log),
+changes no case, is kept as evidence, raises an alarm naming its writer, and is answered with
+the county's signed refusal -- and the hub goes on serving an honest node. Then the same
+forgeries planted straight into a hub database, with no refusal to answer them, make
+``hub audit verify`` fail, naming each one."""
 
 from __future__ import annotations
 
@@ -76,6 +78,12 @@ def codes(result) -> list[str]:  # type: ignore[no-untyped-def]
     return [o.reason_code for o in result.outcomes]
 
 
+def without_effect(result) -> list[str]:  # type: ignore[no-untyped-def]
+    """The reason codes of records taken into the log without effect (all of them must be)."""
+    assert {o.status for o in result.outcomes} == {"accepted"}, result
+    return codes(result)
+
+
 def alarms(federation) -> list[dict]:
     return hub(federation, "alarms", "--json").json()["alarms"]
 
@@ -126,15 +134,21 @@ def test_a_village_cannot_withdraw_review_or_conclude_another_villages_case(fede
                     PreReviewed(case_id=case_id, complete=False, missing=("hukou",),
                                 catalog_version=1, catalog_hash=b"\0" * 32),
                     Concluded(case_id=case_id)):
-        attacker.head = LogHead()
         result = push(federation, v3, "V003", attacker.next(payload))
-        assert codes(result) == ["not_case_origin"], result
+        assert without_effect(result) == ["not_case_origin"], result
     after = hub_case(federation, case_id)
     assert (after["state"], after["complete"]) == (before["state"], before["complete"])
-    assert stored(federation, "V003") == 0
+    assert stored(federation, "V003") == 3  # in V003's log, without effect
     assert evidence(federation)["not_case_origin"] == 3
     assert {(a["kind"], a["node_id"]) for a in alarms(federation)} == {
         ("impersonation", "V003")}
+    # the log goes on: V003's next honest record is taken
+    own = push(federation, v3, "V003", attacker.next(submission(f"360112-V003-{today()}-0001")))
+    assert [(o.status, o.reason_code) for o in own.outcomes] == [("accepted", "")]
+    refusals = hub(federation, "refusals", "--json").json()
+    assert refusals["answered"]["not_case_origin"] == 3
+    audit = run("hub", "audit", "verify", "--home", str(federation.hub_home), "--json").json()
+    assert (audit["clean"], audit["without_effect"]) == (True, 3)
     honest_still_served(federation, intake)
 
 
@@ -145,11 +159,11 @@ def test_a_village_cannot_file_a_case_under_another_villages_id(federation, inta
     attacker = Writer(v3, "V003")
     fresh_id = f"360112-V001-{today()}-0042"
     result = push(federation, v3, "V003", attacker.next(submission(fresh_id)))
-    assert codes(result) == ["not_case_origin"]
-    attacker.head = LogHead()
+    assert without_effect(result) == ["not_case_origin"]
     result = push(federation, v3, "V003", attacker.next(submission(existing)))
-    assert codes(result) == ["not_case_origin"]
-    assert stored(federation, "V003") == 0
+    assert without_effect(result) == ["not_case_origin"]
+    assert fresh_id not in {c["case_id"] for c in hub(federation, "cases", "--json").json()[
+        "cases"]}
     # the export of V001's case carries only V001's own records
     exported = hub(federation, "export", existing, "--out",
                    str(federation.root / "export"), "--json").json()["records"]
@@ -171,8 +185,9 @@ def test_a_village_log_cannot_carry_the_countys_records(federation, intake, payl
               "revoked": NodeRevoked(node_id="V001", from_seq=1, reason="x", operator="x"),
               "catalog": dataclasses.replace(catalog, version=1, issued_at=now)}[payload]
     result = push(federation, v3, "V003", Writer(v3, "V003").next(forged))
-    assert codes(result) == ["forbidden_payload"]
-    assert stored(federation, "V003") == 0
+    assert without_effect(result) == ["forbidden_payload"]
+    assert hub(federation, "cases", "--json").json()["cases"] == []
+    assert not any(n["revoked"] for n in hub(federation, "nodes", "--json").json()["nodes"])
     assert alarms(federation)[0]["kind"] == "unauthorized"
     assert alarms(federation)[0]["node_id"] == "V003"
     honest_still_served(federation, intake)
@@ -193,8 +208,9 @@ def test_a_case_cannot_name_another_villages_scan(federation, intake, tmp_path):
     result = push(federation, v3, "V003",
                   Writer(v3, "V003").next(submission(f"360112-V003-{today()}-0001",
                                                      materials=named)))
-    assert codes(result) == ["blob_not_yours"]
-    assert stored(federation, "V003") == 0
+    assert without_effect(result) == ["blob_not_yours"]
+    assert f"360112-V003-{today()}-0001" not in {
+        c["case_id"] for c in hub(federation, "cases", "--json").json()["cases"]}
     assert alarms(federation)[0]["node_id"] == "V003"
     # uploading the very bytes proves the file is held, and the claim follows
     with client_of(v3, federation.sync_at) as client:
@@ -211,7 +227,8 @@ def test_a_township_cannot_decide_a_county_villages_case_under_a_borrowed_id(fed
     v1 = federation.enrol("V001")  # under the county, not the township
     forged_id = f"360112-V011-{today()}-0001"  # an id that names the township's village
     refused = push(federation, v1, "V001", Writer(v1, "V001").next(submission(forged_id)))
-    assert codes(refused) == ["not_case_origin"]
+    assert without_effect(refused) == ["not_case_origin"]
+    v1 = federation.enrol("V002")  # V001's own log now holds the forgery; an honest desk
     case_id = intake(v1, item="MZ-003", materials=["id_card", "bank_card"],
                      fields=[]).json()["case_id"]
     run("node", "sync", "--home", str(v1))
@@ -223,7 +240,7 @@ def test_a_township_cannot_decide_a_county_villages_case_under_a_borrowed_id(fed
     decision = township.next(Decision(case_id=case_id, outcome=Outcome.APPROVE, reason="准予",
                                       operator="赵敏", department="T01", delegation=grant))
     result = push(federation, tree.home, "T01", decision)
-    assert codes(result) == ["not_its_village"]
+    assert without_effect(result) == ["not_its_village"]
     assert hub_case(federation, case_id)["state"] == "received"
     assert alarms(federation)[-1]["kind"] == "unauthorized_decision"
     assert alarms(federation)[-1]["node_id"] == "T01"
@@ -247,7 +264,7 @@ def test_a_township_cannot_backdate_a_decision_past_a_withdrawn_grant(federation
                                       operator="赵敏", department="T01", delegation=grant),
                              at=a_day_ago)
     result = push(federation, tree.home, "T01", decision)
-    assert codes(result) == ["not_delegated"]
+    assert without_effect(result) == ["not_delegated"]
     assert "own timestamp does not count" in result.outcomes[0].message
     assert hub_case(federation, case_id)["state"] == "received"
     assert alarms(federation)[-1]["kind"] == "unauthorized_decision"

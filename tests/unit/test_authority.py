@@ -1,7 +1,8 @@
 """Who may say what (node/kernel/authority.py), rule by rule, through the one receive path on the
-in-memory store: a record that breaks a rule is refused with a reason a clerk can read, kept
-byte for byte as evidence, raises an alarm naming its writer, and changes no case; the honest
-records go on being taken."""
+in-memory store: a pushed record that breaks a rule stands in its log without effect -- its
+verdict names the rule, it is kept byte for byte as evidence, raises an alarm naming its writer,
+changes no case, and the county tells the writer with a signed refusal -- and the records after
+it go on being taken (issue 12: one bad record never blocks a log)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.kernel.authority import REASONS, TABLE, Audience, Log, Speaker, audience_for
+from node.kernel.authority import AUTHORITY, REASONS, TABLE, Audience, Log, Speaker, audience_for
 from node.kernel.identity import HUB_NODE_ID
 from node.kernel.payloads import (
     Accepted,
@@ -53,12 +54,25 @@ def taken(county: County, node_id: str, number: int = 1, **kwargs) -> str:  # ty
     return case.case_id
 
 
-def refused_with(county: County, code: str, writer: str) -> None:
-    """The refusal's trace: evidence of that reason, and the alarm it raises, naming the writer."""
+def refused_with(county: County, code: str, writer: str, seq: int | None = None) -> None:
+    """The refusal's trace: evidence of that reason, the alarm it raises, naming the writer,
+    and, for an authority rule's refusal, the county's signed refusal to the writer."""
     assert any(e["reason_code"] == code for e in county.evidence())
     kind = REASONS[code].alarm
     assert kind is not None
     assert (kind, writer) in county.alarms()
+    if code not in AUTHORITY:
+        return
+    answers = [r.payload for r in county.hub_records() if isinstance(r.payload, ActionRefused)
+               and r.payload.refused_log_id == writer
+               and (seq is None or r.payload.refused_seq == seq)]
+    assert answers
+    assert f"[{code}]" in answers[-1].reason
+
+
+def void(seq: int, code: str) -> tuple[int, str, str]:
+    """The verdict of a record that stands in its log without effect."""
+    return (seq, "accepted", code)
 
 
 # -- 1. which logs may carry what -----------------------------------------------------------------
@@ -77,9 +91,9 @@ def test_a_village_log_may_not_carry_the_countys_records(county: County, payload
     before = county.case(case_id)
     log = county.logs["V003"]
     result = county.push(log.next(payload))
-    assert verdicts(result) == [(1, "refused", "forbidden_payload")]
+    assert verdicts(result) == [void(1, "forbidden_payload")]
     assert "may be carried only in a HUB log" in result.verdicts[0].message
-    assert county.stored("V003") == 0
+    assert county.stored("V003") == 1  # in its log, without effect
     assert county.case(case_id) == before
     refused_with(county, "forbidden_payload", "V003")
 
@@ -88,7 +102,7 @@ def test_a_village_log_may_not_carry_a_catalog(county: County) -> None:
     catalog = county.catalog.payload
     assert isinstance(catalog, CatalogPublished)
     result = county.push(county.logs["V003"].next(dataclasses.replace(catalog, version=1)))
-    assert verdicts(result) == [(1, "refused", "forbidden_payload")]
+    assert verdicts(result) == [void(1, "forbidden_payload")]
     refused_with(county, "forbidden_payload", "V003")
 
 
@@ -96,7 +110,7 @@ def test_a_village_may_not_decide(county: County) -> None:
     case_id = taken(county, "V003")
     result = county.push(county.logs["V003"].next(Decision(
         case_id=case_id, outcome=Outcome.APPROVE, reason="自批", operator="村干部")))
-    assert verdicts(result) == [(3, "refused", "forbidden_payload")]
+    assert verdicts(result) == [void(3, "forbidden_payload")]
     assert county.case(case_id).state is State.RECEIVED
 
 
@@ -112,7 +126,7 @@ def test_a_case_id_must_be_this_countys_and_dated_when_signed(county: County, kw
                                                              why: str) -> None:
     log = county.logs["V001"]
     result = county.push(log.next(submission("V001", **kwargs)))
-    assert verdicts(result) == [(1, "refused", "bad_case_id")]
+    assert verdicts(result) == [void(1, "bad_case_id")]
     assert why in result.verdicts[0].message
     refused_with(county, "bad_case_id", "V001")
 
@@ -126,7 +140,7 @@ def test_an_intake_that_straddles_midnight_keeps_its_case_id(county: County) -> 
 def test_a_malformed_case_id_is_refused(county: County) -> None:
     payload = dataclasses.replace(submission("V001"), case_id="360112-V001-2026-1")
     result = county.push(county.logs["V001"].next(payload))
-    assert verdicts(result) == [(1, "refused", "bad_case_id")]
+    assert verdicts(result) == [void(1, "bad_case_id")]
 
 
 # -- 3. the origin speaks for the applicant -------------------------------------------------------
@@ -134,7 +148,7 @@ def test_a_malformed_case_id_is_refused(county: County) -> None:
 
 def test_a_case_id_naming_another_village_is_refused(county: County) -> None:
     result = county.push(county.logs["V003"].next(submission("V001")))
-    assert verdicts(result) == [(1, "refused", "not_case_origin")]
+    assert verdicts(result) == [void(1, "not_case_origin")]
     assert "names node V001, but V003 submitted it" in result.verdicts[0].message
     assert county.case("360112-V001-20261201-0001") is None
     refused_with(county, "not_case_origin", "V003")
@@ -158,7 +172,7 @@ def test_a_village_may_not_act_on_another_villages_case(county: County, action: 
                "supplemented": Supplemented(case_id=case_id, materials=(), complete=True,
                                             missing=())}[action]
     result = county.push(county.logs["V003"].next(payload))
-    assert verdicts(result) == [(1, "refused", "not_case_origin")]
+    assert verdicts(result) == [void(1, "not_case_origin")]
     assert "was taken by V001; V003 may not speak for it" in result.verdicts[0].message
     assert county.case(case_id) == before
     refused_with(county, "not_case_origin", "V003")
@@ -167,26 +181,41 @@ def test_a_village_may_not_act_on_another_villages_case(county: County, action: 
 def test_a_case_is_submitted_once(county: County) -> None:
     taken(county, "V001")
     result = county.push(county.logs["V001"].next(submission("V001", name="别人")))
-    assert verdicts(result) == [(3, "refused", "duplicate_case")]
+    assert verdicts(result) == [void(3, "duplicate_case")]
 
 
 def test_an_action_on_a_case_never_submitted_is_refused(county: County) -> None:
     result = county.push(county.logs["V001"].next(Withdrawn(
         case_id="360112-V001-20261201-0009", reason="x")))
-    assert verdicts(result) == [(1, "refused", "unknown_case")]
+    assert verdicts(result) == [void(1, "unknown_case")]
 
 
-def test_the_first_refusal_stops_the_batch_and_what_came_before_stands(county: County) -> None:
+def test_a_record_without_effect_does_not_stop_the_batch(county: County) -> None:
     log = county.logs["V001"]
     case = submission("V001")
     first, second = log.next(case), log.next(Accepted(case_id=case.case_id, operator="x",
                                                       department="x"))
     third = log.next(reviewed(case.case_id))
     result = county.push(first, second, third)
-    assert verdicts(result) == [(1, "accepted", ""), (2, "refused", "forbidden_payload"),
-                                (3, "refused", "after_refusal")]
-    assert county.stored("V001") == 1
-    assert result.head.seq == 1
+    assert verdicts(result) == [(1, "accepted", ""), void(2, "forbidden_payload"),
+                                (3, "accepted", "")]
+    assert county.stored("V001") == 3
+    assert result.head.seq == 3
+    assert county.case(case.case_id).state is State.RECEIVED  # not accepted by the village
+    refused_with(county, "forbidden_payload", "V001", seq=2)
+    again = county.push(first, second, third)  # a resend changes nothing, alarms nothing new
+    assert [v.verdict.value for v in again.verdicts] == ["already_had"] * 3
+    assert len([e for e in county.evidence() if e["reason_code"] == "forbidden_payload"]) == 1
+
+
+def test_a_refused_pull_is_still_refused_whole(county: County, tmp_path: Path) -> None:
+    """Below the county, a pulled batch breaking a rule means the upstream (or the link)
+    cannot be trusted: nothing of it is applied, as before."""
+    village = Village(county, "V001", tmp_path / "v")
+    forged = county.hub_record(Accepted(case_id="360112-V003-20261201-0001", operator="x",
+                                        department="x"))
+    with pytest.raises(Refused):
+        village.take(forged)
 
 
 # -- 5, 6. township decisions ---------------------------------------------------------------------
@@ -214,7 +243,7 @@ def test_a_township_may_not_decide_a_case_of_a_village_not_its_own(county: Count
     grant = county.grant("T01", "MZ-002")
     case_id = taken(county, "V001", item="MZ-002")  # a county village's case
     result = county.push(township_decision(county, case_id, grant=grant.hash))
-    assert verdicts(result) == [(1, "refused", "not_its_village")]
+    assert verdicts(result) == [void(1, "not_its_village")]
     assert county.case(case_id).state is State.RECEIVED
     refused_with(county, "not_its_village", "T01")
 
@@ -223,7 +252,7 @@ def test_a_township_may_not_decide_a_county_item(county: County) -> None:
     grant = county.grant("T01", "MZ-002")
     case_id = taken(county, "V011", item="MZ-001")
     result = county.push(township_decision(county, case_id, grant=grant.hash))
-    assert verdicts(result) == [(1, "refused", "not_delegated")]
+    assert verdicts(result) == [void(1, "not_delegated")]
     assert "decided by the county" in result.verdicts[0].message
 
 
@@ -234,7 +263,7 @@ def test_a_township_decision_must_cite_its_own_grant_for_the_item(county: County
               "another_item": county.grant("T01", "MZ-003").hash, "nothing": b"\x01" * 32}
     case_id = taken(county, "V011", item="MZ-002")
     result = county.push(township_decision(county, case_id, grant=grants[cited]))
-    assert verdicts(result) == [(1, "refused", "not_delegated")]
+    assert verdicts(result) == [void(1, "not_delegated")]
     assert county.case(case_id).state is State.RECEIVED
 
 
@@ -247,7 +276,7 @@ def test_a_township_cannot_backdate_a_decision_past_a_withdrawn_grant(county: Co
     backdated = township_decision(county, case_id, grant=grant.hash,
                                   at=NOW + dt.timedelta(hours=1))
     result = county.push(backdated)
-    assert verdicts(result) == [(1, "refused", "not_delegated")]
+    assert verdicts(result) == [void(1, "not_delegated")]
     assert "received this decision at" in result.verdicts[0].message
     assert "own timestamp does not count" in result.verdicts[0].message
     assert county.case(case_id).state is State.RECEIVED
@@ -276,7 +305,7 @@ def test_a_township_may_refuse_only_its_villages_actions(county: County) -> None
     case_id = taken(county, "V001")
     result = county.push(county.logs["T01"].next(ActionRefused(
         case_id=case_id, refused_log_id="V001", refused_seq=1, reason="x")))
-    assert verdicts(result) == [(1, "refused", "not_its_village")]
+    assert verdicts(result) == [void(1, "not_its_village")]
 
 
 # -- 9. attachments -------------------------------------------------------------------------------
@@ -286,7 +315,7 @@ def test_a_case_may_not_name_another_villages_scan(county: County) -> None:
     scan = county.upload("V001", b"\xff\xd8 V001's scan of a citizen's id card")
     named = (MaterialRef(code="id_card", sha256=scan, size=40),)
     result = county.push(county.logs["V003"].next(submission("V003", materials=named)))
-    assert verdicts(result) == [(1, "refused", "blob_not_yours")]
+    assert verdicts(result) == [void(1, "blob_not_yours")]
     assert "did not upload" in result.verdicts[0].message
     refused_with(county, "blob_not_yours", "V003")
     own = county.push(county.logs["V001"].next(submission("V001", materials=named)))
