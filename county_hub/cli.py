@@ -34,14 +34,21 @@ from county_hub.supervision import (
 )
 from county_hub.tier import describe_skew
 from county_hub.workflow import ROLES, ActResult, act, parse_operators_toml
-from node.cli_support import RESTORE_ADVICE, Output, bianmin_command, clock, serve_settings
+from node.cli_support import (
+    RESTORE_ADVICE,
+    Output,
+    bianmin_command,
+    clock,
+    one_of,
+    serve_settings,
+)
 from node.kernel.authority import AUTHORITY, EFFECTS, REASONS
 from node.kernel.catalog import parse_catalog_toml
 from node.kernel.clock import CST
 from node.kernel.deadlines import Calendar, parse_calendar_toml
 from node.kernel.errors import BianminError, UsageError
 from node.kernel.identity import fingerprint
-from node.kernel.payloads import CatalogPublished, NodeRevoked, Outcome
+from node.kernel.payloads import CatalogPublished, NodeRevoked
 from node.kernel.workflow import Action
 
 __all__ = ["hub"]
@@ -272,30 +279,29 @@ def request_supplement(home: Path, out: Output, case_id: str, materials: tuple[s
 @bianmin_command(hub, "opinion")
 @click.argument("case_id")
 @click.option("--department", required=True, help="The department giving the opinion.")
-@click.option("--favourable/--unfavourable", "favourable", default=None)
+@click.option("--favourable", is_flag=True)
+@click.option("--unfavourable", is_flag=True)
 @click.option("--reason", required=True)
 @OPERATOR
-def opinion(home: Path, out: Output, case_id: str, department: str, favourable: bool | None,
-            reason: str, operator: str) -> None:
+def opinion(home: Path, out: Output, case_id: str, department: str, favourable: bool,
+            unfavourable: bool, reason: str, operator: str) -> None:
     """One department's opinion on a joint item (并联审批); any unfavourable one rejects."""
-    if favourable is None:
-        raise click.UsageError("give --favourable or --unfavourable")
+    given = one_of(favourable=favourable, unfavourable=unfavourable)
     _act(home, out, case_id, Action.OPINION, "given an opinion", operator=operator,
-         reason=reason, department=department, favourable=favourable)
+         reason=reason, department=department, favourable=given == "favourable")
 
 
 @bianmin_command(hub, "decide")
 @click.argument("case_id")
-@click.option("--approve", "outcome", flag_value=Outcome.APPROVE.value)
-@click.option("--reject", "outcome", flag_value=Outcome.REJECT.value)
+@click.option("--approve", is_flag=True)
+@click.option("--reject", is_flag=True)
 @click.option("--reason", required=True, help="Why; shown to the applicant.")
 @OPERATOR
-def decide(home: Path, out: Output, case_id: str, outcome: str | None, reason: str,
+def decide(home: Path, out: Output, case_id: str, approve: bool, reject: bool, reason: str,
            operator: str) -> None:
     """Approve or reject a case (a case only received is accepted and decided at once)."""
-    if outcome is None:
-        raise click.UsageError("give --approve or --reject")
-    action = Action.APPROVE if outcome == Outcome.APPROVE.value else Action.REJECT
+    action = (Action.APPROVE if one_of(approve=approve, reject=reject) == "approve"
+              else Action.REJECT)
     _act(home, out, case_id, action, "approved" if action is Action.APPROVE else "rejected",
          operator=operator, reason=reason)
 

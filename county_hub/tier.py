@@ -184,7 +184,8 @@ class HubTier:
                                               reason=f"the county does not accept this "
                                                      f"record: {message} [{code}]"),
                                 log_id=HUB_NODE_ID, signer=self.hub.keys.records,
-                                clock=self.hub.clock, audience=audience)
+                                clock=self.hub.clock, audience=audience,
+                                of_case=case is not None and audience == case.origin)
         tx.add_trail(kind="ActionRefused", case_id=case_id, node_id=record.log_id,
                      detail=f"{code}: {message}", record=answer)
 

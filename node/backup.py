@@ -9,6 +9,7 @@ from pathlib import Path
 
 from node.enrolment import check_home
 from node.kernel.errors import ConfigError, UsageError
+from node.store.db import storage_error
 
 __all__ = ["backup_node"]
 
@@ -19,6 +20,18 @@ def backup_node(home: Path, out: Path) -> dict[str, object]:
         raise UsageError(f"{out} exists; give a new file name", code="exists")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
+    try:
+        return _copy(home, out, tmp)
+    except BaseException as exc:  # a full disk, Ctrl-C, a failed check: no half backup stays
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError | sqlite3.OperationalError):
+            problem = storage_error(exc, where=out)
+            if problem is not None:
+                raise problem from exc
+        raise
+
+
+def _copy(home: Path, out: Path, tmp: Path) -> dict[str, object]:
     source = sqlite3.connect(home / "node.db")
     try:
         target = sqlite3.connect(tmp)
@@ -35,12 +48,10 @@ def backup_node(home: Path, out: Path) -> dict[str, object]:
         cases = check.execute("SELECT count(*) FROM cases").fetchone()[0]
         schema = check.execute("SELECT version_num FROM alembic_version").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        tmp.unlink(missing_ok=True)
         raise ConfigError(f"the backup does not open as a node database: {exc}") from exc
     finally:
         check.close()
     if integrity != "ok":
-        tmp.unlink(missing_ok=True)
         raise ConfigError(f"the backup failed SQLite's integrity check: {integrity}")
     with tmp.open("rb") as f:
         os.fsync(f.fileno())

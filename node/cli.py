@@ -124,16 +124,32 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
               help="A material presented; CODE=PATH also stores its scan. Repeat per material.")
 @click.option("--field", "fields", multiple=True, metavar="NAME=VALUE",
               help="A form field of the item. Repeat per field.")
+@click.option("--confirm-duplicate", is_flag=True,
+              help="Take it although the person has an open case for the same item.")
 def intake(home: Path, out: Output, item_code: str, applicant_name: str, applicant_id: str,
-           phone: str, materials: tuple[str, ...], fields: tuple[str, ...]) -> None:
-    """Take a case at the desk, offline: pre-review it and print the receipt."""
+           phone: str, materials: tuple[str, ...], fields: tuple[str, ...],
+           confirm_duplicate: bool) -> None:
+    """Take a case at the desk, offline: pre-review it and print the receipt. A person who
+    already has an open case for the item is asked about first (at a terminal), or refused
+    unless --confirm-duplicate."""
     given = _materials(materials)
-    with open_node(home, clock()) as service, _saving(service, "the case"):
-        result = service.intake(
-            item_code=item_code,
-            applicant=Applicant(name=applicant_name, id_number=applicant_id, phone=phone),
-            materials=given, fields=_pairs(fields, "--field"),
-        )
+    applicant = Applicant(name=applicant_name, id_number=applicant_id, phone=phone)
+    with open_node(home, clock()) as service:
+        try:
+            with _saving(service, "the case"):
+                result = service.intake(item_code=item_code, applicant=applicant,
+                                        materials=given, fields=_pairs(fields, "--field"),
+                                        confirm_duplicate=confirm_duplicate)
+        except UsageError as exc:
+            if exc.code != "duplicate_application" or out.as_json or not sys.stdin.isatty():
+                raise
+            click.echo(f"warning: {exc}", err=True)
+            if not click.confirm("Take this application all the same?", err=True):
+                raise UsageError("not taken: nothing was saved", code="not_confirmed") from exc
+            with _saving(service, "the case"):
+                result = service.intake(item_code=item_code, applicant=applicant,
+                                        materials=given, fields=_pairs(fields, "--field"),
+                                        confirm_duplicate=True)
     missing = [f"{c} ({spec.name})" for c in result.pre_review.missing
                if (spec := result.item.material(c)) is not None]
     lines = [

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from node.settings import ServeSettings
 
 __all__ = ["EXIT_QUEUED", "EXIT_STORAGE", "RESTORE_ADVICE", "Interrupted", "Output",
-           "bianmin_command", "clock", "jsonable", "serve_settings"]
+           "bianmin_command", "clock", "jsonable", "one_of", "serve_settings"]
 
 EXIT_QUEUED = 3  # the upstream could not be reached: queued here, nothing lost
 EXIT_STORAGE = 4  # the disk or a database cannot be used
@@ -179,13 +179,34 @@ RESTORE_ADVICE: dict[str, Callable[[Path], str]] = {}
 def _storage_error(exc: Exception, home: object) -> StorageError | None:
     """A failure of the disk or of SQLite, as the one line for the tier at ``home``."""
     from node.service import restore_advice  # noqa: PLC0415 -- only on a failure
-    from node.store.db import storage_error  # noqa: PLC0415
+    from node.store.db import quick_check, storage_error  # noqa: PLC0415
 
     where = home if isinstance(home, Path) else Path.cwd()
     advice = {"node.toml": restore_advice, **RESTORE_ADVICE}
     restore = next((how(where) for marker, how in advice.items()
                     if (where / marker).exists()), "")
-    return storage_error(exc, where=where, restore=restore)
+    found = storage_error(exc, where=where, restore=restore)
+    if found is None:  # a failure of no known kind: is a database here damaged?
+        for db in (where / "node.db", where / "hub.db"):
+            if db.is_file():
+                try:
+                    quick_check(db, restore=restore)
+                except StorageError as damaged:
+                    return damaged
+    return found
+
+
+def one_of(**flags: bool) -> str:
+    """The one flag given of a group that exclude each other (``--approve``/``--reject``):
+    none, or two, is a usage error (exit 2) and nothing is done."""
+    given = [name for name, on in flags.items() if on]
+    if len(given) == 1:
+        return given[0]
+    names = [f"--{name.replace('_', '-')}" for name in flags]
+    if not given:
+        raise click.UsageError(f"give one of {' or '.join(names)}")
+    raise click.UsageError(f"{' and '.join(f'--{n}' for n in given).replace('_', '-')} "
+                           "exclude each other: give only one")
 
 
 def serve_settings(configured: ServeSettings, **options: object) -> ServeSettings:

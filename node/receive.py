@@ -279,7 +279,7 @@ class Receiver:
         if not accepted:
             return result
         tx.append(accepted, audience=lambda r: self.tier.receiver if r.seq in judged.void
-                  else self.tier.audience(tx, r), advance_head=False)
+                  else self.tier.audience(tx, r), advance_head=False, unlinked=judged.void)
         if result.head.seq > head.seq or result.head != head:
             tx.set_head(log_id, result.head)
         for record in accepted:

@@ -74,8 +74,9 @@ from node.kernel.prereview import PreReview, pre_review, resolve_item
 from node.kernel.projector import Case, Change, Context, Refusal, View, apply
 from node.kernel.records import Record, parse_record
 from node.kernel.resident_id import validate_resident_id
+from node.kernel.text import clean_name, phone_problem
 from node.kernel.wire import decode_body, encode_heartbeat
-from node.kernel.workflow import State
+from node.kernel.workflow import OPEN, State
 from node.receive import Inbound, Receiver
 from node.store.db import Database, sqlite_url
 from node.store.seam import Reader, Transaction
@@ -190,17 +191,44 @@ class NodeService:
 
     # -- intake ---------------------------------------------------------------------------------
 
+    def open_cases_of(self, applicant_id: str, item_code: str) -> list[Case]:
+        """This desk's open cases of one person for one item: a second application while one
+        is open is most often a mistake (issue 12)."""
+        with self.store.reading() as r:
+            return [c for c in r.cases.of_applicant(applicant_id)
+                    if c.item_code == item_code and c.state in OPEN]
+
     def intake(self, *, item_code: str, applicant: Applicant,
-               materials: Sequence[MaterialInput], fields: Mapping[str, str]) -> IntakeResult:
+               materials: Sequence[MaterialInput], fields: Mapping[str, str],
+               confirm_duplicate: bool = False) -> IntakeResult:
+        """Take a case: check everything, store the scans, then sign the submission and its
+        pre-review in one transaction. A person with an open case for the same item is refused
+        (``duplicate_application``, naming the open cases) unless ``confirm_duplicate``."""
         now = self.clock.now()
         with self.store.reading() as r:
             catalog_record, published = latest_catalog(r)
         item = resolve_item(published.catalog, item_code, self.config.tier)
+        try:
+            name = clean_name(applicant.name, what="the applicant's name")
+        except ValueError as exc:
+            raise UsageError(f"{exc} (--applicant-name)", code="bad_name") from exc
+        phone = applicant.phone.strip()
+        if (problem := phone_problem(phone)) is not None:
+            raise UsageError(f"{problem} (--phone)", code="bad_phone")
         applicant = Applicant(
-            name=_required(applicant.name, "applicant name"),
+            name=name,
             id_number=validate_resident_id(applicant.id_number, today=now.astimezone(CST).date()),
-            phone=applicant.phone.strip(),
+            phone=phone,
         )
+        if not confirm_duplicate and (open_ := self.open_cases_of(applicant.id_number,
+                                                                  item.code)):
+            listed = ", ".join(f"{c.case_id} ({c.state.value}, taken "
+                               f"{c.submitted_at.astimezone(CST):%Y-%m-%d})"
+                               for c in open_[-3:])
+            raise UsageError(
+                f"{applicant.name} already has {len(open_)} open case(s) for item {item.code}: "
+                f"{listed}. If this is a new application all the same, take it again and "
+                "confirm (--confirm-duplicate)", code="duplicate_application")
         codes = [m.code for m in materials]
         if len(set(codes)) != len(codes):
             raise UsageError("a material is listed twice; give each --material once")

@@ -53,6 +53,12 @@ def translate_rpc_error(exc: grpc.RpcError, address: str, what: str = "upstream"
     details = (exc.details() if isinstance(exc, grpc.Call) else "") or ""
     if code == grpc.StatusCode.UNAVAILABLE:
         lowered = details.lower()
+        if "hostname verification" in lowered:
+            return CallRefused(
+                Refusal.UNAUTHENTICATED,
+                f"the server at {address} is not this node's {what}: its certificate names "
+                f"another node; check the upstream address in this node's configuration",
+                code="bad_peer")
         if "connection refused" in lowered or ("failed to connect" not in lowered and not any(
             h in lowered for h in _HANDSHAKE_HINTS
         )):

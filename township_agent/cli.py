@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from node.cli_support import Output, bianmin_command, clock, serve_settings
+from node.cli_support import Output, bianmin_command, clock, one_of, serve_settings
 from node.daemon import ROUND_POLICY, DaemonSettings
 from node.enrolment import init_node
 from node.home import NodeConfig
@@ -111,17 +111,17 @@ def cases(home: Path, out: Output, state: str | None) -> None:
 
 @bianmin_command(township, "decide")
 @click.argument("case_id")
-@click.option("--approve", "outcome", flag_value=Outcome.APPROVE.value)
-@click.option("--reject", "outcome", flag_value=Outcome.REJECT.value)
+@click.option("--approve", is_flag=True)
+@click.option("--reject", is_flag=True)
 @click.option("--reason", required=True)
 @click.option("--operator", required=True)
-def decide(home: Path, out: Output, case_id: str, outcome: str | None, reason: str,
+def decide(home: Path, out: Output, case_id: str, approve: bool, reject: bool, reason: str,
            operator: str) -> None:
     """Decide a delegated item: a record of the township's log, sent down and up."""
-    if outcome is None:
-        raise click.UsageError("give --approve or --reject")
+    outcome = (Outcome.APPROVE if one_of(approve=approve, reject=reject) == "approve"
+               else Outcome.REJECT)
     with open_node(home, clock()) as service:
-        record, state = decide_case(service, case_id, outcome=Outcome(outcome), reason=reason,
+        record, state = decide_case(service, case_id, outcome=outcome, reason=reason,
                                     operator=operator, verification_code=verification_code())
     out.result({"case_id": case_id, "state": state.value, "record": str(record)},
                f"case {case_id} {state.value} by {operator} (record {record}); the village "

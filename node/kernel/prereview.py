@@ -15,14 +15,13 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from node.kernel.catalog import Catalog, FieldSpec, Item
 from node.kernel.errors import CatalogError
+from node.kernel.text import MULTI_LINE, parse_number, text_problem
 
 __all__ = ["PreReview", "check_fields", "pre_review", "recheck", "resolve_item"]
 
-_INT = re.compile(r"^[+-]?[0-9]+$")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -87,11 +86,9 @@ def check_fields(item: Item, fields: Mapping[str, str]) -> None:
 def _check_value(item: Item, spec: FieldSpec, value: str) -> None:
     where = f"field {spec.name} ({spec.label}) of item {item.label}"
     if spec.type == "text":
-        if spec.max_length is not None and len(value) > spec.max_length:
-            raise CatalogError(
-                f"{where}: {len(value)} characters, at most {spec.max_length} allowed",
-                code="bad_field",
-            )
+        problem = text_problem(value, max_length=spec.max_length or MULTI_LINE, multiline=True)
+        if problem is not None:
+            raise CatalogError(f"{where}: {problem}", code="bad_field")
         return
     if spec.type == "date":
         try:
@@ -99,17 +96,13 @@ def _check_value(item: Item, spec: FieldSpec, value: str) -> None:
                 raise ValueError(value)
             dt.date.fromisoformat(value)
         except ValueError as exc:
-            raise CatalogError(f"{where}: {value!r} is not a date (use YYYY-MM-DD)",
+            raise CatalogError(f"{where}: {value[:40]!r} is not a date (use YYYY-MM-DD)",
                                code="bad_field") from exc
         return
-    if spec.type == "int" and not _INT.match(value):
-        raise CatalogError(f"{where}: {value!r} is not a whole number", code="bad_field")
     try:
-        number = Decimal(value)
-    except InvalidOperation as exc:
-        raise CatalogError(f"{where}: {value!r} is not a number", code="bad_field") from exc
-    if not number.is_finite():
-        raise CatalogError(f"{where}: {value!r} is not a number", code="bad_field")
+        number = parse_number(value, integer=spec.type == "int")
+    except ValueError as exc:
+        raise CatalogError(f"{where}: {exc}", code="bad_field") from exc
     if spec.min is not None and number < spec.min:
         raise CatalogError(f"{where}: {value} is below the minimum {spec.min}",
                            code="bad_field")

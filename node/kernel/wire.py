@@ -16,6 +16,9 @@ message. One pair of functions walks a value's dataclass fields by their types:
 * a ``Decimal`` is decimal text; ``Decimal | None`` and ``int | None`` are ``optional`` fields;
 * ``Outcome`` is the ``Outcome`` enum, and ``CaseSubmitted.fields`` (name, value) pairs are
   ``FieldValue`` messages.
+
+Every string is checked against its bounds (``node.kernel.text``) both ways: a writer is told
+which field is wrong (``UsageError``), a received record is ``malformed_body``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from node.kernel.catalog import Catalog, FieldSpec, Item, MaterialSpec
 from node.kernel.clock import MAX_MS, MIN_MS, from_ms, to_ms
-from node.kernel.errors import VerificationError
+from node.kernel.errors import UsageError, VerificationError
 from node.kernel.payloads import (
     Accepted,
     ActionRefused,
@@ -59,6 +62,7 @@ from node.kernel.payloads import (
     SupplementRequested,
     Withdrawn,
 )
+from node.kernel.text import bound_of, text_problem
 from sync.pb import records_pb2 as pb
 
 __all__ = [
@@ -158,7 +162,7 @@ def _encoder(cls: type) -> Callable[[Any], Message]:
     """The function that turns a value of ``cls`` into its message."""
     lines = ["def encode(v):", "    m = make()"]
     for name, hint in _fields(cls):
-        lines += ["    " + line for line in _put_lines(name, hint, f"v.{name}")]
+        lines += ["    " + line for line in _put_lines(cls.__name__, name, hint, f"v.{name}")]
     lines.append("    return m")
     scope = {"make": _MESSAGES[cls], **_helpers()}
     exec("\n".join(lines), scope)  # noqa: S102 -- source made here, from the type table
@@ -166,13 +170,14 @@ def _encoder(cls: type) -> Callable[[Any], Message]:
     return encode
 
 
-def _put_lines(name: str, hint: Any, value: str) -> list[str]:
+def _put_lines(owner: str, name: str, hint: Any, value: str) -> list[str]:
     if hint is dt.datetime:
         return [f"m.{name}_ms = to_ms({value})"]
     inner = _optional_of(hint)
     if inner is not None:
         return [f"if {value} is not None:", *("    " + line
-                                              for line in _put_lines(name, inner, value))]
+                                              for line in _put_lines(owner, name, inner, value))]
+    checked = _text_check("text_out", owner, name)
     if hint is Decimal:
         return [f"m.{name} = str({value})"]
     if hint is Outcome:
@@ -182,11 +187,21 @@ def _put_lines(name: str, hint: Any, value: str) -> list[str]:
         if item in _MESSAGES:
             return [f"m.{name}.extend([encoder({item.__name__})(x) for x in {value}])"]
         if typing.get_origin(item) is tuple:  # (name, value) pairs: CaseSubmitted.fields
-            return [f"m.{name}.extend([FieldValue(name=k, value=x) for k, x in {value}])"]
-        return [f"m.{name}.extend({value})"]
+            return [f"m.{name}.extend([FieldValue(name={checked('k')}, value={checked('x')}) "
+                    f"for k, x in {value}])"]
+        return [f"m.{name}.extend([{checked('x')} for x in {value}])"]
     if hint in _MESSAGES:
         return [f"m.{name}.CopyFrom(encoder({hint.__name__})({value}))"]
+    if hint is str:
+        return [f"m.{name} = {checked(value)}"]
     return [f"m.{name} = {value}"]
+
+
+def _text_check(helper: str, owner: str, name: str) -> Callable[[str], str]:
+    """The expression that checks a string of ``owner.name`` against its bounds
+    (``node.kernel.text``) on its way through ``helper``."""
+    bound, multi = bound_of(owner, name)
+    return lambda value: f"{helper}({value}, {bound}, {multi}, {owner + '.' + name!r})"
 
 
 @functools.cache
@@ -210,22 +225,42 @@ def _get_expr(owner: str, name: str, hint: Any) -> str:
         return f"decimal(m.{name}, {owner + '.' + name!r})"
     if hint is Outcome:
         return f"outcome(m.{name}, {owner!r})"
+    checked = _text_check("text_in", owner, name)
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
         if item in _MESSAGES:
             return f"tuple([decoder({item.__name__})(x) for x in m.{name}])"
         if typing.get_origin(item) is tuple:
-            return f"tuple([(f.name, f.value) for f in m.{name}])"
-        return f"tuple(m.{name})"
+            return f"tuple([({checked('f.name')}, {checked('f.value')}) for f in m.{name}])"
+        return f"tuple([{checked('x')} for x in m.{name}])"
     if hint in _MESSAGES:
         return f"decoder({hint.__name__})(m.{name})"
+    if hint is str:
+        return checked(f"m.{name}")
     return f"m.{name}"
 
 
 def _helpers() -> dict[str, Any]:
     return {"to_ms": to_ms, "time": _time, "decimal": _decimal, "outcome": _outcome,
+            "text_in": _text_in, "text_out": _text_out,
             "OUTCOMES": _OUTCOMES, "FieldValue": pb.FieldValue, "encoder": _encoder,
             "decoder": _decoder, **{cls.__name__: cls for cls in _MESSAGES}}
+
+
+def _text_in(value: str, bound: int, multiline: bool, what: str) -> str:
+    """A received string within its bounds, or the record is malformed."""
+    problem = text_problem(value, max_length=bound, multiline=multiline)
+    if problem is not None:
+        raise VerificationError(f"{what} {problem}", code="malformed_body")
+    return value
+
+
+def _text_out(value: str, bound: int, multiline: bool, what: str) -> str:
+    """A string about to be signed within its bounds, or the writer is told which field."""
+    problem = text_problem(value, max_length=bound, multiline=multiline)
+    if problem is not None:
+        raise UsageError(f"{what} {problem}", code="bad_text")
+    return value
 
 
 def _decimal(raw: str, what: str) -> Decimal:

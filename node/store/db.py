@@ -43,7 +43,8 @@ _SQLITE_MEANING = (("database or disk is full", "disk_full"),
                    ("attempt to write a readonly database", "read_only"),
                    ("database disk image is malformed", "damaged_database"),
                    ("file is not a database", "damaged_database"),
-                   ("disk i/o error", "disk_error"))
+                   ("disk i/o error", "disk_error"),
+                   ("unable to open database file", "disk_error"))
 _ERRNO_MEANING = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full",
                   errno.EROFS: "read_only", errno.EACCES: "no_permission",
                   errno.EPERM: "no_permission", errno.EIO: "disk_error"}
@@ -62,6 +63,8 @@ def storage_error(exc: BaseException, *, where: Path | str,
         meaning = _ERRNO_MEANING.get(exc.errno)
     if meaning is None:
         return None
+    if meaning in ("disk_error", "damaged_database"):
+        meaning = disk_state(Path(where)) or meaning
     nothing = "nothing was changed"
     message = {
         "disk_full": f"the disk holding {where} is full; {nothing}. Free some space (old "
@@ -78,6 +81,22 @@ def storage_error(exc: BaseException, *, where: Path | str,
                             f"{restore or 'Restore it from the latest backup'}",
     }[meaning]
     return StorageError(message, code=meaning)
+
+
+def disk_state(path: Path) -> str | None:
+    """Why the disk holding ``path`` cannot be written, if that is the reason: "disk_full"
+    (SQLite reports a full disk as a "disk I/O error" when it cannot even create its shared
+    memory file) or "read_only"; None when it has room and is writable."""
+    folder = path if path.is_dir() else path.parent
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return "read_only"
+    if stats.f_bavail * stats.f_frsize < 64 * 1024:
+        return "disk_full"
+    return None
 
 
 def check_sqlite_file(path: Path, *, restore: str) -> None:
@@ -111,9 +130,16 @@ def quick_check(path: Path, *, restore: str) -> None:
             rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
         finally:
             conn.close()
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.Error as exc:
         rows = [str(exc)]
+    except UnicodeDecodeError:  # SQLite's message quoted bytes of the damaged page
+        rows = ["SQLite cannot read it (its error message is garbled by the damage)"]
     if rows != ["ok"]:
+        words = "; ".join(rows).lower()
+        if "disk i/o error" in words or "unable to open" in words:
+            problem = storage_error(sqlite3.OperationalError(words), where=path, restore=restore)
+            if problem is not None:
+                raise problem
         raise StorageError(f"the database {path} is damaged (SQLite's quick_check: "
                            f"{'; '.join(rows)[:300]}); nothing was changed. {restore}",
                            code="damaged_database")
@@ -238,11 +264,16 @@ class Database:
         importing Alembic (a quarter of a second on a village PC)."""
         try:
             current = self.revision()
-        except DBAPIError as exc:  # damaged where the header could not show it, or unreachable
+        except Exception as exc:  # damaged where the header could not show it, or unreachable
             if self.path is not None and self.path.exists():
-                quick_check(self.path, restore=self.restore)
-            raise storage_error(exc, where=self.path or self.safe_url, restore=self.restore) or (
-                ConfigError(f"cannot open database {self.safe_url}: {exc.orig}")) from exc
+                quick_check(self.path, restore=self.restore)  # (SQLite's own failures on a
+                # damaged file are not always DatabaseError: a garbled message, say)
+            found = storage_error(exc, where=self.path or self.safe_url, restore=self.restore)
+            if found is not None:
+                raise found from exc
+            if isinstance(exc, DBAPIError):
+                raise ConfigError(f"cannot open database {self.safe_url}: {exc.orig}") from exc
+            raise
         if current == self.expected_head():
             return
         from alembic import command  # noqa: PLC0415

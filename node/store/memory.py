@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,9 +80,13 @@ class _Cases:
     def get_many(self, case_ids: Sequence[str]) -> dict[str, Case]:
         return {c: self._tx.s.cases[c] for c in case_ids if c in self._tx.s.cases}
 
+    def of_applicant(self, applicant_id: str) -> list[Case]:
+        return [c for c in self.list() if c.applicant_id == applicant_id]
+
     def list(self, *, state: str | None = None) -> list[Case]:
         found = [c for c in self._tx.s.cases.values() if state is None or c.state == state]
         return sorted(found, key=lambda c: (c.received_at, c.case_id))
+
 
     def count(self) -> int:
         return len(self._tx.s.cases)
@@ -228,14 +232,15 @@ class MemoryTransaction(MemoryReader):
         return self.head(log_id)
 
     def seal_append(self, payload: Payload, *, log_id: str, signer: Signer, clock: Clock,
-                    audience: str | None = None) -> Record:
+                    audience: str | None = None, of_case: bool = True) -> Record:
         record = seal(payload, log_id=log_id, head=self.head(log_id), signer=signer,
                       clock=clock)
-        self.append([record], audience=lambda _r: audience)
+        self.append([record], audience=lambda _r: audience,
+                    unlinked=() if of_case else (record.seq,))
         return record
 
     def append(self, records: Sequence[Record], *, audience: Audience | None = None,
-               advance_head: bool = True) -> None:
+               advance_head: bool = True, unlinked: Collection[int] = ()) -> None:
         for r in records:
             key = (r.log_id, r.seq)
             if key in self.s.records:
@@ -244,7 +249,7 @@ class MemoryTransaction(MemoryReader):
                                           audience=audience(r) if audience else None,
                                           stored_at=self.now)
             case_id = case_of(r)
-            if case_id is not None:
+            if case_id is not None and r.seq not in unlinked:
                 self.s.case_records.setdefault(case_id, []).append(key)
             if advance_head:
                 self.s.heads[r.log_id] = r.head

@@ -9,7 +9,7 @@ county's actions are written against these protocols only.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -66,7 +66,12 @@ class CaseReader(Protocol):
 
     def get_many(self, case_ids: Sequence[str]) -> dict[str, Case]: ...
 
+    def of_applicant(self, applicant_id: str) -> list[Case]:
+        """The cases of one resident id, oldest first."""
+        ...
+
     def list(self, *, state: str | None = None) -> list[Case]: ...
+
 
     def count(self) -> int: ...
 
@@ -145,14 +150,18 @@ class Transaction(Reader, Protocol):
         ...
 
     def seal_append(self, payload: Payload, *, log_id: str, signer: Signer, clock: Clock,
-                    audience: str | None = None) -> Record:
+                    audience: str | None = None, of_case: bool = True) -> Record:
         """Sign ``payload`` as the next record of this tier's own log ``log_id`` and store it:
-        the one way a tier writes a record of its own."""
+        the one way a tier writes a record of its own (``of_case=False``: it names a case but
+        is not part of that case's history, e.g. the refusal of another node's record about
+        it)."""
         ...
 
     def append(self, records: Sequence[Record], *, audience: Audience | None = None,
-               advance_head: bool = True) -> None:
-        """Store records received from another log's writer, as they were signed."""
+               advance_head: bool = True, unlinked: Collection[int] = ()) -> None:
+        """Store records received from another log's writer, as they were signed; the seqs
+        in ``unlinked`` stand in their log without effect and are not part of any case's
+        history."""
         ...
 
     def set_head(self, log_id: str, head: LogHead) -> None: ...

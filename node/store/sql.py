@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -163,6 +163,12 @@ class SqlCases:
                 self.t.cases.c.case_id.in_(ids[start:start + 500])))
             found.update((c.case_id, c) for c in map(_from_row, rows))
         return found
+
+    def of_applicant(self, applicant_id: str) -> list[Case]:
+        t = self.t.cases
+        return [_from_row(r) for r in self.conn.execute(
+            select(t).where(t.c.applicant_id == applicant_id)
+            .order_by(t.c.received_at_ms, t.c.case_id))]
 
     def list(self, *, state: str | None = None) -> list[Case]:
         t = self.t.cases
@@ -464,14 +470,15 @@ class SqlTransaction(SqlReader):
         return self._head(log_id, lock=True)
 
     def seal_append(self, payload: Payload, *, log_id: str, signer: Signer, clock: Clock,
-                    audience: str | None = None) -> Record:
+                    audience: str | None = None, of_case: bool = True) -> Record:
         record = seal(payload, log_id=log_id, head=self.lock_head(log_id), signer=signer,
                       clock=clock)
-        self.append([record], audience=lambda _r: audience)
+        self.append([record], audience=lambda _r: audience,
+                    unlinked=() if of_case else (record.seq,))
         return record
 
     def append(self, records: Sequence[Record], *, audience: Audience | None = None,
-               advance_head: bool = True) -> None:
+               advance_head: bool = True, unlinked: Collection[int] = ()) -> None:
         """Store records as signed, index them by case, and move each log's head."""
         if not records:
             return
@@ -481,7 +488,7 @@ class SqlTransaction(SqlReader):
              "signature": r.signature, "audience": audience(r) if audience else None,
              "stored_at_ms": stored_at} for r in records])
         links = [{"case_id": c, "log_id": r.log_id, "seq": r.seq}
-                 for r in records if (c := case_of(r)) is not None]
+                 for r in records if (c := case_of(r)) is not None and r.seq not in unlinked]
         if links:
             self.conn.execute(insert(self.t.case_records), links)
         if advance_head:

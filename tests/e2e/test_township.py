@@ -144,7 +144,7 @@ def test_decisions_after_the_delegation_is_withdrawn_have_no_effect(federation, 
     assert "unauthorized_decision" in kinds
     assert hub(federation, "refusals", "--json").json()["counts"]["not_delegated"] == 1
     # the county decides the case itself; the township's log goes on being taken
-    hub(federation, "decide", second, "--reject", "--reason", "不符合", "--operator", "刘芳")
+    hub(federation, "decide", second, "--reject", "--reason", "不符合", "--operator", "赵敏")
     assert run("township", "sync", "--home", str(tree.home)).returncode == 0
     # and once it knows, the township itself refuses
     tree.start()

@@ -66,7 +66,8 @@ def test_a_case_taken_offline_reaches_the_county_and_its_decision_comes_back(
 
     again = run("node", "sync", "--home", str(v1), "--json").json()
     assert again == {"pushed": 0, "received": 0, "pulled": 0, "decisions": 0,
-                     "catalog_version": 0, "blobs": 0, "blob_bytes": 0}
+                     "catalog_version": 0, "blobs": 0, "blob_bytes": 0,
+                     "no_effect": [], "lost_scans": []}
 
 
 def test_sync_with_the_hub_down_fails_clearly_and_the_next_sync_completes(federation, intake):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import typing
@@ -482,7 +483,9 @@ def test_body_with_an_appended_unknown_field_is_refused(world: World) -> None:
 
 
 def test_oversized_body_is_refused_before_parsing(world: World) -> None:
-    big = seal(submitted(name="张" * (MAX_BODY_BYTES // 3 + 1)), log_id="V001",
+    every_field_full = tuple((f"note_{n}", "张" * 4000)  # within each field's own bound
+                             for n in range(MAX_BODY_BYTES // 12_000 + 1))
+    big = seal(dataclasses.replace(submitted(), fields=every_field_full), log_id="V001",
                head=LogHead(), signer=world.v001, clock=FixedClock(NOW))
     assert len(big.body) > MAX_BODY_BYTES
     with pytest.raises(VerificationError) as caught:
