@@ -35,7 +35,7 @@ from pathlib import Path
 
 from county_hub.hub import Hub
 from county_hub.metrics import start_metrics
-from county_hub.server import ServeInfo, next_port
+from county_hub.server import ServeInfo, next_port, readiness
 from node.kernel.clock import Clock
 from node.kernel.errors import BianminError, UsageError
 from node.logs import configure_logging, event
@@ -99,7 +99,11 @@ def serve_processes(home: Path, *, settings: ServeSettings, clock: Clock,
         for child in children:
             _wait_ready(child, deadline)
         if metrics_dir is not None:
-            start_metrics(hub, settings.metrics, multiprocess_dir=metrics_dir)
+            alive = readiness(hub, lambda: not runner.stopped
+                              and all(c.poll() is None for c in children))
+            endpoint, _none = start_metrics(hub, settings.metrics, ready=alive,
+                                            multiprocess_dir=metrics_dir)
+            stack.callback(endpoint.close)
         info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
                          sync=sync_at, enrol=enrol_at, pid=os.getpid(),
                          metrics=settings.metrics, processes=tuple(c.pid for c in children))

@@ -13,14 +13,17 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import SQLAlchemyError
 
 from county_hub.enrolment import enrol
 from county_hub.hub import Hub
 from county_hub.ingest import Ingest
-from county_hub.metrics import HubMetrics, count_metrics, start_metrics
+from county_hub.metrics import HttpEndpoint, HubMetrics, Readiness, count_metrics, hub_registry
 from node.errmap import as_refusal, refusing, to_call_refused
 from node.kernel.clock import Clock
 from node.kernel.errors import BianminError
@@ -125,17 +128,22 @@ def serve(home: Path, *, settings: ServeSettings, clock: Clock,
             Hub.open(home, clock) as hub, closing(Ingest(
                 hub, verify_threads=settings.verify_threads,
                 max_followers=max(1, settings.workers // 2))) as ingest:
+        registry: CollectorRegistry | None = None
         if worker:
             metrics = count_metrics() if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else None
+        elif settings.metrics:
+            registry, metrics = hub_registry(hub)
         else:
-            metrics = start_metrics(hub, settings.metrics) if settings.metrics else None
+            metrics = None
         tls = ServerTls(private_key_pem=hub.keys.tls_key_pem,
                         certificate_chain_pem=hub.keys.tls_chain_pem,
                         client_ca_pem=hub.keys.ca_pem)
         server = start_server(tls=tls, listen=listen, handler=HubSyncHandler(ingest, metrics),
                               enrol_listen=enrol_listen, enrol_handler=HubEnrolHandler(hub),
                               max_workers=settings.workers, reuse_port=worker)
-        with draining(server, settings.drain_s):
+        http = (HttpEndpoint(settings.metrics, registry, readiness(hub, server.serving))
+                if registry is not None else None)
+        with closing_if(http), draining(server, settings.drain_s):  # readyz says 503 meanwhile
             host, enrol_host = listen.rpartition(":")[0], enrol_listen.rpartition(":")[0]
             info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
                              sync=f"{host}:{server.sync_port}",
@@ -146,6 +154,31 @@ def serve(home: Path, *, settings: ServeSettings, clock: Clock,
             runner.ready(info.__dict__, lambda _info: on_ready(info))
             runner.wait()
             event(log, "stopping: not serving any more, draining", node_id=hub.node_id)
+
+
+def readiness(hub: Hub, serving: Callable[[], bool]) -> Readiness:
+    """What ``/readyz`` asks: the servers take calls, and the database answers."""
+
+    def ready() -> str:
+        if not serving():
+            return "draining before a shutdown"
+        try:
+            with hub.store.reading() as r:
+                r.head(hub.node_id)
+        except SQLAlchemyError as exc:
+            return f"the database does not answer ({type(exc).__name__})"
+        return ""
+
+    return ready
+
+
+@contextmanager
+def closing_if(endpoint: HttpEndpoint | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if endpoint is not None:
+            endpoint.close()
 
 
 def next_port(listen: str) -> str:
