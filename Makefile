@@ -10,7 +10,7 @@ BUF    := tools/buf/node_modules/.bin/buf
 # the descriptors of the last release's protos (scripts/proto_baseline.sh COMMIT makes them)
 PROTO_BASELINE := protos/baseline/0e878fd.binpb
 
-.PHONY: demo test lint typecheck unit e2e proto proto-check bench clean
+.PHONY: demo test lint typecheck unit e2e proto proto-check vectors bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "bianmin needs Python 3.11 or newer"'
@@ -52,6 +52,11 @@ $(BUF): tools/buf/package.json tools/buf/package-lock.json
 proto-check: $(BUF)
 	$(BUF) lint
 	$(BUF) breaking --against $(PROTO_BASELINE)
+
+# The protocol's test vectors (tests/vectors) and docs/protocol.md's generated tables.
+vectors: $(STAMP)
+	$(BIN)/python scripts/make_vectors.py
+	$(BIN)/python scripts/protocol_tables.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
