@@ -25,9 +25,12 @@ NODE_VALIDITY = dt.timedelta(days=365 * 10)
 _BACKDATE = dt.timedelta(hours=1)  # tolerate nodes whose clocks run a little behind
 
 
-def make_ca(county_code: str, county_name: str, now: dt.datetime,
+def make_ca(county_code: str, county_name: str, now: dt.datetime, *,
+            key: ec.EllipticCurvePrivateKey | None = None, serial: int | None = None,
             ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
+    """The county CA's key and self-signed certificate (``key`` and ``serial``: given, for the
+    test vectors' fixed county; otherwise new)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([
         x509.NameAttribute(NameOID.COMMON_NAME, f"bianmin county CA {county_code}"),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, county_name),
@@ -37,7 +40,7 @@ def make_ca(county_code: str, county_name: str, now: dt.datetime,
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial or x509.random_serial_number())
         .not_valid_before(now - _BACKDATE)
         .not_valid_after(now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -50,7 +53,7 @@ def make_ca(county_code: str, county_name: str, now: dt.datetime,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                        critical=False)
-        .sign(key, hashes.SHA256())
+        .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
     )
     return key, cert
 
@@ -75,7 +78,10 @@ def issue_certificate(
     identity: NodeIdentity,
     now: dt.datetime,
     validity: dt.timedelta = NODE_VALIDITY,
+    serial: int | None = None,
 ) -> x509.Certificate:
+    """A certificate of ``identity`` for ``public_key``. Signed deterministically (RFC 6979: no
+    nonce to get wrong), so the test vectors' certificates are the same bytes every time."""
     tls = identity.purpose == "tls"
     builder = (
         x509.CertificateBuilder()
@@ -86,7 +92,7 @@ def issue_certificate(
         ]))
         .issuer_name(ca_cert.subject)
         .public_key(public_key)
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial or x509.random_serial_number())
         .not_valid_before(now - _BACKDATE)
         .not_valid_after(min(now + validity, ca_cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -115,4 +121,4 @@ def issue_certificate(
                                    ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
-    return builder.sign(ca_key, hashes.SHA256())
+    return builder.sign(ca_key, hashes.SHA256(), ecdsa_deterministic=True)

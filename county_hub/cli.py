@@ -18,6 +18,7 @@ from county_hub.blobs import DbBlobStore
 from county_hub.delegation import grant as grant_delegation
 from county_hub.delegation import withdraw as withdraw_delegation
 from county_hub.enrolment import issue_token
+from county_hub.health import hub_health
 from county_hub.home import HubConfig
 from county_hub.hub import HUB_RESTORE, Hub, init_hub
 from county_hub.operators import add_operator, disable_operator, import_operators, list_operators
@@ -154,6 +155,20 @@ def serve(home: Path, out: Output, listen: str | None, enrol_listen: str | None,
             serve_hub(home, settings=settings, clock=clock(), on_ready=ready, worker=worker)
     except OSError as exc:
         raise UsageError(f"cannot serve: {exc}", code="cannot_listen") from exc
+
+
+@bianmin_command(hub, "health")
+@click.option("--address", help="HOST:PORT of the sync port to ask [default: the 'hub serve' "
+              "running from --home]; the enrolment port is then its port + 1.")
+@click.option("--enrol-address", help="HOST:PORT of the enrolment port to ask.")
+@click.option("--timeout", type=click.FloatRange(0.1, 120), default=5.0, show_default=True,
+              help="Seconds to wait for each answer.")
+def health(home: Path, out: Output, address: str | None, enrol_address: str | None,
+           timeout: float) -> None:
+    """Ask the serving hub whether it serves; exit 1 (one line on stderr) unless it does."""
+    probes = hub_health(home, address=address, enrol_address=enrol_address, timeout_s=timeout)
+    out.result({"serving": True, "probes": probes},
+               "hub HUB serving: " + "; ".join(str(p) for p in probes))
 
 
 @bianmin_command(hub, "token")

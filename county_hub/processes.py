@@ -35,7 +35,7 @@ from pathlib import Path
 
 from county_hub.hub import Hub
 from county_hub.metrics import start_metrics
-from county_hub.server import ServeInfo, next_port
+from county_hub.server import ServeInfo, next_port, readiness
 from node.kernel.clock import Clock
 from node.kernel.errors import BianminError, UsageError
 from node.logs import configure_logging, event
@@ -82,9 +82,24 @@ def serve_processes(home: Path, *, settings: ServeSettings, clock: Clock,
         # opened (and upgraded) first: the processes find the database at the newest schema
         hub = stack.enter_context(Hub.open(home, clock))
         metrics_dir: Path | None = None
+        all_ready: list[bool] = []
         if settings.metrics:
             metrics_dir = Path(tempfile.mkdtemp(prefix="bianmin-metrics-"))
             stack.callback(shutil.rmtree, metrics_dir, True)
+            # served from before the processes start until they have all stopped: /readyz
+            # says 503 while they start, and from the stop signal on
+            def why_not() -> str:
+                if runner.stopped:
+                    return "draining before a shutdown"
+                if not all_ready:
+                    return "starting"
+                dead = [c.pid for c in children if c.poll() is not None]
+                return f"hub process {dead[0]} exited" if dead else ""
+
+            endpoint, _none = start_metrics(hub, settings.metrics,
+                                            ready=readiness(hub, why_not),
+                                            multiprocess_dir=metrics_dir)
+            stack.callback(endpoint.close)
         env = dict(os.environ)
         if metrics_dir is not None:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
@@ -98,8 +113,7 @@ def serve_processes(home: Path, *, settings: ServeSettings, clock: Clock,
             children.append(subprocess.Popen(argv, stdout=subprocess.PIPE, env=env))
         for child in children:
             _wait_ready(child, deadline)
-        if metrics_dir is not None:
-            start_metrics(hub, settings.metrics, multiprocess_dir=metrics_dir)
+        all_ready.append(True)
         info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
                          sync=sync_at, enrol=enrol_at, pid=os.getpid(),
                          metrics=settings.metrics, processes=tuple(c.pid for c in children))

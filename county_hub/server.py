@@ -13,14 +13,17 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import SQLAlchemyError
 
 from county_hub.enrolment import enrol
 from county_hub.hub import Hub
 from county_hub.ingest import Ingest
-from county_hub.metrics import HubMetrics, count_metrics, start_metrics
+from county_hub.metrics import HttpEndpoint, HubMetrics, Readiness, count_metrics, hub_registry
 from node.errmap import as_refusal, refusing, to_call_refused
 from node.kernel.clock import Clock
 from node.kernel.errors import BianminError
@@ -36,7 +39,7 @@ from sync import (
     PushResult,
     WireRecord,
 )
-from sync.server import start_server
+from sync.server import RunningServer, start_server
 from sync.tls import ServerTls
 
 __all__ = ["HubEnrolHandler", "HubSyncHandler", "ServeInfo", "next_port", "serve"]
@@ -130,27 +133,76 @@ def serve(home: Path, *, settings: ServeSettings, clock: Clock,
             Hub.open(home, clock) as hub, closing(Ingest(
                 hub, verify_threads=settings.verify_threads,
                 max_followers=max(1, settings.workers // 2))) as ingest:
+        registry: CollectorRegistry | None = None
         if worker:
             metrics = count_metrics() if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else None
+        elif settings.metrics:
+            registry, metrics = hub_registry(hub)
         else:
-            metrics = start_metrics(hub, settings.metrics) if settings.metrics else None
+            metrics = None
         tls = ServerTls(private_key_pem=hub.keys.tls_key_pem,
                         certificate_chain_pem=hub.keys.tls_chain_pem,
                         client_ca_pem=hub.keys.ca_pem)
-        server = start_server(tls=tls, listen=listen, handler=HubSyncHandler(ingest, metrics),
-                              enrol_listen=enrol_listen, enrol_handler=HubEnrolHandler(hub),
-                              max_workers=settings.workers, reuse_port=worker)
-        with draining(server, settings.drain_s):
-            host, enrol_host = listen.rpartition(":")[0], enrol_listen.rpartition(":")[0]
-            info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
-                             sync=f"{host}:{server.sync_port}",
-                             enrol=f"{enrol_host}:{server.enrol_port}", pid=os.getpid(),
-                             metrics=settings.metrics)
-            event(log, f"serving sync on {info.sync}, enrolment on {info.enrol}",
-                  node_id=hub.node_id)
-            runner.ready(info.__dict__, lambda _info: on_ready(info))
-            runner.wait()
-            event(log, "stopping: not serving any more, draining", node_id=hub.node_id)
+        started: list[RunningServer] = []
+        # /healthz and /readyz before the servers start, and until they have drained
+        http = (HttpEndpoint(settings.metrics, registry, readiness(hub, lambda: _why_not(
+            started))) if registry else None)
+        with closing_if(http):
+            server = start_server(tls=tls, listen=listen,
+                                  handler=HubSyncHandler(ingest, metrics),
+                                  enrol_listen=enrol_listen, enrol_handler=HubEnrolHandler(hub),
+                                  max_workers=settings.workers, reuse_port=worker)
+            started.append(server)
+            _serve(hub, server, settings, listen, enrol_listen, runner, on_ready)
+
+
+def _serve(hub: Hub, server: RunningServer, settings: ServeSettings, listen: str,
+           enrol_listen: str, runner: Runner, on_ready: Callable[[ServeInfo], None]) -> None:
+    """Report ready, serve until a signal, then drain and stop the servers."""
+    with draining(server, settings.drain_s):
+        host, enrol_host = listen.rpartition(":")[0], enrol_listen.rpartition(":")[0]
+        info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
+                         sync=f"{host}:{server.sync_port}",
+                         enrol=f"{enrol_host}:{server.enrol_port}", pid=os.getpid(),
+                         metrics=settings.metrics)
+        event(log, f"serving sync on {info.sync}, enrolment on {info.enrol}",
+              node_id=hub.node_id)
+        runner.ready(info.__dict__, lambda _info: on_ready(info))
+        runner.wait()
+        event(log, "stopping: not serving any more, draining", node_id=hub.node_id)
+
+
+def _why_not(started: list[RunningServer]) -> str:
+    if not started:
+        return "starting"
+    return "" if started[0].serving() else "draining before a shutdown"
+
+
+def readiness(hub: Hub, why_not: Callable[[], str]) -> Readiness:
+    """What ``/readyz`` asks: the servers take calls (``why_not()`` is "" then, else why not),
+    and the database answers."""
+
+    def ready() -> str:
+        reason = why_not()
+        if reason:
+            return reason
+        try:
+            with hub.store.reading() as r:
+                r.head(hub.node_id)
+        except SQLAlchemyError as exc:
+            return f"the database does not answer ({type(exc).__name__})"
+        return ""
+
+    return ready
+
+
+@contextmanager
+def closing_if(endpoint: HttpEndpoint | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if endpoint is not None:
+            endpoint.close()
 
 
 def next_port(listen: str) -> str:

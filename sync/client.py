@@ -3,7 +3,9 @@
 Foreign errors are translated here, at the boundary (STYLE §7): ``grpc.RpcError`` becomes
 ``Unreachable`` (transient: retried by the caller's ``RetryPolicy``) or ``CallRefused``
 (permanent). gRPC reports a client certificate the server refused as UNAVAILABLE, not
-UNAUTHENTICATED (DESIGN §4), so the message says so when the handshake is what failed.
+UNAUTHENTICATED (DESIGN §4), so the message says so when the handshake is what failed. A
+refusal's reason code comes from the call's trailing metadata (``sync.status``) into
+``CallRefused.code``; a server that sent none leaves the status code's name there.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sync.protocol import (
     RecordOutcome,
     WireRecord,
 )
+from sync.status import reason_in
 from sync.tls import CHANNEL_OPTIONS, ClientTls
 
 __all__ = ["UpstreamClient", "enrol", "translate_rpc_error"]
@@ -76,7 +79,9 @@ def translate_rpc_error(exc: grpc.RpcError, address: str, what: str = "upstream"
     if code == grpc.StatusCode.CANCELLED:
         return Unreachable(f"call to {what} at {address} was cancelled", address=address)
     refusal = _REFUSALS.get(code, Refusal.INTERNAL)
-    return CallRefused(refusal, details or f"{what} at {address} refused the call ({code.name})")
+    trailers = exc.trailing_metadata() if isinstance(exc, grpc.Call) else None
+    return CallRefused(refusal, details or f"{what} at {address} refused the call ({code.name})",
+                       code=reason_in(trailers))
 
 
 class UpstreamClient:

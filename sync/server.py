@@ -1,10 +1,15 @@
 """The server half of sync: thin servicers and their assembly (STYLE §4).
 
 A servicer converts protobuf to wire values, reads the caller's certificate from TLS, calls a
-handler, and maps a ``CallRefused`` to a status code -- nothing more. What a handler decides
-(who may push what, what a node may pull) belongs to the tier that implements it.
-An unexpected exception in a handler is logged and answered with INTERNAL; it never takes the
-server down.
+handler, and maps a ``CallRefused`` to a status code, its reason code going along in the
+trailing metadata (``sync.status``) -- nothing more. What a handler decides (who may push
+what, what a node may pull) belongs to the tier that implements it. An unexpected exception in
+a handler is logged and answered with INTERNAL (code ``internal``); it never takes the server
+down.
+
+Both ports serve the standard health service (one servicer: NOT_SERVING on both from
+``drain`` on) and reflection v1 and v1alpha (``sync.reflection``): the sync port to callers
+with a certificate of the county CA, the enrolment port to anyone (server TLS).
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from typing import NoReturn, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from sync.errors import CallRefused, Refusal
 from sync.pb import records_pb2, sync_pb2, sync_pb2_grpc
@@ -31,9 +35,12 @@ from sync.protocol import (
     PushResult,
     WireRecord,
 )
+from sync.reflection import enable_reflection
+from sync.status import refusal_trailers
 from sync.tls import SERVER_OPTIONS, ServerTls, peer_certificate_pem
 
-__all__ = ["EnrolHandler", "RunningServer", "SyncHandler", "start_server"]
+__all__ = ["ENROLMENT_SERVICE", "SYNC_SERVICE", "EnrolHandler", "RunningServer", "SyncHandler",
+           "start_server"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,8 @@ _CODES = {
     Refusal.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     Refusal.INTERNAL: grpc.StatusCode.INTERNAL,
 }
+SYNC_SERVICE = sync_pb2.DESCRIPTOR.services_by_name["Sync"].full_name
+ENROLMENT_SERVICE = sync_pb2.DESCRIPTOR.services_by_name["Enrolment"].full_name
 _STATUS = {
     "accepted": sync_pb2.RECORD_STATUS_ACCEPTED,
     "already_had": sync_pb2.RECORD_STATUS_ALREADY_HAD,
@@ -75,15 +84,26 @@ class EnrolHandler(Protocol):
 
 def _abort(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
     if isinstance(exc, CallRefused):
-        context.abort(_CODES[exc.refusal], str(exc))
+        _refuse(context, _CODES[exc.refusal], str(exc), exc.code)
     log.exception("unexpected error while serving a call")
-    context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
+    _refuse(context, grpc.StatusCode.INTERNAL, "internal error; the server log has the details",
+            "internal")
+
+
+def _refuse(context: grpc.ServicerContext, status: grpc.StatusCode, message: str,
+            code: str) -> NoReturn:
+    """End the call with ``status`` and ``message``, the reason ``code`` in its trailing
+    metadata (``sync.status``)."""
+    context.set_trailing_metadata(refusal_trailers(code, status=status.value[0],
+                                                   message=message))
+    context.abort(status, message)
 
 
 def _peer(context: grpc.ServicerContext) -> bytes:
     pem = peer_certificate_pem(context)
     if pem is None:  # cannot happen behind require_client_auth; fail closed all the same
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, "no client certificate")
+        _refuse(context, grpc.StatusCode.UNAUTHENTICATED, "no client certificate",
+                "no_client_certificate")
     return pem
 
 
@@ -192,17 +212,24 @@ class _EnrolmentServicer(sync_pb2_grpc.EnrolmentServicer):
 
 @dataclass
 class RunningServer:
-    """The sync server (mutual TLS) and, if any, the enrolment server (server TLS)."""
+    """The sync server (mutual TLS) and, if any, the enrolment server (server TLS). Both
+    answer the same health service: SERVING once started, NOT_SERVING from ``drain`` on."""
 
     sync_server: grpc.Server
     sync_port: int
     enrol_server: grpc.Server | None
     enrol_port: int
     health: health.HealthServicer | None = None
+    draining: bool = False
+
+    def serving(self) -> bool:
+        """Whether the servers take calls (what ``/readyz`` and the health service say)."""
+        return not self.draining
 
     def drain(self, seconds: float) -> None:
         """Report NOT_SERVING (so a load balancer stops sending calls), then wait a little
         before the grace period starts."""
+        self.draining = True
         if self.health is not None:
             self.health.enter_graceful_shutdown()
             time.sleep(seconds)
@@ -237,12 +264,12 @@ def start_server(
                                                          thread_name_prefix="sync"),
                               options=options)
     sync_pb2_grpc.add_SyncServicer_to_server(_SyncServicer(handler), sync_server)  # type: ignore[no-untyped-call]
-    # the standard health service (for load balancers) and reflection (for grpcurl)
+    # the standard health service (for load balancers) and reflection v1 and v1alpha (for
+    # grpcurl and other languages' tooling), on both ports: the enrolment port's server TLS
+    # lets a load balancer or a monitoring box without a client certificate ask
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, sync_server)
-    services = (sync_pb2.DESCRIPTOR.services_by_name["Sync"].full_name,
-                health.SERVICE_NAME, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(services, sync_server)
+    enable_reflection(sync_server, (SYNC_SERVICE, health.SERVICE_NAME))
     sync_port = sync_server.add_secure_port(listen, tls.mutual())
     if sync_port == 0:
         raise OSError(f"cannot listen on {listen}")
@@ -253,13 +280,16 @@ def start_server(
                                    options=options)
         sync_pb2_grpc.add_EnrolmentServicer_to_server(_EnrolmentServicer(enrol_handler),
                                                       enrol_server)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, enrol_server)
+        enable_reflection(enrol_server, (ENROLMENT_SERVICE, health.SERVICE_NAME))
         enrol_port = enrol_server.add_secure_port(enrol_listen, tls.server_only())
         if enrol_port == 0:
             raise OSError(f"cannot listen on {enrol_listen}")
         enrol_server.start()
     sync_server.start()
-    for service in ("", services[0]):
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    for service in ("", SYNC_SERVICE, ENROLMENT_SERVICE if enrol_server else None):
+        if service is not None:
+            health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(sync_server=sync_server, sync_port=sync_port,
                          enrol_server=enrol_server, enrol_port=enrol_port,
                          health=health_servicer)

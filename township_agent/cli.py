@@ -18,6 +18,7 @@ from node.kernel.slip import verification_code
 from node.service import open_node, upstream_client
 from township_agent.decide import current_delegation, township_cases
 from township_agent.decide import decide as decide_case
+from township_agent.health import township_health
 from township_agent.serve import ServeInfo, one_round
 from township_agent.serve import serve as serve_township
 
@@ -77,6 +78,18 @@ def serve(home: Path, out: Output, listen: str | None, interval: float | None,
                    settings=DaemonSettings(interval_s=interval,
                                            log_json=serving.log_format == "json"),
                    write=lambda line: click.echo(line, err=True))
+
+
+@bianmin_command(township, "health")
+@click.option("--address", help="HOST:PORT to ask [default: the 'township serve' running from "
+              "--home].")
+@click.option("--timeout", type=click.FloatRange(0.1, 120), default=5.0, show_default=True,
+              help="Seconds to wait for the answer.")
+def health(home: Path, out: Output, address: str | None, timeout: float) -> None:
+    """Ask the serving township whether it serves; exit 1 (one line on stderr) unless it does."""
+    probes = township_health(home, address=address, timeout_s=timeout)
+    out.result({"serving": True, "probes": probes},
+               "township serving: " + "; ".join(str(p) for p in probes))
 
 
 @bianmin_command(township, "sync")
