@@ -16,7 +16,10 @@ from node.kernel.catalog import Item
 from node.kernel.clock import CST
 from node.kernel.deadlines import Calendar, Colour, DeadlineStatus, Pause, deadline_status
 from node.kernel.errors import NotFoundError, UsageError
+from node.kernel.identity import HUB_NODE_ID
+from node.kernel.payloads import CalendarPublished
 from node.kernel.projector import Case
+from node.kernel.records import Record
 from node.kernel.workflow import DECIDED, State
 
 __all__ = [
@@ -49,7 +52,9 @@ def hub_calendar(reader: HubReader) -> Calendar:
                     workdays=frozenset(dt.date.fromisoformat(d) for d in workdays))
 
 
-def load_calendar(hub: Hub, calendar: Calendar) -> None:
+def load_calendar(hub: Hub, calendar: Calendar) -> Record:
+    """Put ``calendar`` in force at the county and sign it into the hub's log for every node
+    (``CalendarPublished``): desks count their receipts' due dates in the same working days."""
     with hub.store.transaction() as tx:
         tx.replace_calendar(name=calendar.name,
                             holidays=sorted(d.isoformat() for d in calendar.holidays),
@@ -57,6 +62,8 @@ def load_calendar(hub: Hub, calendar: Calendar) -> None:
         tx.add_trail(kind="CalendarLoaded",
                      detail=f"{calendar.name}: {len(calendar.holidays)} holidays, "
                             f"{len(calendar.workdays)} adjusted working days")
+        return tx.seal_append(CalendarPublished.of(calendar), log_id=HUB_NODE_ID,
+                              signer=hub.keys.records, clock=hub.clock)
 
 
 def _day(moment: dt.datetime) -> dt.date:

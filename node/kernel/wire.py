@@ -39,6 +39,7 @@ from node.kernel.payloads import (
     Accepted,
     ActionRefused,
     Applicant,
+    CalendarPublished,
     CaseSubmitted,
     CatalogPublished,
     Concluded,
@@ -92,6 +93,7 @@ PAYLOADS: dict[type, str] = {
     KeyRotated: "key_rotated",
     Delegation: "delegation",
     DelegationWithdrawn: "delegation_withdrawn",
+    CalendarPublished: "calendar_published",
 }
 _BY_FIELD = {name: cls for cls, name in PAYLOADS.items()}
 
