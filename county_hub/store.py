@@ -231,7 +231,7 @@ class HubReader(SqlReader):
             query = query.where(t.c.at_ms < to_ms(until))
         return [{"at": from_ms(r.at_ms), "kind": r.kind, "case_id": r.case_id,
                  "node_id": r.node_id, "operator": r.operator, "detail": r.detail,
-                 "record": f"{r.log_id}#{r.seq}" if r.log_id else ""}
+                 "record": f"{r.log_id}#{r.seq}" if r.log_id else "", "via": r.via}
                 for r in self.conn.execute(query)]
 
     # -- the calendar, settings, delegations ------------------------------------------------------

@@ -201,13 +201,13 @@ def _within(at: object, start: dt.datetime | None, end: dt.datetime | None) -> b
 def _refusal(e: dict[str, object]) -> dict[str, object]:
     return {"at": e["received_at"], "kind": f"Refused:{e['reason_code']}", "case_id": "",
             "node_id": e["log_id"], "operator": "", "detail": f"from {e['peer']}: {e['message']}",
-            "record": f"{e['log_id']}#{e['seq']}"}
+            "record": f"{e['log_id']}#{e['seq']}", "via": ""}
 
 
 def _alarm(a: dict[str, object]) -> dict[str, object]:
     resolved = f" -- resolved by {a['resolved_by']}: {a['resolution']}" if a["resolved_at"] else ""
     return {"at": a["raised_at"], "kind": f"Alarm:{a['kind']}", "case_id": "",
             "node_id": a["node_id"], "operator": a["resolved_by"] or "",
-            "detail": f"#{a['id']} {a['message']}{resolved}", "record": ""}
+            "detail": f"#{a['id']} {a['message']}{resolved}", "record": "", "via": ""}
 
 
