@@ -8,6 +8,7 @@ supplement arrives. The limits are the ones of the catalog version the case was 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from county_hub.hub import Hub
@@ -24,9 +25,12 @@ from node.kernel.workflow import DECIDED, State
 
 __all__ = [
     "GROUPINGS",
+    "SILENT_AFTER",
     "CaseDeadline",
+    "case_deadline",
     "hub_calendar",
     "load_calendar",
+    "node_views",
     "stats",
     "supervise",
     "trail",
@@ -105,17 +109,65 @@ def supervise(hub: Hub, *, as_of: dt.date, yellow_within: int = 2) -> list[CaseD
         pauses = r.pauses_of([c.case_id for c in cases])
         limits = _Limits(hub, r)
         found = []
+        # cases received the same day under the same limits, unpaused, stand the same: the
+        # queue of a county with ten thousand open cases counts each such group once
+        known: dict[tuple[dt.date, int, int], DeadlineStatus] = {}
         for case in cases:
             item = limits.item(case)
             if item is None:
                 continue
-            status = _deadline(case, item, pauses.get(case.case_id, []), calendar, as_of,
-                               yellow_within)
+            spans = pauses.get(case.case_id, [])
+            key = (_day(case.received_at), item.promised_days, item.statutory_days)
+            status = known.get(key) if not spans else None
+            if status is None:
+                status = _deadline(case, item, spans, calendar, as_of, yellow_within)
+                if not spans:
+                    known[key] = status
             found.append(CaseDeadline(case=case, status=status,
                                       promised_days=item.promised_days,
                                       statutory_days=item.statutory_days))
     return sorted(found, key=lambda d: (_URGENCY[d.status.colour], d.status.promised_left,
                                         d.case.received_at))
+
+
+SILENT_AFTER = dt.timedelta(days=2)
+
+
+def node_views(hub: Hub) -> list[dict[str, object]]:
+    """Every enrolled node: last heartbeat, head, what the hub holds, backlog, the records
+    missing, silence, clock skew, revocation, open alarms (``hub nodes``, the console)."""
+    now = hub.clock.now()
+    views: list[dict[str, object]] = []
+    with hub.store.reading() as reader:
+        for r in reader.list_nodes():
+            synced = reader.head(r.node_id).seq
+            views.append({
+                "node_id": r.node_id, "tier": r.tier, "name": r.name, "parent": r.parent,
+                "enrolled_at": r.enrolled_at, "last_seen": r.last_seen,
+                "last_heartbeat": r.heartbeat_at, "head_seq": r.claimed_seq,
+                "synced_seq": synced, "backlog": max(0, r.claimed_seq - synced),
+                "missing": ([synced + 1, r.claimed_seq] if r.claimed_seq > synced else None),
+                "silent": r.heartbeat_at is None or now - r.heartbeat_at > SILENT_AFTER,
+                "clock_skew_s": r.clock_skew_s,
+                "clock_flagged": r.clock_skew_s is not None and abs(
+                    r.clock_skew_s) > hub.config.clock_skew_threshold_s,
+                "revoked": reader.revocation(r.node_id) is not None,
+                "open_alarms": len(reader.open_alarms(node_id=r.node_id)),
+            })
+    return views
+
+
+def case_deadline(hub: Hub, case: Case, *, as_of: dt.date,
+                  yellow_within: int = 2) -> CaseDeadline | None:
+    """One case's standing against its limits (None: its item is in no catalog held)."""
+    with hub.store.reading() as r:
+        item = _Limits(hub, r).item(case)
+        if item is None:
+            return None
+        status = _deadline(case, item, r.pauses_of([case.case_id]).get(case.case_id, []),
+                           hub_calendar(r), as_of, yellow_within)
+    return CaseDeadline(case=case, status=status, promised_days=item.promised_days,
+                        statutory_days=item.statutory_days)
 
 
 def _key(case: Case, by: str) -> str:
@@ -127,17 +179,19 @@ def _key(case: Case, by: str) -> str:
 
 
 def stats(hub: Hub, *, since: dt.date | None, until: dt.date | None,
-          by: str = "item") -> list[dict[str, object]]:
-    """Per item, node or department, over cases received in ``[since, until]``: received,
-    accepted, concluded, approved, rejected, on-time rate and average working days of the
-    decided ones, supplements asked for."""
+          by: str = "item", only: Callable[[Case], bool] | None = None,
+          ) -> list[dict[str, object]]:
+    """Per item, node or department, over cases received in ``[since, until]`` (and for
+    which ``only`` holds): received, accepted, concluded, approved, rejected, on-time rate and
+    average working days of the decided ones, supplements asked for."""
     if by not in GROUPINGS:
         raise UsageError(f"--by {by!r}: choose one of {', '.join(GROUPINGS)}")
     with hub.store.reading() as r:
         calendar = hub_calendar(r)
         cases = [c for c in r.cases.list()
                  if (since is None or _day(c.received_at) >= since)
-                 and (until is None or _day(c.received_at) <= until)]
+                 and (until is None or _day(c.received_at) <= until)
+                 and (only is None or only(c))]
         pauses = r.pauses_of([c.case_id for c in cases])
         limits = _Limits(hub, r)
         groups: dict[str, dict[str, float]] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -27,9 +28,13 @@ __all__ = ["MIN_PASSWORD", "compare", "hash_password", "new_token", "new_totp_se
 
 MIN_PASSWORD = 8
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-# checked when the account does not exist, so that a missing name takes as long as a wrong
-# password (no telling which names exist by the time a refusal takes)
-_DUMMY = _HASHER.hash("not a password of anybody")
+
+
+@functools.cache
+def _dummy() -> str:
+    """Checked when the account does not exist, so that a missing name takes as long as a
+    wrong password (no telling which names exist by the time a refusal takes)."""
+    return _HASHER.hash("not a password of anybody")
 
 
 def hash_password(password: str) -> str:
@@ -38,7 +43,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or _DUMMY, password) and stored is not None
+        return _HASHER.verify(stored or _dummy(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
