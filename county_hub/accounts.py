@@ -81,8 +81,11 @@ def make_account(hub: Hub, *, name: str, password: str, by: Actor) -> Account:
 
 
 def cli_actor(hub: Hub, *, operator: str | None, token: str | None,
-              local_admin: bool) -> Actor:
-    """The person a CLI operator command acts as (see the module docstring)."""
+              local_admin: bool, registered: bool = True) -> Actor:
+    """The person a CLI operator command acts as (see the module docstring). ``registered``:
+    the operator must be registered even in local-admin mode (case actions; the IT team's
+    commands -- revocations, alarms, delegations -- take the name as the shell gives it, and
+    the trail says local-admin)."""
     if token:
         try:
             account = hub_book(hub).token_holder(token.strip())
@@ -97,6 +100,8 @@ def cli_actor(hub: Hub, *, operator: str | None, token: str | None,
     if local_admin:
         if not operator or not operator.strip():
             raise UsageError("--local-admin acts as the operator named by --operator; name one")
+        if not registered:
+            return Actor(name=operator.strip(), via="local-admin")
         found = operator_of(hub, operator.strip())
         return Actor(name=found.name, via="local-admin", role=found.role,
                      department=found.department)

@@ -240,9 +240,9 @@ class OperatorArg:
     token: str | None
     local_admin: bool
 
-    def actor(self, the_hub: Hub) -> Actor:
+    def actor(self, the_hub: Hub, *, registered: bool = True) -> Actor:
         return cli_actor(the_hub, operator=self.name, token=self.token,
-                         local_admin=self.local_admin)
+                         local_admin=self.local_admin, registered=registered)
 
 
 def OPERATOR(fn: Callable[..., None]) -> Callable[..., None]:  # noqa: N802 -- an option set
@@ -514,7 +514,7 @@ def revoke(home: Path, out: Output, node_id: str, reason: str, operator: Operato
            from_seq: int | None) -> None:
     """Revoke a node: a signed record sent to every node; its later records are refused."""
     with _open(home) as the_hub:
-        who = operator.actor(the_hub)
+        who = operator.actor(the_hub, registered=False)
         record = revoke_node(the_hub, node_id, reason=reason, operator=who.name,
                              from_seq=from_seq, via=who.via)
     payload = record.payload
@@ -558,7 +558,7 @@ def alarms(ctx: click.Context, home: Path | None, include_resolved: bool,
 def resolve(home: Path, out: Output, alarm_id: int, operator: OperatorArg, note: str) -> None:
     """Close an alarm; a resolved fork alarm releases the node's held pushes."""
     with _open(home) as the_hub:
-        who = operator.actor(the_hub)
+        who = operator.actor(the_hub, registered=False)
         resolve_alarm(the_hub, alarm_id, operator=who.name, note=note)
     out.result({"alarm": alarm_id, "resolved_by": who.name}, f"alarm #{alarm_id} resolved")
 
@@ -775,7 +775,7 @@ def delegation_grant(home: Path, out: Output, township: str, items: tuple[str, .
     """Grant a township the power to decide items; replaces its previous grant."""
     with _open(home) as the_hub:
         record = grant_delegation(
-            the_hub, township, items, operator=operator.actor(the_hub).name,
+            the_hub, township, items, operator=operator.actor(the_hub, registered=False).name,
             valid_from=since.replace(tzinfo=CST) if since else None,
             valid_until=(until.replace(tzinfo=CST) + dt.timedelta(days=1, seconds=-1))
             if until else None)
@@ -794,7 +794,7 @@ def delegation_withdraw(home: Path, out: Output, township: str, reason: str,
     """Take a township's delegated powers back; its later decisions are refused."""
     with _open(home) as the_hub:
         record = withdraw_delegation(the_hub, township, reason=reason,
-                                     operator=operator.actor(the_hub).name)
+                                     operator=operator.actor(the_hub, registered=False).name)
     out.result({"township": township, "record": str(record)},
                f"delegation of {township} withdrawn (record {record})")
 

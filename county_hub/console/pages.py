@@ -34,7 +34,16 @@ from node.kernel.workflow import Action
 from node.web.accounts import Session
 from node.web.auth import auth_routes
 from node.web.labels import COLOUR
-from node.web.pages import Forbidden, Pages, Req, SecurityHeaders, Site, redirect, static_dir
+from node.web.pages import (
+    Forbidden,
+    Pages,
+    Req,
+    SecurityHeaders,
+    Site,
+    file_response,
+    redirect,
+    static_dir,
+)
 
 __all__ = ["console_app"]
 
@@ -181,12 +190,7 @@ def _routes(site: Site, hub: Hub, who: Any, operator_row: Any) -> list[BaseRoute
     def scan(req: Req) -> Response:
         op = who(req, "cases")
         material, data = views.scan(hub, op, req.path["case_id"], req.path["sha256"])
-        suffix = Path(material.filename).suffix.lower()
-        kind = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
-                ".pdf": "application/pdf", ".gif": "image/gif"}.get(suffix)
-        safe = "".join(c for c in material.filename if c.isalnum() or c in "._-") or "scan"
-        return Response(data, media_type=kind or "application/octet-stream", headers={
-            "content-disposition": f'{"inline" if kind else "attachment"}; filename="{safe}"'})
+        return file_response(data, material.filename)
 
     @site.page()
     def supervision(req: Req) -> Response:

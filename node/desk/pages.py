@@ -21,7 +21,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.middleware import Middleware
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -40,7 +40,15 @@ from node.settings import WebSettings
 from node.store.schema import NodeAccount, NodeWebSession, table_of
 from node.web.accounts import AccountBook, LoginPolicy
 from node.web.auth import auth_routes
-from node.web.pages import Pages, Req, SecurityHeaders, Site, redirect, static_dir
+from node.web.pages import (
+    Pages,
+    Req,
+    SecurityHeaders,
+    Site,
+    file_response,
+    redirect,
+    static_dir,
+)
 
 __all__ = ["desk_app", "desk_book", "desk_site"]
 
@@ -376,7 +384,8 @@ def desk_routes(site: Site, service: NodeService, web: WebSettings) -> list[Base
         material = named.get(digest)
         if material is None or not service.blobs.has(material.sha256):
             raise NotFoundError("这份扫描件不在本站")
-        return _file_response(service.blobs.path(material.sha256), material.filename)
+        return file_response(service.blobs.path(material.sha256).read_bytes(),
+                             material.filename)
 
     return [
         Route("/", home), Route("/status-line", status_fragment),
@@ -395,16 +404,3 @@ def desk_routes(site: Site, service: NodeService, web: WebSettings) -> list[Base
         Route("/cases/{case_id}/conclude", conclude, methods=["POST"]),
         Route("/cases/{case_id}/scans/{sha256}", scan),
     ]
-
-
-_INLINE = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
-           ".gif": "image/gif", ".pdf": "application/pdf", ".webp": "image/webp"}
-
-
-def _file_response(path: Path, filename: str) -> Response:
-    """A scan: images and PDFs shown in the browser; anything else downloaded, never run."""
-    kind = _INLINE.get(Path(filename).suffix.lower())
-    safe = "".join(c for c in filename if c.isalnum() or c in "._-") or "scan"
-    disposition = "inline" if kind else "attachment"
-    return FileResponse(path, media_type=kind or "application/octet-stream",
-                        headers={"content-disposition": f'{disposition}; filename="{safe}"'})

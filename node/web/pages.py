@@ -38,8 +38,8 @@ from node.web import labels
 from node.web.accounts import Account, AccountBook, Session
 from node.web.security import compare, new_token
 
-__all__ = ["MAX_TEXT", "Forbidden", "Pages", "Req", "SecurityHeaders", "Site", "redirect",
-           "static_dir"]
+__all__ = ["MAX_TEXT", "Forbidden", "Pages", "Req", "SecurityHeaders", "Site", "file_response",
+           "redirect", "static_dir"]
 
 log = logging.getLogger("bianmin.web")
 
@@ -114,6 +114,23 @@ class Pages:
 def _yuan(value: object) -> str:
     text = str(value)
     return "免费" if text in ("0", "0.00", "0.0") else f"{text} 元"
+
+
+_SHOWN = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+          ".gif": "image/gif", ".webp": "image/webp", ".pdf": "application/pdf"}
+
+
+def file_response(data: bytes, filename: str) -> Response:
+    """A stored scan: images and PDFs shown in the browser, anything else downloaded (never
+    rendered as a page); the name in ASCII and, for browsers that read it, in UTF-8."""
+    suffix = Path(filename).suffix.lower()
+    kind = _SHOWN.get(suffix)
+    ascii_name = "".join(c for c in filename if c.isascii() and (c.isalnum() or c in "._-"))
+    disposition = (f'{"inline" if kind else "attachment"}; '
+                   f'filename="{ascii_name or "scan" + suffix}"; '
+                   f"filename*=UTF-8''{quote(filename)}")
+    return Response(data, media_type=kind or "application/octet-stream",
+                    headers={"content-disposition": disposition})
 
 
 def redirect(url: str) -> Response:
