@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from node.cli_support import Output, bianmin_command, clock
-from node.desk.pages import desk_book
+from node.desk.accounts import desk_book
 from node.service import open_node
 
 __all__ = ["account"]

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from node.desk import work
+from node.desk.accounts import desk_book
 from node.desk.slips import Slip, qr_svg, slip_pdf
 from node.desk.status import status_line
 from node.kernel.catalog import Item
@@ -37,8 +38,6 @@ from node.kernel.resident_id import validate_resident_id
 from node.kernel.workflow import Action
 from node.service import MaterialInput, NodeService
 from node.settings import WebSettings
-from node.store.schema import NodeAccount, NodeWebSession, table_of
-from node.web.accounts import AccountBook, LoginPolicy
 from node.web.auth import auth_routes
 from node.web.pages import (
     Pages,
@@ -50,21 +49,10 @@ from node.web.pages import (
     static_dir,
 )
 
-__all__ = ["desk_app", "desk_book", "desk_site"]
+__all__ = ["desk_app", "desk_site"]
 
 HERE = Path(__file__).resolve().parent
 NAV = [("/", "首页"), ("/catalog", "事项目录"), ("/cases", "查找办件")]
-
-
-def desk_book(service: NodeService, web: WebSettings | None = None) -> AccountBook:
-    """The node's accounts (village agents, township clerks) and their sessions."""
-    web = web or service.config.web
-    return AccountBook(service.store.db, accounts=table_of(NodeAccount),
-                       sessions=table_of(NodeWebSession), clock=service.clock,
-                       policy=LoginPolicy(max_failures=web.max_failures,
-                                          lock_minutes=web.lock_minutes,
-                                          idle_minutes=web.idle_minutes,
-                                          max_hours=web.max_hours))
 
 
 def desk_site(service: NodeService, web: WebSettings, *, nav: Sequence[tuple[str, str]] = (),
