@@ -22,11 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import report, sections
+from bench import faces, report, sections
 from bench.harness import git_describe, machine
 
 SECTIONS = ("verify", "ingest", "ingest_pg", "profile", "peer", "many_nodes", "pushdown",
-            "cli", "backlog")
+            "cli", "backlog", "faces")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         "pushdown": lambda: sections.pushdown_latency(3 if q else 15),
         "cli": lambda: sections.cli_latency(3 if q else 15),
         "backlog": lambda: (sections.backlog_sync(300, 30) if q else sections.backlog_sync()),
+        "faces": lambda: faces.faces(500 if q else 10_000, 5 if q else 30),
     }
     for name in chosen:
         print(f"bench: {name} ...", file=sys.stderr, flush=True)

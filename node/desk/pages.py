@@ -31,7 +31,7 @@ from node.desk.slips import Slip, qr_svg, slip_pdf
 from node.desk.status import status_line
 from node.kernel.catalog import Item
 from node.kernel.clock import CST
-from node.kernel.errors import NotFoundError, UsageError
+from node.kernel.errors import BianminError, NotFoundError, UsageError
 from node.kernel.payloads import Applicant, CaseSubmitted, Supplemented
 from node.kernel.prereview import PreReview, pre_review, resolve_item
 from node.kernel.resident_id import validate_resident_id
@@ -39,6 +39,7 @@ from node.kernel.workflow import Action
 from node.service import MaterialInput, NodeService
 from node.settings import WebSettings
 from node.web.auth import auth_routes
+from node.web.labels import error_headline
 from node.web.pages import (
     Pages,
     Req,
@@ -173,15 +174,14 @@ def desk_routes(site: Site, service: NodeService, web: WebSettings) -> list[Base
 
     @site.page()
     def home(req: Req) -> Response:
-        cases = service.cases()
         todo = {
-            "supplement": [c for c in cases if c.state == "supplement_requested"],
-            "incomplete": [c for c in cases if c.state == "incomplete"],
-            "handover": [c for c in cases if work.may(c, Action.CONCLUDE)],
+            "supplement": service.cases("supplement_requested"),
+            "incomplete": service.cases("incomplete"),
+            "handover": [c for s in ("approved", "rejected", "not_accepted")
+                         for c in service.cases(s)],
         }
-        taken_today = sum(1 for c in cases
-                          if c.submitted_at.astimezone(CST).date() == today())
-        return req.render("home.html", todo=todo, taken_today=taken_today, total=len(cases))
+        counts = work.counts(service, today())
+        return req.render("home.html", todo=todo, taken_today=counts[0], total=counts[1])
 
     @site.page()
     def status_fragment(req: Req) -> Response:
@@ -252,19 +252,26 @@ def desk_routes(site: Site, service: NodeService, web: WebSettings) -> list[Base
             return req.render("intake.html", item=item, form=req.form or {}, review=review,
                               problems=problems, scanner=_scanner_files(web),
                               duplicates=duplicates, tier_ok=True)
-        applicant = _applicant(req, service)
-        duplicates = work.open_duplicates(
-            service, id_number=validate_resident_id(applicant.id_number, today=today()),
-            item_code=item.code)
-        if duplicates and not req.text("confirm_duplicate", limit=4):
-            review, problems, _d = _review(req, item)
-            return req.render("intake.html", status=409, item=item, form=req.form or {},
-                              review=review, problems=problems, scanner=_scanner_files(web),
-                              duplicates=duplicates, tier_ok=True)
-        with Uploads(service) as uploads:
-            result = service.intake(item_code=item.code, applicant=applicant,
-                                    materials=_materials(req, item, uploads, web),
-                                    fields=_fields(req, item))
+        try:
+            applicant = _applicant(req, service)
+            duplicates = work.open_duplicates(
+                service, id_number=validate_resident_id(applicant.id_number, today=today()),
+                item_code=item.code)
+            if duplicates and not req.text("confirm_duplicate", limit=4):
+                review, problems, _d = _review(req, item)
+                return req.render("intake.html", status=409, item=item, form=req.form or {},
+                                  review=review, problems=problems,
+                                  scanner=_scanner_files(web), duplicates=duplicates,
+                                  tier_ok=True)
+            with Uploads(service) as uploads:
+                result = service.intake(item_code=item.code, applicant=applicant,
+                                        materials=_materials(req, item, uploads, web),
+                                        fields=_fields(req, item))
+        except BianminError as exc:  # the form again, as typed, with what is wrong on top
+            return req.render("intake.html", status=400, item=item, form=req.form or {},
+                              review=None, problems=[f"{error_headline(exc)}：{exc}",
+                                                     "（没有保存；上传的文件请重新选择）"],
+                              scanner=_scanner_files(web), duplicates=[], tier_ok=True)
         return redirect(f"/cases/{result.case_id}/receipt?new=1")
 
     @site.page()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from node.desk.work import waiting_upload
 from node.kernel.clock import CST
 from node.kernel.identity import HUB_NODE_ID
 from node.service import NodeService
@@ -31,8 +32,7 @@ def _short(moment: str | None) -> str:
 def status_line(service: NodeService) -> StatusLine:
     status = service.status()
     synced = int(status["synced_seq"])  # type: ignore[call-overload]
-    pending = sum(1 for c in service.cases() if c.origin == service.node_id
-                  and c.last_own_seq > synced)
+    pending = waiting_upload(service, synced)
     upstream = "县里" if service.config.upstream_node_id == HUB_NODE_ID else "乡镇"
     parts = [f"{pending} 件待上传" if pending else "全部已上传"]
     last = _short(status["last_sync"])  # type: ignore[arg-type]

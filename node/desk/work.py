@@ -9,6 +9,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+
 from node.desk.dates import HeldCalendar, calendar_in_force, item_dates
 from node.desk.slips import Slip
 from node.kernel.catalog import Catalog, Item
@@ -35,6 +37,9 @@ from node.kernel.slip import receipt_code
 from node.kernel.workflow import OPEN, TRANSITIONS, Action
 from node.service import NodeService, latest_catalog
 from node.web.labels import masked_id, masked_name, when, when_day
+
+# the desk's own queries read the node's SQLite file through the store's reader (reads only:
+# every write is a NodeService action)
 
 __all__ = ["Found", "TimelineEntry", "catalog_of", "categories", "describe", "find_cases",
            "item_of", "open_duplicates", "receipt", "result_slip", "timeline"]
@@ -99,8 +104,34 @@ def find_cases(service: NodeService, *, query: str = "", state: str = "", page: 
 
 def open_duplicates(service: NodeService, *, id_number: str, item_code: str) -> list[Case]:
     """Open cases of the same person for the same item (a warning at intake, not a refusal)."""
-    return [c for c in service.cases() if c.applicant_id == id_number
-            and c.item_code == item_code and c.state in OPEN]
+    with service.store.reading() as r:
+        t = r.t.cases
+        rows = r.conn.execute(select(t.c.case_id).where(
+            t.c.applicant_id == id_number, t.c.item_code == item_code,
+            t.c.state.in_([s.value for s in OPEN]))).all()
+        found = [r.cases.get(row.case_id) for row in rows]
+    return [c for c in found if c is not None]
+
+
+def counts(service: NodeService, day: dt.date) -> tuple[int, int]:
+    """Cases this desk took on ``day``, and all the cases it holds."""
+    start = dt.datetime.combine(day, dt.time(), CST)
+    with service.store.reading() as r:
+        t = r.t.cases
+        today = r.conn.execute(select(func.count()).select_from(t).where(
+            t.c.origin_node == service.node_id,
+            t.c.submitted_at_ms >= int(start.timestamp() * 1000),
+            t.c.submitted_at_ms < int((start + dt.timedelta(days=1)).timestamp() * 1000),
+        )).scalar() or 0
+        return int(today), r.cases.count()
+
+
+def waiting_upload(service: NodeService, synced_seq: int) -> int:
+    """Cases of this node with records not yet acknowledged upstream (the status line)."""
+    with service.store.reading() as r:
+        t = r.t.cases
+        return int(r.conn.execute(select(func.count()).select_from(t).where(
+            t.c.origin_node == service.node_id, t.c.last_own_seq > synced_seq)).scalar() or 0)
 
 
 def may(case: Case, action: Action) -> bool:

@@ -42,7 +42,8 @@ def test_a_case_goes_from_the_desk_to_the_county_and_back_in_a_browser(federatio
     setup("hub", "calendar", "load", str(sample_calendar()), "--home", str(federation.hub_home))
     v1 = federation.enrol("V001")
     desk_account(v1)
-    for name in ("刘芳", "王强"):  # 刘芳: 区民政局, the item's; 王强: another department
+    # 刘芳: 区民政局, the item's; 王强: another department; 孙丽: supervisor; 吴磊: IT admin
+    for name in ("刘芳", "王强", "孙丽", "吴磊"):
         console_account(federation.hub_home, name)
     console = federation.hub.info["console"]
     scan = tmp_path / "身份证.png"
@@ -155,6 +156,27 @@ def test_a_case_goes_from_the_desk_to_the_county_and_back_in_a_browser(federatio
         trail = hub(federation, "trail", "--case", case_id).stdout
         assert "刘芳 (console)" in trail  # the authenticated operator, and how
 
+        # the supervisor sees every case and the statistics, and acts on none; the
+        # administrator sees no case
+        boss = new_page(browser)
+        login(boss, console, "孙丽", CONSOLE_PASSWORD)
+        assert boss.url.endswith("/supervision")
+        assert "按时办结率" in boss.inner_text("main")
+        shoot(boss, "console-supervision")
+        boss.goto(f"{console}/cases/{case_id}")
+        assert boss.query_selector("form[action*='/act/']") is None
+        csrf = boss.get_attribute("input[name=csrf]", "value")
+        assert boss.request.post(f"{console}/cases/{case_id}/act/reject",
+                                 form={"csrf": csrf, "reason": "x"}).status == 403
+        boss.goto(f"{console}/trail?case={case_id}")
+        assert "控制台登录" in boss.inner_text("main")
+        shoot(boss, "console-trail")
+        admin = new_page(browser)
+        login(admin, console, "吴磊", CONSOLE_PASSWORD)
+        assert admin.url.endswith("/accounts")
+        shoot(admin, "console-accounts")
+        assert admin.goto(f"{console}/cases/{case_id}").status == 403
+
         # the desk shows the result and hands it over, printing the result slip
         def decided() -> bool:
             agent.goto(f"{desk}/cases/{case_id}")
@@ -188,7 +210,7 @@ def test_a_case_goes_from_the_desk_to_the_county_and_back_in_a_browser(federatio
         public.fill("input[name=code]", "AAAA-AAAA")
         public.click("button[type=submit]")
         assert "没有查到" in public.inner_text("main")
-        for page in (agent, op, other, public):
+        for page in (agent, op, other, boss, admin, public):
             assert page.dialogs == []  # no injected script ever ran
 
 
