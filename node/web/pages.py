@@ -223,7 +223,8 @@ class Site:
 
     def error(self, req: Req, exc: BianminError) -> Response:
         status = 404 if isinstance(exc, NotFoundError) else (
-            403 if isinstance(exc, PeerError) and exc.code in ("forbidden", "csrf") else 400)
+            403 if isinstance(exc, PeerError) and exc.code in ("forbidden", "csrf") else
+            429 if exc.code == "rate_limited" else 400)
         return self.render(req, "error.html", status=status,
                            headline=labels.error_headline(exc), message=str(exc),
                            back=_same_site(req.request.headers.get("referer", "")))

@@ -245,6 +245,19 @@ def test_logins_lock_out_forms_need_their_token_and_a_second_factor_is_asked(fed
         # a clerk opens no administrator's page
         assert page.goto(f"{console}/accounts").status == 403
 
+        # the public lookup counts every try from one address, found or not
+        public = new_page(browser)
+        statuses = []
+        for _ in range(11):
+            public.goto(f"{console}/lookup")
+            public.fill("input[name=case_id]", "360112-V001-20261201-0001")
+            public.fill("input[name=code]", "AAAA-AAAA")
+            with public.expect_response(lambda r: r.request.method == "POST") as answer:
+                public.click("button[type=submit]")
+            statuses.append(answer.value.status)
+        assert statuses == [404] * 10 + [429]
+        assert "查询太频繁" in public.inner_text("main")
+
         # with a second factor, the password alone opens only the code page
         secret = setup("hub", "operator", "totp", "刘芳", "--home", str(federation.hub_home),
                        "--json").json()["secret"]
