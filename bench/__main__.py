@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"{', '.join(SECTIONS)}")
 
     q = args.quick
+    # every serving process of the benchmarks serves its pages on an OS-chosen port
+    os.environ.setdefault("BIANMIN_WEB__LISTEN", "127.0.0.1:0")
     results: dict[str, Any] = {"machine": machine(), "revision": git_describe(),
                                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                                "quick": q, "seconds": {}}
@@ -96,8 +99,6 @@ def _ingest_pg(quick: bool) -> Any:
 
 @contextmanager
 def _postgres() -> Iterator[str | None]:
-    import os  # noqa: PLC0415
-
     from tests import pgcluster  # noqa: PLC0415
 
     if os.environ.get("BIANMIN_TEST_PG_URL"):
