@@ -1,4 +1,5 @@
 # bianmin: the two commands a county IT person needs first are `make demo` and `make test`.
+# `make demo` leaves the county console and the desks running for a browser until Ctrl-C.
 PYTHON ?= python3
 # Tests run in parallel workers (pytest-xdist): most of their time is real processes starting.
 PYTEST_ARGS ?= -n 2 --dist worksteal
@@ -20,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/bianmin demo
+	$(BIN)/bianmin demo --keep-running
 
 test: lint typecheck proto-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

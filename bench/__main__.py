@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -22,11 +23,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import report, sections
+from bench import faces, report, sections
 from bench.harness import git_describe, machine
 
 SECTIONS = ("verify", "ingest", "ingest_pg", "ingest_vs_base", "rules", "profile", "peer",
-            "many_nodes", "pushdown", "cli", "backlog")
+            "many_nodes", "pushdown", "cli", "backlog", "faces")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"{', '.join(SECTIONS)}")
 
     q = args.quick
+    # every serving process of the benchmarks serves its pages on an OS-chosen port
+    os.environ.setdefault("BIANMIN_WEB__LISTEN", "127.0.0.1:0")
     results: dict[str, Any] = {"machine": machine(), "revision": git_describe(),
                                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                                "quick": q, "seconds": {}}
@@ -66,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         "pushdown": lambda: sections.pushdown_latency(3 if q else 15),
         "cli": lambda: sections.cli_latency(3 if q else 15),
         "backlog": lambda: (sections.backlog_sync(300, 30) if q else sections.backlog_sync()),
+        "faces": lambda: faces.faces(500 if q else 10_000, 5 if q else 30),
     }
     for name in chosen:
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
@@ -99,8 +103,6 @@ def _ingest_pg(quick: bool) -> Any:
 
 @contextmanager
 def _postgres() -> Iterator[str | None]:
-    import os  # noqa: PLC0415
-
     from tests import pgcluster  # noqa: PLC0415
 
     if os.environ.get("BIANMIN_TEST_PG_URL"):

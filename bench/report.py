@@ -46,6 +46,7 @@ def render(r: dict[str, Any]) -> str:
     out += _pushdown(r.get("pushdown"))
     out += _cli(r.get("cli"))
     out += _backlog(r.get("backlog"))
+    out += _faces(r.get("faces"))
     if ANALYSIS.exists():
         out += [ANALYSIS.read_text(encoding="utf-8").rstrip(), ""]
     prof = r.get("profile")
@@ -132,6 +133,20 @@ def _targets(r: dict[str, Any]) -> list[str]:
         rows.append(("`node run` idle RSS (reported; the field target is < 150 MiB)",
                      f"{down['node_run_idle_rss_mb']:.0f} MiB", "–",
                      down["node_run_idle_rss_mb"] < 150))
+    faces: Any = r.get("faces")
+    if _ok(faces):
+        rows.append(("the desk's intake, submit to receipt page, server time p50 < 100 ms",
+                     f"{faces['intake_server_p50_ms']:.0f} ms",
+                     f"wall time on loopback {faces['intake_wall_p50_ms']:.0f} ms",
+                     faces["intake_server_p50_ms"] < 100))
+        rows.append((f"the console's queue page with {faces['open_cases']:,} open cases, "
+                     "p50 < 200 ms", f"{faces['queue_server_p50_ms']:.0f} ms",
+                     f"wall time on loopback {faces['queue_wall_p50_ms']:.0f} ms",
+                     faces["queue_server_p50_ms"] < 200))
+        rows.append(("`node run` serving the desk < 150 MiB RSS",
+                     f"{faces['desk_rss_mib']:.0f} MiB (peak {faces['desk_rss_peak_mib']:.0f})",
+                     f"at start {faces['desk_rss_start_mib']:.0f} MiB",
+                     faces["desk_rss_peak_mib"] < 150))
     out = ["## Targets", "", "| target | measured | baseline (same run) | |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {_met(d)} |" for a, b, c, d in rows]
     return [*out, ""]
@@ -259,6 +274,32 @@ def _cli(v: Any) -> list[str]:
                 f"| `node intake`, max | {v['intake_max_s'] * 1000:.0f} ms |",
                 f"| `bianmin --help` | {v['bianmin_help_s'] * 1000:.0f} ms |",
                 f"| `python -c pass` | {v['python_start_s'] * 1000:.0f} ms |", ""]
+    return out
+
+
+def _faces(v: Any) -> list[str]:
+    if v is None:  # not run this time
+        return []
+    out = ["## The pages (issue 11)", "",
+           "Server time (the pages' `Server-Timing` header: request in to first byte out) of",
+           "the desk's intake -- the form POSTed with a 60 kB scan, then the receipt page it",
+           "redirects to -- on a fresh village served by `node run`; of an operator's queue",
+           "page, whose department holds every one of the open cases, served by `hub serve`;",
+           "and the resident memory of that `node run` after the intakes and a receipt PDF.", ""]
+    out += _why_not("The pages", v)
+    if _ok(v):
+        out += ["| figure | value |", "|---|---:|",
+                f"| intake + receipt page, server p50 | {v['intake_server_p50_ms']:.0f} ms |",
+                f"| intake + receipt page, server p90 | {v['intake_server_p90_ms']:.0f} ms |",
+                f"| of which the intake POST, p50 | {v['intake_post_p50_ms']:.0f} ms |",
+                f"| of which the receipt page, p50 | {v['receipt_page_p50_ms']:.0f} ms |",
+                f"| intake + receipt, wall on loopback, p50 | {v['intake_wall_p50_ms']:.0f} ms |",
+                f"| queue page, {v['open_cases']:,} open cases, server p50 | "
+                f"{v['queue_server_p50_ms']:.0f} ms |",
+                f"| queue page, server p90 | {v['queue_server_p90_ms']:.0f} ms |",
+                f"| `node run` RSS at start / after / peak | {v['desk_rss_start_mib']:.0f} / "
+                f"{v['desk_rss_mib']:.0f} / {v['desk_rss_peak_mib']:.0f} MiB |",
+                f"| loading the open cases (backlog + sync) | {v['load_s']:.0f} s |", ""]
     return out
 
 

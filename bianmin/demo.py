@@ -7,6 +7,11 @@ cases are taken offline (one incomplete at pre-review); the villages behind the 
 with it, and the township decides a delegated case while the county is still down; the county
 comes back; everything converges; operators decide or ask for what is missing; the decisions
 travel back down to the village desks; the results are handed over; the county audits.
+
+With ``--keep-running`` the processes stay up at the end, with logins made for the pages
+(issue 11): the county console, the township's desk and a village desk, whose addresses and
+logins are printed, until Ctrl-C. The operator commands of the story act from the hub's own
+shell (``--local-admin``), as the trail records.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import click
 
 from bianmin.procs import CommandFailed, ServerProcess, run
 from node.kernel.resident_id import check_digit
+from node.runner import Runner
 
 __all__ = ["demo", "run_demo", "sample_calendar", "sample_catalog", "sample_operators"]
 
@@ -89,6 +95,13 @@ class DemoFailed(Exception):
     pass
 
 
+# every process serves its pages on a port the OS picks (printed with --keep-running)
+WEB = {"BIANMIN_WEB__LISTEN": "127.0.0.1:0"}
+DESK_PASSWORD = "bianmin-demo"  # noqa: S105 -- the demo's published logins
+LOGINS = [("刘芳", "区民政局 窗口工作人员：她的待办、审批"), ("孙丽", "监督员：电子监察、审计轨迹"),
+          ("吴磊", "管理员：账号、节点")]
+
+
 class Federation:
     """The processes of the demo and the folders they live in."""
 
@@ -101,22 +114,28 @@ class Federation:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.hub: ServerProcess | None = None
         self.t01: ServerProcess | None = None
+        self.desk: ServerProcess | None = None
         self.sync_at = self.enrol_at = ""
 
     def start_hub(self) -> None:
         listen, enrol = self.sync_at or "127.0.0.1:0", self.enrol_at or "127.0.0.1:0"
         self.hub = ServerProcess(["hub", "serve", "--home", str(self.county), "--listen",
                                   listen, "--enrol-listen", enrol, "--json"],
-                                 log=self.logs / "hub.log")
+                                 log=self.logs / "hub.log", env=WEB)
         self.sync_at, self.enrol_at = self.hub.sync_address, self.hub.enrol_address
 
     def start_township(self) -> None:
         self.t01 = ServerProcess(["township", "serve", "--home", str(self.township),
                                   "--listen", "127.0.0.1:0", "--interval", "5", "--json"],
-                                 log=self.logs / "t01.log")
+                                 log=self.logs / "t01.log", env=WEB)
+
+    def start_desk(self, village: str) -> None:
+        self.desk = ServerProcess(["node", "run", "--home", str(self.homes[village]),
+                                   "--interval", "5", "--log-format", "json"],
+                                  log=self.logs / f"{village.lower()}.log", env=WEB)
 
     def stop(self) -> None:
-        for proc in (self.t01, self.hub):
+        for proc in (self.desk, self.t01, self.hub):
             if proc is not None:
                 proc.stop()
 
@@ -127,7 +146,7 @@ class Federation:
         return run("hub", *args, "--home", str(self.county), "--json").json()
 
 
-def run_demo(base: Path) -> None:
+def run_demo(base: Path, *, keep_running: bool = False) -> None:
     say = Narrator()
     fed = Federation(base)
 
@@ -159,7 +178,7 @@ def run_demo(base: Path) -> None:
         assert fed.t01 is not None
         say.say(f"township T01 enrolled and serving its villages on {fed.t01.sync_address}")
         fed.hub_cmd("delegation", "grant", "T01", "--item", "MZ-002", "--item", "MZ-003",
-                    "--operator", "县政务办-陈工")
+                    "--operator", "县政务办-陈工", "--local-admin")
         run("township", "sync", "--home", str(fed.township))
         say.say("the county delegates 临时救助 (MZ-002) and 高龄津贴 (MZ-003) to T01, by a "
                 "signed record")
@@ -245,13 +264,13 @@ def run_demo(base: Path) -> None:
         for name, verdict, reason, operator in DECISIONS:
             case = by_name[name]
             out = fed.hub_cmd("decide", case["case_id"], verdict, "--reason", reason,
-                              "--operator", operator)
+                              "--operator", operator, "--local-admin")
             say.say(f"{case['case_id']}: {out['state']} by {operator} -- {reason} "
                     f"(slip code {out['verification_code']})")
         for c in (c for c in cases if not c["complete"]):
             fed.hub_cmd("request-supplement", c["case_id"],
                         *[a for m in c["missing"] for a in ("--material", m)],
-                        "--reason", "请补交残疾评定表", "--operator", "陈静")
+                        "--reason", "请补交残疾评定表", "--operator", "陈静", "--local-admin")
             say.say(f"{c['case_id']}: supplement requested (补正) for "
                     f"{', '.join(c['missing'])}; its clock pauses")
 
@@ -273,7 +292,7 @@ def run_demo(base: Path) -> None:
                      f"medical_assessment={scan2}")
             fed.node("V001", "sync")
             out = fed.hub_cmd("decide", c["case_id"], "--approve", "--reason",
-                              "经评定符合残疾人证核发条件", "--operator", "陈静")
+                              "经评定符合残疾人证核发条件", "--operator", "陈静", "--local-admin")
             say.say(f"supplemented at V001 and synced; the county accepts and approves it "
                     f"({out['state']})")
             fed.node("V001", "sync")
@@ -306,6 +325,27 @@ def run_demo(base: Path) -> None:
         say.say(f"audit: {audit['records']} signed records in {audit['logs']} logs "
                 "re-verified, " + ("all verify" if audit["clean"] else "PROBLEMS"))
 
+    def open_the_pages() -> None:
+        for name, _what in LOGINS:
+            fed.hub_cmd("operator", "password", name, "--password", DESK_PASSWORD)
+        run("node", "account", "add", "zhaomin", "--display-name", "赵敏", "--password",
+            DESK_PASSWORD, "--home", str(fed.township))
+        run("node", "account", "add", "wang", "--display-name", "王小红", "--password",
+            DESK_PASSWORD, "--home", str(fed.homes["V001"]))
+        assert fed.t01 is not None
+        assert fed.hub is not None
+        fed.t01.stop()  # restarted: its desk reads the accounts' table afresh
+        fed.start_township()
+        fed.start_desk("V001")
+        assert fed.desk is not None
+        say.say(f"county console   {fed.hub.info['console']}")
+        for name, what in LOGINS:
+            say.say(f"                 login {name} / {DESK_PASSWORD}   ({what})")
+        say.say(f"                 public status lookup: {fed.hub.info['console']}/lookup")
+        say.say(f"township T01     {fed.t01.info['desk']}   login zhaomin / {DESK_PASSWORD}")
+        say.say(f"village V001     {fed.desk.info['desk']}   login wang / {DESK_PASSWORD}")
+        say.say("everything keeps running until Ctrl-C")
+
     def shutdown() -> None:
         assert fed.t01 is not None
         assert fed.hub is not None
@@ -331,7 +371,15 @@ def run_demo(base: Path) -> None:
         step("What each village desk now shows", final)
         step("Results are handed over at the desks", hand_over)
         step("The county's supervision and audit", supervision)
-        step("Done", shutdown)
+        if keep_running:
+            step("The pages: open them in a browser", open_the_pages)
+            with Runner() as runner:
+                runner.wait()
+            say.say("stopping")
+        else:
+            step("Done", shutdown)
+            say.say("(bianmin demo --keep-running leaves the county console and the desks "
+                    "running for a browser)")
     finally:
         fed.stop()
 
@@ -340,7 +388,10 @@ def run_demo(base: Path) -> None:
 @click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False),
               help="Work in this folder and keep it afterwards (default: a temporary folder, "
               "removed at the end).")
-def demo(directory: Path | None) -> None:
+@click.option("--keep-running", is_flag=True,
+              help="At the end, leave the county console and the desks running (their "
+              "addresses and logins are printed) until Ctrl-C.")
+def demo(directory: Path | None, keep_running: bool) -> None:
     """Run a county hub and two villages on loopback and follow five cases."""
     keep = directory is not None
     base = directory if directory is not None else Path(tempfile.mkdtemp(prefix="bianmin-demo-"))
@@ -349,7 +400,7 @@ def demo(directory: Path | None) -> None:
     base.mkdir(parents=True, exist_ok=True)
     click.echo(f"bianmin demo in {base}")
     try:
-        run_demo(base)
+        run_demo(base, keep_running=keep_running)
     except DemoFailed as exc:
         click.secho(f"\ndemo failed: {exc}", fg="red", err=True)
         click.echo(f"logs kept in {base}", err=True)

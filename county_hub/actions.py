@@ -44,7 +44,7 @@ def publish_catalog(hub: Hub, catalog: Catalog, *,
 
 
 def revoke(hub: Hub, node_id: str, *, reason: str, operator: str,
-           from_seq: int | None = None) -> Record:
+           from_seq: int | None = None, via: str = "local-admin") -> Record:
     """Withdraw a node's certificates from a point of its log on (DESIGN §4).
 
     By default the point is the first record the hub has not yet committed: everything the hub
@@ -69,7 +69,7 @@ def revoke(hub: Hub, node_id: str, *, reason: str, operator: str,
                                 clock=hub.clock)
         tx.add_revocation(payload, tx.now)
         tx.add_trail(kind="NodeRevoked", node_id=node_id, operator=operator.strip(),
-                     detail=reason.strip(), record=record)
+                     detail=reason.strip(), record=record, via=via)
     return record
 
 

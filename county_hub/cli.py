@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
+import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from county_hub.accounts import TOKEN_ENV, Actor, cli_actor, hub_book, operator_of, read_token
 from county_hub.actions import publish_catalog, resolve_alarm
 from county_hub.actions import revoke as revoke_node
 from county_hub.audit import export_case, verify_all
@@ -29,6 +34,7 @@ from county_hub.supervision import (
     GROUPINGS,
     hub_calendar,
     load_calendar,
+    node_views,
     stats,
     supervise,
     trail,
@@ -250,20 +256,57 @@ def _report_act(out: Output, result: ActResult, verb: str) -> None:
                + (f"; verification code {code}" if code else ""))
 
 
-def _act(home: Path, out: Output, case_id: str, action: Action, verb: str,
-         **kwargs: Any) -> None:
+@dataclass(frozen=True)
+class OperatorArg:
+    """Who an operator command says acts, and the credential it gives for it
+    (``county_hub.accounts.cli_actor`` decides)."""
+
+    name: str | None
+    token: str | None
+    local_admin: bool
+
+    def actor(self, the_hub: Hub, *, registered: bool = True) -> Actor:
+        return cli_actor(the_hub, operator=self.name, token=self.token,
+                         local_admin=self.local_admin, registered=registered)
+
+
+def OPERATOR(fn: Callable[..., None]) -> Callable[..., None]:  # noqa: N802 -- an option set
+    """``--operator``, ``--token-file`` and ``--local-admin``, given to the command as one
+    ``OperatorArg`` named ``operator``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, operator: str | None, token_file: Path | None,
+                local_admin: bool, **kwargs: Any) -> None:
+        token = read_token(token_file, os.environ.get(TOKEN_ENV))
+        fn(*args, operator=OperatorArg(operator, token, local_admin), **kwargs)
+
+    options = [
+        click.option("--operator", help="The registered operator acting (with a token: "
+                     "optional, the token names them)."),
+        click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False),
+                     help=f"The operator's personal token (or ${TOKEN_ENV}); from 'bianmin hub "
+                     "operator token NAME'."),
+        click.option("--local-admin", is_flag=True, envvar="BIANMIN_LOCAL_ADMIN",
+                     help="Act as --operator from the hub's own shell without a credential; "
+                     "the trail says 'local-admin' [or $BIANMIN_LOCAL_ADMIN=1]."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _act(home: Path, out: Output, case_id: str, action: Action, verb: str, *,
+         operator: OperatorArg, **kwargs: Any) -> None:
     with _open(home) as the_hub:
-        result = act(the_hub, case_id, action, **kwargs)
+        who = operator.actor(the_hub)
+        result = act(the_hub, case_id, action, operator=who.name, via=who.via, **kwargs)
     _report_act(out, result, verb)
-
-
-OPERATOR = click.option("--operator", required=True, help="The registered operator acting.")
 
 
 @bianmin_command(hub, "accept")
 @click.argument("case_id")
 @OPERATOR
-def accept(home: Path, out: Output, case_id: str, operator: str) -> None:
+def accept(home: Path, out: Output, case_id: str, operator: OperatorArg) -> None:
     """Accept a received case into processing (受理)."""
     _act(home, out, case_id, Action.ACCEPT, "accepted", operator=operator)
 
@@ -272,7 +315,8 @@ def accept(home: Path, out: Output, case_id: str, operator: str) -> None:
 @click.argument("case_id")
 @click.option("--reason", required=True, help="Why; shown to the applicant.")
 @OPERATOR
-def not_accept(home: Path, out: Output, case_id: str, reason: str, operator: str) -> None:
+def not_accept(home: Path, out: Output, case_id: str, reason: str,
+               operator: OperatorArg) -> None:
     """Decline to accept a case (不予受理), with the reason the applicant is given."""
     _act(home, out, case_id, Action.NOT_ACCEPT, "not accepted", operator=operator,
          reason=reason)
@@ -285,7 +329,7 @@ def not_accept(home: Path, out: Output, case_id: str, reason: str, operator: str
 @click.option("--reason", required=True, help="What is wrong or missing; shown to the applicant.")
 @OPERATOR
 def request_supplement(home: Path, out: Output, case_id: str, materials: tuple[str, ...],
-                       reason: str, operator: str) -> None:
+                       reason: str, operator: OperatorArg) -> None:
     """Ask for more materials (补正); the case's clock pauses until they arrive."""
     _act(home, out, case_id, Action.REQUEST_SUPPLEMENT, "sent back for a supplement",
          operator=operator, reason=reason, materials=materials)
@@ -299,7 +343,7 @@ def request_supplement(home: Path, out: Output, case_id: str, materials: tuple[s
 @click.option("--reason", required=True)
 @OPERATOR
 def opinion(home: Path, out: Output, case_id: str, department: str, favourable: bool,
-            unfavourable: bool, reason: str, operator: str) -> None:
+            unfavourable: bool, reason: str, operator: OperatorArg) -> None:
     """One department's opinion on a joint item (并联审批); any unfavourable one rejects."""
     given = one_of(favourable=favourable, unfavourable=unfavourable)
     _act(home, out, case_id, Action.OPINION, "given an opinion", operator=operator,
@@ -313,7 +357,7 @@ def opinion(home: Path, out: Output, case_id: str, department: str, favourable: 
 @click.option("--reason", required=True, help="Why; shown to the applicant.")
 @OPERATOR
 def decide(home: Path, out: Output, case_id: str, approve: bool, reject: bool, reason: str,
-           operator: str) -> None:
+           operator: OperatorArg) -> None:
     """Approve or reject a case (a case only received is accepted and decided at once)."""
     action = (Action.APPROVE if one_of(approve=approve, reject=reject) == "approve"
               else Action.REJECT)
@@ -376,34 +420,93 @@ def operator_disable(home: Path, out: Output, name: str) -> None:
     out.result({"name": name, "active": False}, f"operator {name} disabled")
 
 
-SILENT_AFTER = dt.timedelta(days=2)
+LOCAL = Actor(name="(hub shell)", via="local-admin")  # who changes accounts from the CLI
+PASSWORD = click.option("--password", prompt="password", hide_input=True,
+                        confirmation_prompt=True, envvar="BIANMIN_ACCOUNT_PASSWORD",
+                        show_envvar=True,
+                        help="Asked for at the terminal; or $BIANMIN_ACCOUNT_PASSWORD.")
+
+
+@bianmin_command(operator, "password")
+@click.argument("name")
+@PASSWORD
+def operator_password(home: Path, out: Output, name: str, password: str) -> None:
+    """Set a registered operator's console password (making their login if need be); it
+    unlocks the account and ends its sessions."""
+    from county_hub.accounts import account_change, make_account  # noqa: PLC0415
+
+    with _open(home) as the_hub:
+        book = hub_book(the_hub)
+        if book.get(name) is None:
+            make_account(the_hub, name=name, password=password, by=LOCAL)
+        else:
+            book.set_password(name, password)
+            account_change(the_hub, kind="password set for", name=name, by=LOCAL, detail="")
+    out.result({"name": name}, f"console password of {name} set")
+
+
+@bianmin_command(operator, "token")
+@click.argument("name")
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1, 3650))
+def operator_token(home: Path, out: Output, name: str, days: int) -> None:
+    """Issue a personal token for scripted use of the operator commands (shown once; give
+    it as $BIANMIN_OPERATOR_TOKEN or --token-file)."""
+    from county_hub.accounts import account_change  # noqa: PLC0415
+
+    with _open(home) as the_hub:
+        operator_of(the_hub, name)
+        book = hub_book(the_hub)
+        if book.get(name) is None:
+            raise UsageError(f"{name} has no console account yet: set a password first with "
+                             "'bianmin hub operator password NAME'", code="unknown_account")
+        token = book.issue_token(name, days=days)
+        account_change(the_hub, kind="token issued to", name=name, by=LOCAL,
+                       detail=f"{days} days")
+    out.result({"name": name, "token": token, "days": days},
+               [f"token of {name} (valid {days} days; shown once, keep it secret):", token])
+
+
+@bianmin_command(operator, "unlock")
+@click.argument("name")
+def operator_unlock(home: Path, out: Output, name: str) -> None:
+    """Lift a console lockout after repeated wrong passwords."""
+    from county_hub.accounts import account_change  # noqa: PLC0415
+
+    with _open(home) as the_hub:
+        hub_book(the_hub).unlock(name)
+        account_change(the_hub, kind="unlocked", name=name, by=LOCAL, detail="")
+    out.result({"name": name}, f"console account {name} unlocked")
+
+
+@bianmin_command(operator, "totp")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="Remove the second factor instead.")
+def operator_totp(home: Path, out: Output, name: str, off: bool) -> None:
+    """Give a console account a TOTP second factor (prints the secret and the otpauth URI
+    for an authenticator app), or remove it."""
+    from county_hub.accounts import account_change  # noqa: PLC0415
+    from node.web.security import totp_uri  # noqa: PLC0415
+
+    with _open(home) as the_hub:
+        book = hub_book(the_hub)
+        if off:
+            book.drop_totp(name)
+            account_change(the_hub, kind="second factor removed for", name=name, by=LOCAL,
+                           detail="")
+            out.result({"name": name, "totp": False}, f"{name}: no second factor")
+            return
+        secret = book.enrol_totp(name)
+        account_change(the_hub, kind="second factor set for", name=name, by=LOCAL, detail="")
+        uri = totp_uri(secret, name, f"bianmin {the_hub.config.county_name}")
+    out.result({"name": name, "secret": secret, "uri": uri},
+               [f"TOTP secret of {name}: {secret}", uri])
 
 
 @bianmin_command(hub, "nodes")
 def nodes(home: Path, out: Output) -> None:
     """Enrolled nodes: last heartbeat, head, what the hub holds, backlog, missing records."""
     with _open(home) as the_hub:
-        now = the_hub.clock.now()
-        with the_hub.store.reading() as reader:
-            rows = reader.list_nodes()
-            views = []
-            for r in rows:
-                synced = reader.head(r.node_id).seq
-                revoked = reader.revocation(r.node_id)
-                views.append({
-                    "node_id": r.node_id, "tier": r.tier, "name": r.name, "parent": r.parent,
-                    "enrolled_at": r.enrolled_at, "last_seen": r.last_seen,
-                    "last_heartbeat": r.heartbeat_at, "head_seq": r.claimed_seq,
-                    "synced_seq": synced, "backlog": max(0, r.claimed_seq - synced),
-                    "missing": ([synced + 1, r.claimed_seq] if r.claimed_seq > synced
-                                else None),
-                    "silent": r.heartbeat_at is None or now - r.heartbeat_at > SILENT_AFTER,
-                    "clock_skew_s": r.clock_skew_s,
-                    "clock_flagged": r.clock_skew_s is not None and abs(
-                        r.clock_skew_s) > the_hub.config.clock_skew_threshold_s,
-                    "revoked": revoked is not None,
-                    "open_alarms": len(reader.open_alarms(node_id=r.node_id)),
-                })
+        views: list[dict[str, Any]] = node_views(the_hub)
 
     def line(v: dict[str, Any]) -> str:
         beat = v["last_heartbeat"]
@@ -428,15 +531,16 @@ def nodes(home: Path, out: Output) -> None:
 @bianmin_command(hub, "revoke")
 @click.argument("node_id")
 @click.option("--reason", required=True)
-@click.option("--operator", required=True)
+@OPERATOR
 @click.option("--from-seq", type=click.IntRange(min=1), help="Refuse the node's records from "
               "this seq on (default: everything the hub has not yet received).")
-def revoke(home: Path, out: Output, node_id: str, reason: str, operator: str,
+def revoke(home: Path, out: Output, node_id: str, reason: str, operator: OperatorArg,
            from_seq: int | None) -> None:
     """Revoke a node: a signed record sent to every node; its later records are refused."""
     with _open(home) as the_hub:
-        record = revoke_node(the_hub, node_id, reason=reason, operator=operator,
-                             from_seq=from_seq)
+        who = operator.actor(the_hub, registered=False)
+        record = revoke_node(the_hub, node_id, reason=reason, operator=who.name,
+                             from_seq=from_seq, via=who.via)
     payload = record.payload
     assert isinstance(payload, NodeRevoked)
     out.result({"node_id": node_id, "from_seq": payload.from_seq, "record": str(record)},
@@ -473,13 +577,14 @@ def alarms(ctx: click.Context, home: Path | None, include_resolved: bool,
 
 @bianmin_command(alarms, "resolve")
 @click.argument("alarm_id", type=int)
-@click.option("--operator", required=True)
+@OPERATOR
 @click.option("--note", required=True, help="What was found and done.")
-def resolve(home: Path, out: Output, alarm_id: int, operator: str, note: str) -> None:
+def resolve(home: Path, out: Output, alarm_id: int, operator: OperatorArg, note: str) -> None:
     """Close an alarm; a resolved fork alarm releases the node's held pushes."""
     with _open(home) as the_hub:
-        resolve_alarm(the_hub, alarm_id, operator=operator, note=note)
-    out.result({"alarm": alarm_id, "resolved_by": operator}, f"alarm #{alarm_id} resolved")
+        who = operator.actor(the_hub, registered=False)
+        resolve_alarm(the_hub, alarm_id, operator=who.name, note=note)
+    out.result({"alarm": alarm_id, "resolved_by": who.name}, f"alarm #{alarm_id} resolved")
 
 
 @bianmin_command(hub, "refusals")
@@ -669,7 +774,8 @@ def trail_cmd(home: Path, out: Output, case_id: str | None, node_id: str | None,
                      until=until.date() if until else None)
     out.result({"trail": rows},
                [f"{r['at'].astimezone(CST):%Y-%m-%d %H:%M}  {r['kind']:<20} "  # type: ignore[attr-defined]
-                f"{r['case_id'] or r['node_id']}  {r['operator']}  {r['detail']}"
+                f"{r['case_id'] or r['node_id']}  {r['operator']}"
+                + (f" ({r['via']})" if r.get("via") else "") + f"  {r['detail']}"
                 + (f"  [{r['record']}]" if r["record"] else "") for r in rows]
                or ["nothing recorded for that selection"])
 
@@ -717,11 +823,11 @@ def delegation() -> None:
 @OPERATOR
 def delegation_grant(home: Path, out: Output, township: str, items: tuple[str, ...],
                      since: dt.datetime | None, until: dt.datetime | None,
-                     operator: str) -> None:
+                     operator: OperatorArg) -> None:
     """Grant a township the power to decide items; replaces its previous grant."""
     with _open(home) as the_hub:
         record = grant_delegation(
-            the_hub, township, items, operator=operator,
+            the_hub, township, items, operator=operator.actor(the_hub, registered=False).name,
             valid_from=since.replace(tzinfo=CST) if since else None,
             valid_until=(until.replace(tzinfo=CST) + dt.timedelta(days=1, seconds=-1))
             if until else None)
@@ -736,10 +842,11 @@ def delegation_grant(home: Path, out: Output, township: str, items: tuple[str, .
 @click.option("--reason", required=True)
 @OPERATOR
 def delegation_withdraw(home: Path, out: Output, township: str, reason: str,
-                        operator: str) -> None:
+                        operator: OperatorArg) -> None:
     """Take a township's delegated powers back; its later decisions are refused."""
     with _open(home) as the_hub:
-        record = withdraw_delegation(the_hub, township, reason=reason, operator=operator)
+        record = withdraw_delegation(the_hub, township, reason=reason,
+                                     operator=operator.actor(the_hub, registered=False).name)
     out.result({"township": township, "record": str(record)},
                f"delegation of {township} withdrawn (record {record})")
 

@@ -24,7 +24,7 @@ from pydantic import Field
 from node.home import load_ec_key, load_ed25519_key, read_certificate
 from node.kernel.errors import ConfigError
 from node.kernel.identity import HUB_NODE_ID, Signer, certificate_pem, private_key_pem
-from node.settings import ServeSettings, Settings, load_settings, write_toml
+from node.settings import ServeSettings, Settings, WebSettings, load_settings, write_toml
 from node.store.db import sqlite_url
 
 __all__ = ["HubConfig", "HubKeys", "default_db_url"]
@@ -46,6 +46,7 @@ class HubConfig(Settings):
     # a node whose clock is further off than this is flagged (never refused for it)
     clock_skew_threshold_s: int = Field(default=600, ge=0)
     serve: ServeSettings = ServeSettings()
+    web: WebSettings = WebSettings(listen="127.0.0.1:8051")
 
     IDENTITY: ClassVar[tuple[str, ...]] = ("county_code", "county_name", "db_url", "node_id",
                                            "clock_skew_threshold_s")

@@ -103,6 +103,11 @@ def serve_processes(home: Path, *, settings: ServeSettings, clock: Clock,
         env = dict(os.environ)
         if metrics_dir is not None:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        console_at = ""
+        if hub.config.web.enabled:  # the console's port, shared by the processes as well
+            web_sock = stack.enter_context(closing(_reserve(hub.config.web.listen)))
+            console_at = _bound(hub.config.web.listen, web_sock)
+            env["BIANMIN_WEB__LISTEN"] = console_at
         argv = [sys.executable, "-m", "bianmin", "hub", "serve", "--worker", "--json",
                 "--home", str(home), "--listen", sync_at, "--enrol-listen", enrol_at,
                 "--workers", str(settings.workers), "--log-format", settings.log_format]
@@ -116,7 +121,9 @@ def serve_processes(home: Path, *, settings: ServeSettings, clock: Clock,
         all_ready.append(True)
         info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
                          sync=sync_at, enrol=enrol_at, pid=os.getpid(),
-                         metrics=settings.metrics, processes=tuple(c.pid for c in children))
+                         metrics=settings.metrics, processes=tuple(c.pid for c in children),
+                         console=f"{'https' if hub.config.web.tls_cert else 'http'}://{console_at}"
+                         if console_at else "")
         event(log, f"{len(children)} hub processes serving sync on {sync_at}, enrolment on "
                    f"{enrol_at}", node_id=hub.node_id)
         runner.ready(info.__dict__, lambda _info: on_ready(info))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from node.store.schema import (
+    AccountColumns,
     AlarmColumns,
     BlobClaimColumns,
     CaseColumns,
@@ -21,9 +22,11 @@ from node.store.schema import (
     LogHeadColumns,
     RecordColumns,
     RevocationColumns,
+    WebSessionColumns,
 )
 
 __all__ = [
+    "HubAccount",
     "HubAlarm",
     "HubBase",
     "HubBlob",
@@ -40,11 +43,13 @@ __all__ = [
     "HubNode",
     "HubOperator",
     "HubOpinion",
+    "HubRateHit",
     "HubRecord",
     "HubRevocation",
     "HubSetting",
     "HubToken",
     "HubTrail",
+    "HubWebSession",
 ]
 
 
@@ -169,6 +174,8 @@ class HubTrail(HubBase, table=True):
     detail: str = Field(default="", sa_type=Text)
     log_id: str = Field(default="", max_length=32)
     seq: int = Field(default=0, sa_type=BigInteger)
+    # how the operator was authenticated: console | token | local-admin ("": a node's action)
+    via: str = Field(default="", max_length=16)
 
 
 class HubCalendarDay(HubBase, table=True):
@@ -221,3 +228,23 @@ class HubSetting(HubBase, table=True):
     __tablename__ = "settings"
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=Text)
+
+
+class HubAccount(AccountColumns, HubBase, table=True):
+    """The console login of an operator, supervisor or administrator (``operators``)."""
+
+    __tablename__ = "accounts"
+
+
+class HubWebSession(WebSessionColumns, HubBase, table=True):
+    __tablename__ = "web_sessions"
+
+
+class HubRateHit(HubBase, table=True):
+    """One try at a rate-limited entrance (the public status lookup, a login), by whom (the
+    client's address), so that every hub process counts the same tries."""
+
+    __tablename__ = "rate_hits"
+    id: int | None = Field(default=None, primary_key=True)
+    bucket: str = Field(max_length=96, index=True)  # "lookup:203.0.113.7"
+    at_ms: int = Field(sa_type=BigInteger, index=True)

@@ -117,6 +117,7 @@ class ServeInfo:
     pid: int
     metrics: str = ""
     processes: tuple[int, ...] = ()  # with ``--processes N``: the serving processes' pids
+    console: str = ""  # the console's address (issue 11), "" when [web] enabled = false
 
 
 def serve(home: Path, *, settings: ServeSettings, clock: Clock,
@@ -153,19 +154,22 @@ def serve(home: Path, *, settings: ServeSettings, clock: Clock,
                                   enrol_listen=enrol_listen, enrol_handler=HubEnrolHandler(hub),
                                   max_workers=settings.workers, reuse_port=worker)
             started.append(server)
-            _serve(hub, server, settings, listen, enrol_listen, runner, on_ready)
+            _serve(hub, server, settings, listen, enrol_listen, runner, on_ready,
+                   worker=worker)
 
 
 def _serve(hub: Hub, server: RunningServer, settings: ServeSettings, listen: str,
-           enrol_listen: str, runner: Runner, on_ready: Callable[[ServeInfo], None]) -> None:
+           enrol_listen: str, runner: Runner, on_ready: Callable[[ServeInfo], None], *,
+           worker: bool) -> None:
     """Report ready, serve until a signal, then drain and stop the servers."""
-    with draining(server, settings.drain_s):
+    with draining(server, settings.drain_s), serving_console(hub, worker) as console:
         host, enrol_host = listen.rpartition(":")[0], enrol_listen.rpartition(":")[0]
         info = ServeInfo(node_id=hub.node_id, county_code=hub.config.county_code,
                          sync=f"{host}:{server.sync_port}",
                          enrol=f"{enrol_host}:{server.enrol_port}", pid=os.getpid(),
-                         metrics=settings.metrics)
-        event(log, f"serving sync on {info.sync}, enrolment on {info.enrol}",
+                         metrics=settings.metrics, console=console)
+        event(log, f"serving sync on {info.sync}, enrolment on {info.enrol}"
+                   + (f", the console on {console}" if console else ""),
               node_id=hub.node_id)
         runner.ready(info.__dict__, lambda _info: on_ready(info))
         runner.wait()
@@ -203,6 +207,24 @@ def closing_if(endpoint: HttpEndpoint | None) -> Iterator[None]:
     finally:
         if endpoint is not None:
             endpoint.close()
+
+
+@contextmanager
+def serving_console(hub: Hub, worker: bool = False) -> Iterator[str]:
+    """The county console on a thread of this process (issue 11): its URL, or "" when
+    ``[web] enabled = false``. ``hub serve --processes N`` runs one in each process on the
+    same port (SO_REUSEPORT); sessions are in the database, so any process serves any
+    request."""
+    web = hub.config.web
+    if not web.enabled:
+        yield ""
+        return
+    from county_hub.console.pages import console_app  # noqa: PLC0415
+    from node.web.server import serving_web  # noqa: PLC0415
+
+    with serving_web(console_app(hub), web.listen, reuse_port=worker, tls_cert=web.tls_cert,
+                     tls_key=web.tls_key) as server:
+        yield server.url
 
 
 def next_port(listen: str) -> str:

@@ -191,6 +191,17 @@ class HubReader(SqlReader):
                             active=bool(r.active))
                 for r in self.conn.execute(select(o).order_by(o.c.department, o.c.name))]
 
+    def open_case_keys(self, states: list[str], department: str | None = None,
+                       ) -> list[tuple[str, str, int, str, int]]:
+        """``(case_id, item_code, catalog_version, departments, received_at_ms)`` of the
+        cases in ``states`` (naming ``department``, roughly: the caller checks it exactly)."""
+        t = self.t.cases
+        query = select(t.c.case_id, t.c.item_code, t.c.catalog_version, t.c.departments,
+                       t.c.received_at_ms).where(t.c.state.in_(states))
+        if department is not None:
+            query = query.where(t.c.departments.contains(department, autoescape=True))
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in self.conn.execute(query)]
+
     # -- pauses, opinions, the trail --------------------------------------------------------------
 
     def pauses_of(self, case_ids: list[str] | None = None,
@@ -244,7 +255,7 @@ class HubReader(SqlReader):
             query = query.where(t.c.at_ms < to_ms(until))
         return [{"at": from_ms(r.at_ms), "kind": r.kind, "case_id": r.case_id,
                  "node_id": r.node_id, "operator": r.operator, "detail": r.detail,
-                 "record": f"{r.log_id}#{r.seq}" if r.log_id else ""}
+                 "record": f"{r.log_id}#{r.seq}" if r.log_id else "", "via": r.via}
                 for r in self.conn.execute(query)]
 
     # -- the calendar, settings, delegations ------------------------------------------------------

@@ -39,9 +39,11 @@ from node.kernel.records import Record
 from node.kernel.slip import verification_code
 from node.kernel.workflow import TRANSITIONS, Action, State
 
-__all__ = ["ROLES", "ActResult", "act", "decide", "parse_operators_toml"]
+__all__ = ["ROLES", "VIA", "ActResult", "act", "decide", "parse_operators_toml"]
 
-ROLES = ("clerk", "head", "supervisor")
+ROLES = ("clerk", "head", "supervisor", "admin")
+# how an operator was authenticated, as the trail says it (``HubTrail.via``)
+VIA = ("console", "token", "local-admin")
 _NEEDS_REASON = frozenset({Action.NOT_ACCEPT, Action.REQUEST_SUPPLEMENT, Action.OPINION,
                            Action.APPROVE, Action.REJECT})
 
@@ -61,8 +63,8 @@ class ActResult:
 class _Writer:
     """Signs the hub's records for one unit of work and projects each onto the case."""
 
-    def __init__(self, hub: Hub, tx: HubTransaction, case: Case) -> None:
-        self.hub, self.tx, self.case = hub, tx, case
+    def __init__(self, hub: Hub, tx: HubTransaction, case: Case, via: str) -> None:
+        self.hub, self.tx, self.case, self.via = hub, tx, case, via
         self.records: list[Record] = []
 
     def emit(self, payload: CasePayload) -> Record:
@@ -74,7 +76,7 @@ class _Writer:
         if isinstance(outcome, Refusal) or outcome is None:
             raise StateError(outcome.message if outcome else f"{record} changes nothing",
                              code=outcome.code if outcome else "invalid_transition")
-        self.tx.cases.apply([outcome])
+        self.tx.cases.apply([outcome], via=self.via)
         self.case = outcome.after
         self.records.append(record)
         return record
@@ -108,6 +110,9 @@ def _authorize(tx: HubTransaction, name: str, case: Case, action: Action,
     if operator.role == "supervisor":
         raise PeerError(f"{operator.name} is a supervisor: supervisors see every case and act "
                         "on none", code="supervisor_cannot_act")
+    if operator.role == "admin":
+        raise PeerError(f"{operator.name} is an administrator: administrators manage accounts "
+                        "and nodes and decide nothing", code="admin_cannot_act")
     if operator.department not in case.departments:
         raise PeerError(
             f"operator {operator.name} ({operator.department}) may act only on items of "
@@ -137,8 +142,14 @@ def _check_deciding_tier(tx: HubTransaction, case: Case) -> None:
 
 def act(hub: Hub, case_id: str, action: Action, *, operator: str, reason: str = "",
         materials: Sequence[str] = (), department: str = "",
-        favourable: bool | None = None) -> ActResult:
-    """One operator action on one case: checked, signed, recorded."""
+        favourable: bool | None = None, via: str = "local-admin") -> ActResult:
+    """One operator action on one case: checked, signed, recorded.
+
+    ``operator`` is the authenticated operator, and ``via`` how they were authenticated: the
+    console's session (``console``), a personal token at the CLI (``token``), or nobody
+    (``local-admin``: a shell on the hub, trusted as such and written so in the trail)."""
+    if via not in VIA:
+        raise UsageError(f"via {via!r}: one of {', '.join(VIA)}")
     reason = reason.strip()
     if action in _NEEDS_REASON and not reason:
         raise UsageError(f"'{action.value.replace('_', '-')}' needs a reason (--reason)",
@@ -152,7 +163,7 @@ def act(hub: Hub, case_id: str, action: Action, *, operator: str, reason: str = 
                                 "('bianmin hub cases' lists what the hub holds)")
         who = _authorize(tx, operator, case, action, department)
         _check_deciding_tier(tx, case)
-        out = _Writer(hub, tx, case)
+        out = _Writer(hub, tx, case, via)
         name, dept = who.name, who.department
         if (action in (Action.APPROVE, Action.REJECT) and case.accepted_at is None
                 and (case.state, Action.ACCEPT) in TRANSITIONS):
@@ -220,7 +231,7 @@ def _requested_materials(hub: Hub, tx: HubTransaction, case: Case,
 
 
 def decide(hub: Hub, case_id: str, *, outcome: Outcome, reason: str,
-           operator: str) -> ActResult:
+           operator: str, via: str = "local-admin") -> ActResult:
     """Approve or reject (accepting first if the case is only received: 即办件)."""
     action = Action.APPROVE if outcome is Outcome.APPROVE else Action.REJECT
-    return act(hub, case_id, action, operator=operator, reason=reason)
+    return act(hub, case_id, action, operator=operator, reason=reason, via=via)

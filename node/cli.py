@@ -538,3 +538,12 @@ def backup(home: Path, out: Output, out_path: Path) -> None:
     report = backup_node(home, out_path)
     out.result(report, f"{out_path}: {report['records']} records, {report['cases']} cases, "
                        f"integrity {report['integrity']}")
+
+
+def _mount_desk_commands() -> None:
+    from node.desk.cli import account  # noqa: PLC0415 -- issue 11: the desk's accounts
+
+    node.add_command(account)
+
+
+_mount_desk_commands()

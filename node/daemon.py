@@ -1,4 +1,5 @@
-"""``bianmin node run``: the node's sync daemon (issue 4).
+"""``bianmin node run``: the node's sync daemon (issue 4), which also serves the desk's pages
+(issue 11, ``node.desk``) on a thread.
 
 Syncs on an interval, and sooner when the desk writes new records; backs off (exponentially,
 with jitter, up to a cap) while the upstream is away; logs each round in one line, as text or
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from node.desk.serve import serving_desk
 from node.kernel.clock import CST, Clock, SystemClock
 from node.kernel.errors import BianminError, TransportError
 from node.runner import Runner
@@ -110,10 +112,12 @@ def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSet
     """Sync rounds until SIGTERM/SIGINT (``node.runner``), stopping at a batch boundary."""
     log = LineLog(settings.log_json, write, service.clock)
     failures, rounds = 0, 0
-    log("start", f"node {service.config.node_id} syncing with {service.config.upstream} every "
-                 f"{settings.interval_s:.0f} s", node_id=service.config.node_id,
-        upstream=service.config.upstream, interval_s=settings.interval_s)
-    with Runner() as runner:
+    with Runner() as runner, serving_desk(service) as desk:
+        log("start", f"node {service.config.node_id} syncing with {service.config.upstream} "
+                     f"every {settings.interval_s:.0f} s"
+                     + (f"; the desk's pages on {desk}" if desk else ""),
+            node_id=service.config.node_id, upstream=service.config.upstream,
+            interval_s=settings.interval_s, desk=desk)
         stop = runner.stop
         while not stop.is_set():
             started = time.monotonic()

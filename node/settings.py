@@ -12,6 +12,8 @@ by ``init`` -- and optional tables of operating settings::
     interval_s = 60
     [limits]           # attachments at intake
     max_file_mb = 20
+    [web]              # the pages: the desk, the township's desk, the county console
+    listen = "127.0.0.1:8061"
 
 Any setting can be overridden by ``BIANMIN_<KEY>`` or ``BIANMIN_<TABLE>__<KEY>`` (e.g.
 ``BIANMIN_SERVE__LISTEN=0.0.0.0:50051``, ``BIANMIN_DB_URL=postgresql+psycopg://...``), and a
@@ -35,7 +37,7 @@ from node.kernel.errors import ConfigError
 from node.kernel.identity import CATALOG_LOG_ID, HUB_NODE_ID
 
 __all__ = ["LimitSettings", "NodeConfig", "RunSettings", "ServeSettings", "Settings",
-           "load_settings", "write_toml"]
+           "WebSettings", "load_settings", "write_toml"]
 
 
 def _address(value: str, *, optional: bool = False) -> str:
@@ -98,6 +100,31 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)  # the environment overrides the file
 
 
+class WebSettings(BaseModel):
+    """``[web]``: the tier's pages (DESIGN §11). A desk listens on loopback unless configured
+    for the LAN; ``secure_cookies`` sends the login cookie over HTTPS only (always so with
+    ``tls_cert``); a reverse proxy in front may serve HTTPS instead."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:8061"
+    tls_cert: str = ""  # PEM files: serve HTTPS directly
+    tls_key: str = ""
+    secure_cookies: bool = False
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    max_hours: int = Field(default=12, ge=1, le=24 * 7)
+    max_failures: int = Field(default=5, ge=1, le=100)
+    lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    lookups_per_minute: int = Field(default=10, ge=1, le=10_000)  # county: 办件查询 per address
+    scanner_folder: str = ""  # desk: where the scanner writes its files, offered at intake
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        return _address(v)
+
+
 class NodeConfig(Settings):
     """``node.toml``: who this node is and where its upstream is (written by ``node init``),
     and its operating settings (defaults unless configured). The one settings model of a
@@ -115,6 +142,7 @@ class NodeConfig(Settings):
     run: RunSettings = RunSettings()
     limits: LimitSettings = LimitSettings()
     serve: ServeSettings = ServeSettings(listen="127.0.0.1:50061")
+    web: WebSettings = WebSettings()
 
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "node_id", "tier", "county_code", "name", "upstream", "upstream_node_id", "fallback",

@@ -35,6 +35,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # servers under test stop at once instead of draining for the default 2 s; the health
     # tests set the drain they check
     os.environ.setdefault("BIANMIN_SERVE__DRAIN_S", "0")
+    # every serving process under test serves its pages on an OS-chosen port (issue 11)
+    os.environ.setdefault("BIANMIN_WEB__LISTEN", "127.0.0.1:0")
+    # the operator commands of the workflow tests act from the hub's own shell, as the trail
+    # then says (issue 11); tests/e2e/test_operator_auth.py checks tokens and refusals
+    os.environ.setdefault("BIANMIN_LOCAL_ADMIN", "1")
     config.addinivalue_line("markers", "both_databases: run once on SQLite, once on PostgreSQL")
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from node.daemon import ROUND_POLICY, DaemonSettings, LineLog, guarded_round
+from node.desk.serve import serving_desk
 from node.errmap import from_sync_error
 from node.kernel.clock import Clock
 from node.kernel.errors import ConfigError, PeerError
@@ -29,6 +30,9 @@ from sync import RetryPolicy, SyncError
 from sync.client import UpstreamClient
 from sync.server import start_server
 from sync.tls import ServerTls
+from township_agent.desk import FOLDER as DESK_FOLDER
+from township_agent.desk import NAV as DESK_NAV
+from township_agent.desk import township_routes
 from township_agent.upstream import TownshipUpstream
 
 __all__ = ["LinkReport", "ServeInfo", "one_round", "serve"]
@@ -39,6 +43,7 @@ class ServeInfo:
     county_code: str
     sync: str
     pid: int
+    desk: str = ""  # the township's desk pages (issue 11)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,11 +142,13 @@ def serve(home: Path, *, serving: ServeSettings, clock: Clock,
         server = start_server(tls=tls, listen=serving.listen,
                               handler=TownshipUpstream(service), max_workers=serving.workers)
         with draining(server, serving.drain_s), \
-                upstream_client(home, service.config, call_timeout_s=30) as client:
+                upstream_client(home, service.config, call_timeout_s=30) as client, \
+                serving_desk(service, extra=township_routes(service), nav=DESK_NAV,
+                             folders=[DESK_FOLDER]) as desk:
             host = serving.listen.rpartition(":")[0]
             info = ServeInfo(node_id=service.config.node_id,
                              county_code=service.config.county_code,
-                             sync=f"{host}:{server.sync_port}", pid=os.getpid())
+                             sync=f"{host}:{server.sync_port}", pid=os.getpid(), desk=desk)
             link = threading.Thread(target=_county_link,
                                     args=(service, client, runner.stop, settings, write),
                                     name="county-link", daemon=True)

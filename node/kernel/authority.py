@@ -25,8 +25,8 @@ it. The rules, which the data below encodes and nothing else in the code re-deci
    that the decision existed in time. The township's own timestamp proves nothing.
 7. A refusal of a node's action (``ActionRefused``) comes from the county, or from the
    township whose own desk or village took the case.
-8. Catalog versions only in ``CATALOG``, version = seq. Revocations and delegations only in
-   ``HUB``. Key rotations only in a node's own log.
+8. Catalog versions only in ``CATALOG``, version = seq. Revocations, delegations and the
+   working-day calendar only in ``HUB``. Key rotations only in a node's own log.
 9. A record names only attachments its own log uploaded (the receiver holds that log's claim
    on the file). A scan that never arrived (a failed scanner, a lost disk) does not stop the
    log: the record stands, the case lacks that material until the desk attaches it again, and
@@ -59,6 +59,7 @@ from node.kernel.identity import CATALOG_LOG_ID, HUB_NODE_ID
 from node.kernel.payloads import (
     Accepted,
     ActionRefused,
+    CalendarPublished,
     CaseSubmitted,
     CatalogPublished,
     Concluded,
@@ -181,6 +182,8 @@ TABLE: dict[type, Rule] = {
                      writes="a township may decide these items"),
     DelegationWithdrawn: Rule(logs=_HUB, speaker=Speaker.NOBODY, audience=Audience.TOWNSHIP,
                               writes="a township's delegated powers end"),
+    CalendarPublished: Rule(logs=_HUB, speaker=Speaker.NOBODY, audience=Audience.EVERYONE,
+                            writes="the working-day calendar deadlines count in"),
 }
 
 

@@ -12,11 +12,13 @@ import enum
 from dataclasses import dataclass
 
 from node.kernel.catalog import Catalog
+from node.kernel.deadlines import Calendar
 
 __all__ = [
     "Accepted",
     "ActionRefused",
     "Applicant",
+    "CalendarPublished",
     "CasePayload",
     "CaseSubmitted",
     "CatalogPublished",
@@ -222,11 +224,38 @@ class CatalogPublished:
     catalog: Catalog
 
 
+@dataclass(frozen=True, kw_only=True)
+class CalendarPublished:
+    """The county's working-day calendar (DESIGN §7), a record of the hub's log sent to every
+    node: a desk's receipt counts the promised and due dates in the same working days as the
+    county's supervision. The latest one a node holds is in force there. Dates are
+    ``YYYY-MM-DD``; a calendar ``Calendar`` refuses (a date both a holiday and a workday, a
+    weekday as 调休) makes the record malformed."""
+
+    name: str
+    holidays: tuple[str, ...]
+    workdays: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        self.calendar()
+
+    def calendar(self) -> Calendar:
+        return Calendar(name=self.name,
+                        holidays=frozenset(dt.date.fromisoformat(d) for d in self.holidays),
+                        workdays=frozenset(dt.date.fromisoformat(d) for d in self.workdays))
+
+    @classmethod
+    def of(cls, calendar: Calendar) -> CalendarPublished:
+        return cls(name=calendar.name,
+                   holidays=tuple(sorted(d.isoformat() for d in calendar.holidays)),
+                   workdays=tuple(sorted(d.isoformat() for d in calendar.workdays)))
+
+
 CasePayload = (CaseSubmitted | PreReviewed | Supplemented | Withdrawn | Concluded | Decision
                | Accepted | NotAccepted | SupplementRequested | Opinion | ActionRefused
                | DecisionConfirmed)
 Payload = (CasePayload | CatalogPublished | NodeRevoked | KeyRotated | Delegation
-           | DelegationWithdrawn)
+           | DelegationWithdrawn | CalendarPublished)
 
 
 def referenced_blobs(record_or_payload: object) -> list[bytes]:

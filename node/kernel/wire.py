@@ -42,6 +42,7 @@ from node.kernel.payloads import (
     Accepted,
     ActionRefused,
     Applicant,
+    CalendarPublished,
     CaseSubmitted,
     CatalogPublished,
     Concluded,
@@ -96,6 +97,7 @@ PAYLOADS: dict[type, str] = {
     KeyRotated: "key_rotated",
     Delegation: "delegation",
     DelegationWithdrawn: "delegation_withdrawn",
+    CalendarPublished: "calendar_published",
 }
 _BY_FIELD = {name: cls for cls, name in PAYLOADS.items()}
 

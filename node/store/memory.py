@@ -91,7 +91,7 @@ class _Cases:
     def count(self) -> int:
         return len(self._tx.s.cases)
 
-    def apply(self, changes: Sequence[Change]) -> None:
+    def apply(self, changes: Sequence[Change], *, via: str = "") -> None:
         s, now = self._tx.s, self._tx.now
         for change in changes:
             s.cases[change.case_id] = change.after
@@ -106,7 +106,8 @@ class _Cases:
             if change.trail_kind:
                 s.trail.append({"kind": change.trail_kind, "case_id": change.case_id,
                                 "operator": change.operator, "detail": change.trail,
-                                "record": str(change.record) if change.record else ""})
+                                "record": str(change.record) if change.record else "",
+                                "via": via})
 
     def mark_received(self, upto_seq: int, now: dt.datetime) -> int:
         moved = 0
@@ -303,10 +304,11 @@ class MemoryTransaction(MemoryReader):
         self.s.claims.update((h, log_id) for h in hashes)
 
     def add_trail(self, *, kind: str, case_id: str = "", node_id: str = "",
-                  operator: str = "", detail: str = "", record: Record | None = None) -> None:
+                  operator: str = "", detail: str = "", record: Record | None = None,
+                  via: str = "") -> None:
         self.s.trail.append({"kind": kind, "case_id": case_id, "node_id": node_id,
                              "operator": operator, "detail": detail,
-                             "record": str(record) if record else ""})
+                             "record": str(record) if record else "", "via": via})
 
     def set_mark(self, name: str, value: int) -> None:
         self.s.marks[name] = value

@@ -13,6 +13,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "AccountColumns",
     "AlarmColumns",
     "BlobClaimColumns",
     "CaseColumns",
@@ -20,6 +21,7 @@ __all__ = [
     "CertificateColumns",
     "EvidenceColumns",
     "LogHeadColumns",
+    "NodeAccount",
     "NodeAlarm",
     "NodeBase",
     "NodeBlobClaim",
@@ -32,8 +34,10 @@ __all__ = [
     "NodeRecord",
     "NodeRevocation",
     "NodeSyncState",
+    "NodeWebSession",
     "RecordColumns",
     "RevocationColumns",
+    "WebSessionColumns",
     "table_of",
 ]
 
@@ -230,3 +234,47 @@ def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
     return table
+
+
+# -- the pages' logins (DESIGN §11, issue 11) ---------------------------------------------------
+
+
+class AccountColumns(SQLModel):
+    """A person's login to a tier's pages (账号): a village agent or township clerk at a node,
+    an operator, supervisor or administrator at the county (whose role and department are the
+    ``operators`` table's). The password is an Argon2id hash; repeated failures lock it."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(default="")
+    role: str = Field(default="", max_length=16)  # a node's: agent | clerk
+    password_hash: str = Field(sa_type=Text)
+    totp_secret: str = Field(default="", max_length=64)  # base32; "": no second factor
+    failed_logins: int = Field(default=0)
+    locked_until_ms: int | None = Field(default=None, sa_type=BigInteger)
+    active: bool = Field(default=True)
+    created_at_ms: int = Field(sa_type=BigInteger)
+    last_login_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class WebSessionColumns(SQLModel):
+    """A logged-in session (or, ``kind = "cli"``, a personal token for scripted use), kept in
+    the database so that any serving process answers any request. Only the token's sha256 is
+    stored; ``stage`` is "totp" while the second factor is still owed."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    account: str = Field(max_length=64, index=True)
+    kind: str = Field(default="web", max_length=8)  # web | cli
+    stage: str = Field(default="", max_length=8)
+    csrf: str = Field(max_length=64)
+    remote: str = Field(default="", max_length=64)
+    created_at_ms: int = Field(sa_type=BigInteger)
+    last_seen_ms: int = Field(sa_type=BigInteger)
+    expires_at_ms: int = Field(sa_type=BigInteger, index=True)
+
+
+class NodeAccount(AccountColumns, NodeBase, table=True):
+    __tablename__ = "accounts"
+
+
+class NodeWebSession(WebSessionColumns, NodeBase, table=True):
+    __tablename__ = "web_sessions"

@@ -77,9 +77,10 @@ class CaseReader(Protocol):
 
 
 class CaseWriter(CaseReader, Protocol):
-    def apply(self, changes: Sequence[Change]) -> None:
+    def apply(self, changes: Sequence[Change], *, via: str = "") -> None:
         """Write the cases as the projector left them (new ones inserted, changed fields
-        updated), with the county's pauses, opinions and trail lines."""
+        updated), with the county's pauses, opinions and trail lines; ``via`` says how the
+        operator of those lines was authenticated (console, token, local-admin)."""
         ...
 
     def mark_received(self, upto_seq: int, now: dt.datetime) -> int:
@@ -181,7 +182,8 @@ class Transaction(Reader, Protocol):
     def claim(self, log_id: str, hashes: Sequence[bytes]) -> None: ...
 
     def add_trail(self, *, kind: str, case_id: str = "", node_id: str = "",
-                  operator: str = "", detail: str = "", record: Record | None = None) -> None:
+                  operator: str = "", detail: str = "", record: Record | None = None,
+                  via: str = "") -> None:
         ...
 
     def set_mark(self, name: str, value: int) -> None: ...

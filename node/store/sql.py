@@ -183,9 +183,10 @@ class SqlCases:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def apply(self, changes: Sequence[Change]) -> None:
+    def apply(self, changes: Sequence[Change], *, via: str = "") -> None:
         """Insert the new cases, update the changed fields of the others (one statement per
-        set of changed columns), then the county's pauses, opinions and trail lines."""
+        set of changed columns), then the county's pauses, opinions and trail lines (``via``:
+        how their operator was authenticated)."""
         if not changes:
             return
         latest: dict[str, Change] = {}
@@ -210,9 +211,9 @@ class SqlCases:
         for columns, rows in groups.items():
             self.conn.execute(update(t).where(t.c.case_id == bindparam("b_case_id"))
                               .values({k: bindparam(f"b_{k}") for k in columns}), rows)
-        self._side_effects(changes)
+        self._side_effects(changes, via)
 
-    def _side_effects(self, changes: Sequence[Change]) -> None:
+    def _side_effects(self, changes: Sequence[Change], via: str) -> None:
         trail = []
         for change in changes:
             if change.pause and self.t.pauses is not None:
@@ -231,7 +232,8 @@ class SqlCases:
                               "node_id": change.after.origin, "operator": change.operator,
                               "detail": change.trail,
                               "log_id": record.log_id if record else "",
-                              "seq": record.seq if record else 0})
+                              "seq": record.seq if record else 0,
+                              "via": via})
         if trail and self.t.trail is not None:
             self.conn.execute(insert(self.t.trail), trail)
 
@@ -566,13 +568,14 @@ class SqlTransaction(SqlReader):
                 for h in sorted(fresh)])
 
     def add_trail(self, *, kind: str, case_id: str = "", node_id: str = "",
-                  operator: str = "", detail: str = "", record: Record | None = None) -> None:
+                  operator: str = "", detail: str = "", record: Record | None = None,
+                  via: str = "") -> None:
         if self.t.trail is None:
             return  # only the county keeps a trail
         self.conn.execute(insert(self.t.trail).values(
             at_ms=to_ms(self.now), kind=kind, case_id=case_id, node_id=node_id,
             operator=operator, detail=detail, log_id=record.log_id if record else "",
-            seq=record.seq if record else 0))
+            seq=record.seq if record else 0, via=via))
 
     def set_mark(self, name: str, value: int) -> None:
         s = self._sync_state

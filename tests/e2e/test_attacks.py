@@ -300,7 +300,8 @@ def test_unknown_field_in_signed_body_is_refused(federation, intake):
 
 def test_oversized_record_is_refused(federation, intake):
     v1 = federation.enrol("V001")
-    big = dataclasses.replace(submitted(), fields=(("note", "字" * (MAX_BODY_BYTES // 3 + 10)),))
+    big = dataclasses.replace(submitted(), fields=tuple(  # each field within its own bound
+        (f"note_{n}", "字" * 4000) for n in range(MAX_BODY_BYTES // 12_000 + 1)))
     huge = forge(big, log_id="V001", signer=signer_of(v1))
     assert len(huge.body) > MAX_BODY_BYTES
     with client_of(v1, federation.sync_at) as client:

@@ -270,15 +270,20 @@ IDENTITY = {
 SERVE = {"listen": "127.0.0.1:50051", "enrol_listen": "", "metrics": "", "log_format": "text",
          "workers": 32, "processes": 1, "verify_threads": 2, "drain_s": 2.0}
 LIMITS = {"max_file_mb": 20, "max_case_mb": 100}
+WEB = {"enabled": True, "listen": "127.0.0.1:8061", "tls_cert": "", "tls_key": "",
+       "secure_cookies": False, "idle_minutes": 30, "max_hours": 12, "max_failures": 5,
+       "lock_minutes": 15, "lookups_per_minute": 10, "scanner_folder": ""}
 OPTIONAL = {  # the commented-out tables and their defaults
-    "hub.toml.example": {"serve": SERVE},
+    "hub.toml.example": {"serve": SERVE, "web": {**WEB, "listen": "127.0.0.1:8051"}},
     "township.toml.example": {
         "serve": {**{k: v for k, v in SERVE.items() if k != "enrol_listen"},
                   "listen": "127.0.0.1:50061"},
         "run": {"interval_s": 60},
         "limits": LIMITS,
+        "web": WEB,
     },
-    "node.toml.example": {"run": {"interval_s": 60, "log_format": "text"}, "limits": LIMITS},
+    "node.toml.example": {"run": {"interval_s": 60, "log_format": "text"}, "limits": LIMITS,
+                          "web": WEB},
 }
 
 

@@ -86,6 +86,7 @@ def test_nothing_of_the_last_release_changed_only_additions():
 def test_the_additions_since_the_release_are_the_ones_we_know():
     before, after = _contract(baseline()), _contract(current())
     added = sorted(set(after) - set(before))
-    assert added == ["BlobChunk.5", "BlobStatusRequest.2", "DecisionConfirmed.1",
+    assert added == ["BlobChunk.5", "BlobStatusRequest.2", "CalendarPublished.1",
+                     "CalendarPublished.2", "CalendarPublished.3", "DecisionConfirmed.1",
                      "DecisionConfirmed.2", "DecisionConfirmed.3", "DecisionConfirmed.4",
-                     "RecordBody.26"]
+                     "RecordBody.26", "RecordBody.44"]

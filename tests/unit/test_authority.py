@@ -17,6 +17,7 @@ from node.kernel.identity import HUB_NODE_ID
 from node.kernel.payloads import (
     Accepted,
     ActionRefused,
+    CalendarPublished,
     CatalogPublished,
     Concluded,
     Decision,
@@ -85,6 +86,7 @@ def void(seq: int, code: str) -> tuple[int, str, str]:
                catalog_version=1, operator="x"),
     DecisionConfirmed(case_id="360112-V001-20261201-0001", decision_log_id="T01",
                       decision_seq=1, decision_hash=b"x"),
+    CalendarPublished(name="x", holidays=("2026-10-01",), workdays=()),
 ], ids=lambda p: type(p).__name__)
 def test_a_village_log_may_not_carry_the_countys_records(county: County, payload) -> None:  # type: ignore[no-untyped-def]
     case_id = taken(county, "V001")
