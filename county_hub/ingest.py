@@ -193,5 +193,8 @@ class Ingest:
     def pull(self, peer_pem: bytes, cursors: Mapping[str, int], follow_s: float = 0.0,
              alive: Callable[[], bool] = lambda: True) -> Iterator[PullBatch]:
         who = self.peer(peer_pem)
-        yield from serve_pull(self.hub.store, self.served_logs(who), cursors,
+        served = self.served_logs(who)
+        if who.node_id in cursors:  # a node fetching its own log back (node recovery, issue 12)
+            served = {**served, who.node_id: None}
+        yield from serve_pull(self.hub.store, served, cursors,
                               follow_s=follow_s, alive=alive, followers=self.followers)

@@ -17,7 +17,8 @@ import click
 from node.backup import backup_node
 from node.cli_support import EXIT_QUEUED, Interrupted, Output, bianmin_command, clock
 from node.daemon import DaemonSettings, run_daemon
-from node.enrolment import init_node
+from node.enrolment import check_home, init_node
+from node.home import NodeConfig
 from node.kernel.clock import CST
 from node.kernel.errors import BianminError, TransportError, UsageError
 from node.kernel.payloads import (
@@ -39,6 +40,7 @@ from node.kernel.payloads import (
     Withdrawn,
 )
 from node.kernel.records import Record
+from node.recovery import fresh_database, home_held, restore_node, set_aside
 from node.service import MaterialInput, NodeService, open_node, upstream_client
 from node.syncer import SyncReport
 from sync import ONE_SHOT, SyncError
@@ -316,6 +318,9 @@ def sync_cmd(home: Path, out: Output) -> None:
             + (f"; uploaded {report.blobs} file(s), {report.blob_bytes} bytes"
                if report.blobs else "")]
     text += [f"  without effect upstream: {line}" for line in report.no_effect]
+    if report.recovered:
+        text.append(f"  fetched {report.recovered} record(s) of this node's own log back from "
+                    "the upstream (this database was older than what the node had sent)")
     if report.lost_scans:
         text.append(f"  {len(report.lost_scans)} scan(s) named by records are not at this desk "
                     "(lost or empty): the county will ask for them again; see 'bianmin node "
@@ -324,7 +329,9 @@ def sync_cmd(home: Path, out: Output) -> None:
                 "pulled": report.pulled, "decisions": report.decisions,
                 "catalog_version": report.catalog_version, "blobs": report.blobs,
                 "blob_bytes": report.blob_bytes, "no_effect": report.no_effect,
-                "lost_scans": report.lost_scans}, text)
+                "lost_scans": report.lost_scans,
+                **({"recovered": report.recovered, "not_reprojected": report.not_reprojected}
+                   if report.recovered else {})}, text)
 
 
 def _sync_round(home: Path, service: NodeService, out: Output,
@@ -538,6 +545,55 @@ def backup(home: Path, out: Output, out_path: Path) -> None:
     report = backup_node(home, out_path)
     out.result(report, f"{out_path}: {report['records']} records, {report['cases']} cases, "
                        f"integrity {report['integrity']}")
+
+
+@bianmin_command(node, "restore")
+@click.argument("backup_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def restore(home: Path, out: Output, backup_file: Path) -> None:
+    """Put a backup made by 'node backup' in place of this node's database (the one it
+    replaces is kept beside it, renamed). The node then fetches from its upstream what it had
+    sent after the backup was made, and signs nothing until it has (docs/operations.md)."""
+    check_home(home)
+    config = NodeConfig.load(home)
+    with home_held(home, by="restore"):
+        done = restore_node(home, backup_file, node_id=config.node_id)
+    _catch_up_now(home, out, {**done}, f"restored {backup_file}: {done['cases']} case(s), "
+                  f"log up to seq {done['log_head']}"
+                  + (f"; the database it replaced is kept as {done['kept']}"
+                     if done["kept"] else ""))
+
+
+@bianmin_command(node, "recover")
+def recover(home: Path, out: Output) -> None:
+    """Rebuild a lost or damaged database from the upstream, which holds every record of this
+    node's log it acknowledged: this node's keys and certificates (in the home folder) check
+    that every record fetched back is its own. The damaged file is kept beside, renamed."""
+    check_home(home)
+    with home_held(home, by="recover"):
+        kept = set_aside(home / "node.db", "damaged")
+        fresh_database(home, home / "certs" / "records.pem", clock())
+    _catch_up_now(home, out, {"kept": str(kept or "")},
+                  "a new, empty database" + (f" (the old one is kept as {kept})" if kept else ""))
+
+
+def _catch_up_now(home: Path, out: Output, done: dict[str, object], said: str) -> None:
+    """One sync round at once, so the node catches up; an unreachable upstream leaves it to
+    the next round (the node signs nothing meanwhile)."""
+    with open_node(home, clock()) as service:
+        try:
+            report = _sync_round(home, service, out, None)
+        except TransportError as exc:
+            out.result({**done, "caught_up": False, "message": str(exc)},
+                       f"{said}. The upstream cannot be reached ({exc}): this node takes no "
+                       "cases until 'bianmin node sync' has fetched its newer records back")
+            sys.exit(EXIT_QUEUED)
+        cases = len(service.cases())
+    lines = [f"{said}. Fetched {report.recovered} record(s) of this node's own log back from "
+             f"the upstream and {report.pulled} of the county's; {cases} case(s) here now"]
+    lines += [f"  still without effect here: {line}" for line in report.not_reprojected]
+    out.result({**done, "caught_up": True, "recovered": report.recovered,
+                "pulled": report.pulled, "cases": cases,
+                "not_reprojected": report.not_reprojected}, lines)
 
 
 def _mount_desk_commands() -> None:

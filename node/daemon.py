@@ -9,6 +9,7 @@ nothing is ever half applied -- and exits 0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -20,6 +21,7 @@ from typing import TypeVar
 from node.desk.serve import serving_desk
 from node.kernel.clock import CST, Clock, SystemClock
 from node.kernel.errors import BianminError, TransportError
+from node.recovery import home_held
 from node.runner import Runner
 from node.service import NodeService
 from node.syncer import Stopped, SyncReport
@@ -112,7 +114,8 @@ def run_daemon(service: NodeService, client: UpstreamClient, settings: DaemonSet
     """Sync rounds until SIGTERM/SIGINT (``node.runner``), stopping at a batch boundary."""
     log = LineLog(settings.log_json, write, service.clock)
     failures, rounds = 0, 0
-    with Runner() as runner, serving_desk(service) as desk:
+    held = home_held(service.home, by="node run") if service.home else contextlib.nullcontext()
+    with held, Runner() as runner, serving_desk(service) as desk:
         log("start", f"node {service.config.node_id} syncing with {service.config.upstream} "
                      f"every {settings.interval_s:.0f} s"
                      + (f"; the desk's pages on {desk}" if desk else ""),

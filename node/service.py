@@ -78,6 +78,7 @@ from node.kernel.text import clean_name, phone_problem
 from node.kernel.wire import decode_body, encode_heartbeat
 from node.kernel.workflow import OPEN, State
 from node.receive import Inbound, Receiver
+from node.recovery import refuse_while_catching_up
 from node.store.db import Database, sqlite_url
 from node.store.seam import Reader, Transaction
 from node.store.sql import PUSHED, NodeStore
@@ -204,6 +205,7 @@ class NodeService:
         """Take a case: check everything, store the scans, then sign the submission and its
         pre-review in one transaction. A person with an open case for the same item is refused
         (``duplicate_application``, naming the open cases) unless ``confirm_duplicate``."""
+        refuse_while_catching_up(self)
         now = self.clock.now()
         with self.store.reading() as r:
             catalog_record, published = latest_catalog(r)
@@ -294,6 +296,7 @@ class NodeService:
         return tuple(refs)
 
     def _act(self, payload: CasePayload) -> tuple[Record, State]:
+        refuse_while_catching_up(self)
         """Write one of the applicant's actions on a case and move the case view by it; the
         workflow table refuses it (and nothing is written) if the case does not allow it."""
         with self.store.transaction() as tx:
@@ -413,6 +416,7 @@ class NodeService:
         """
         if self.home is None:
             raise ConfigError("key rotation needs the node's home folder")
+        refuse_while_catching_up(self)
         new_key = new_records_key()
         csr = make_csr(new_key, self.node_id).public_bytes(serialization.Encoding.DER)
         try:

@@ -26,6 +26,7 @@ from node.errmap import from_sync_error
 from node.kernel.errors import BianminError, ConfigError, PeerError
 from node.kernel.payloads import referenced_blobs
 from node.kernel.records import parse_record
+from node.recovery import CATCHING_UP, REBUILD, catch_up, rebuild_cases, rebuild_pending
 from node.store.sql import PUSHED
 from sync import (
     RetryPolicy,
@@ -73,6 +74,8 @@ class SyncReport:
     # taken into the upstream's copy of the log, but without effect (an authority rule's
     # refusal: the signed ActionRefused follows in the pull)
     no_effect: list[str] = field(default_factory=list)
+    recovered: int = 0  # own records fetched back from the upstream (node.recovery)
+    not_reprojected: list[str] = field(default_factory=list)  # of those, still without effect
 
 
 class Syncer:
@@ -101,6 +104,8 @@ class Syncer:
             except PeerError as exc:  # a refused record must not keep the county's news away
                 refused = exc
             self._pull()
+            if rebuild_pending(self.service):
+                self.report.not_reprojected = rebuild_cases(self.service)
         except SyncError as exc:
             raise from_sync_error(exc) from exc
         if refused is not None:
@@ -129,14 +134,21 @@ class Syncer:
             certificates = r.certificates_of(node_id)
         hello = self.policy.run(functools.partial(self.client.push, node_id, [], beat,
                                                   certificates))
+        with self.store.reading() as r:
+            head = r.head(node_id)
+        if hello.committed_seq > head.seq:
+            # this database is older than what the node already sent (restored from an old
+            # backup, or recovered empty): fetch the rest of the log back (node.recovery)
+            self.report.recovered = self.policy.run(functools.partial(
+                catch_up, self.service, self.client, upto=hello.committed_seq))
         with self.store.transaction() as tx:
             head = tx.head(node_id)
-            if hello.committed_seq > head.seq:
-                raise ConfigError(
-                    f"the upstream holds records up to seq {hello.committed_seq} of this "
-                    f"node's log, but this node's log ends at {head.seq}: this node's database "
-                    "is older than what it already sent (restored from an old backup?). Stop "
-                    "taking cases and call the county IT team.", code="log_behind_upstream")
+            if hello.committed_seq > head.seq:  # pragma: no cover -- catch_up raised
+                raise ConfigError(f"this node's log ends at {head.seq}, behind the "
+                                  f"upstream's {hello.committed_seq}",
+                                  code="log_behind_upstream")
+            if not tx.mark(REBUILD):
+                tx.set_mark(CATCHING_UP, 0)
             tx.set_mark(PUSHED, hello.committed_seq)
             self.report.received += tx.cases.mark_received(hello.committed_seq, tx.now)
         with self.store.reading() as r:  # the real totals, from the start (issue 12)

@@ -110,6 +110,8 @@ class TownshipUpstream:
         served: dict[str, list[str] | None] = {
             CATALOG_LOG_ID: None, HUB_NODE_ID: [who.node_id, f"@{self.node_id}"],
             self.node_id: [who.node_id]}
+        if who.node_id in cursors:  # a village fetching its own log back (issue 12)
+            served[who.node_id] = None
         yield from serve_pull(self.service.store, served, cursors, follow_s=follow_s,
                               alive=alive, followers=self.followers)
 

@@ -322,6 +322,10 @@ class MemoryTransaction(MemoryReader):
         self.s.counters[key] = self.s.counters.get(key, 0) + 1
         return self.s.counters[key]
 
+    def note_daily_number(self, day: dt.date, number: int) -> None:
+        key = f"{day:%Y%m%d}"
+        self.s.counters[key] = max(self.s.counters.get(key, 0), number)
+
 
 class MemoryStore:
     """``node.store.seam.Store`` in memory."""

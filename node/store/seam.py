@@ -192,6 +192,10 @@ class Transaction(Reader, Protocol):
 
     def next_daily_number(self, day: dt.date) -> int: ...
 
+    def note_daily_number(self, day: dt.date, number: int) -> None:
+        """A case number of ``day`` already used (a recovered log's): the next one is higher."""
+        ...
+
 
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]: ...

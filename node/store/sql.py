@@ -599,6 +599,17 @@ class SqlTransaction(SqlReader):
         self.conn.execute(update(counters).where(counters.c.day == key).values(last=last + 1))
         return int(last) + 1
 
+    def note_daily_number(self, day: dt.date, number: int) -> None:
+        counters = self.t.counters
+        if counters is None:
+            raise TypeError("this tier takes no cases at a desk")
+        key = f"{day:%Y%m%d}"
+        last = self.conn.execute(select(counters.c.last).where(counters.c.day == key)).scalar()
+        if last is None:
+            self.conn.execute(insert(counters).values(day=key, last=number))
+        elif last < number:
+            self.conn.execute(update(counters).where(counters.c.day == key).values(last=number))
+
 
 class SqlStore:
     """A tier's database and tables: ``with store.transaction() as tx`` for one unit of work,
