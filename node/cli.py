@@ -556,7 +556,7 @@ def restore(home: Path, out: Output, backup_file: Path) -> None:
     check_home(home)
     config = NodeConfig.load(home)
     with home_held(home, by="restore"):
-        done = restore_node(home, backup_file, node_id=config.node_id)
+        done = restore_node(home, backup_file, node_id=config.node_id, clock=clock())
     _catch_up_now(home, out, {**done}, f"restored {backup_file}: {done['cases']} case(s), "
                   f"log up to seq {done['log_head']}"
                   + (f"; the database it replaced is kept as {done['kept']}"
@@ -570,7 +570,7 @@ def recover(home: Path, out: Output) -> None:
     that every record fetched back is its own. The damaged file is kept beside, renamed."""
     check_home(home)
     with home_held(home, by="recover"):
-        kept = set_aside(home / "node.db", "damaged")
+        kept = set_aside(home / "node.db", "damaged", clock())
         fresh_database(home, home / "certs" / "records.pem", clock())
     _catch_up_now(home, out, {"kept": str(kept or "")},
                   "a new, empty database" + (f" (the old one is kept as {kept})" if kept else ""))

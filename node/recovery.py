@@ -19,7 +19,6 @@ brought the county's records (``rebuild_cases``).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import os
 import shutil
@@ -189,11 +188,11 @@ def home_held(home: Path, *, by: str) -> Iterator[None]:
         os.close(fd)
 
 
-def set_aside(db: Path, why: str) -> Path | None:
+def set_aside(db: Path, why: str, clock: Clock) -> Path | None:
     """Rename ``db`` (and its -wal, -shm) out of the way, never deleting it; the new name."""
     if not db.exists():
         return None
-    stamp = dt.datetime.now(CST).strftime("%Y%m%d-%H%M%S")
+    stamp = clock.now().astimezone(CST).strftime("%Y%m%d-%H%M%S")
     kept = db.with_name(f"{db.name}.{why}-{stamp}")
     for suffix in ("-wal", "-shm", ""):
         old = db.with_name(db.name + suffix)
@@ -225,7 +224,7 @@ def fresh_database(home: Path, records_cert: Path, clock: Clock) -> None:
 # -- node restore ---------------------------------------------------------------------------------
 
 
-def restore_node(home: Path, backup: Path, *, node_id: str) -> dict[str, object]:
+def restore_node(home: Path, backup: Path, *, node_id: str, clock: Clock) -> dict[str, object]:
     """Put a backup made by ``node backup`` in place of the node's database. The database it
     replaces (damaged, or simply older) is kept beside it, renamed, never deleted. The node
     then catches up from its upstream before it signs anything (``CATCHING_UP``)."""
@@ -259,7 +258,7 @@ def restore_node(home: Path, backup: Path, *, node_id: str) -> dict[str, object]
         marked.close()
         with partial.open("rb") as f:
             os.fsync(f.fileno())
-        kept = set_aside(home / "node.db", "replaced")
+        kept = set_aside(home / "node.db", "replaced", clock)
         partial.replace(home / "node.db")
     except (OSError, sqlite3.OperationalError) as exc:
         partial.unlink(missing_ok=True)
