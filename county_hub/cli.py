@@ -39,7 +39,6 @@ from county_hub.supervision import (
     supervise,
     trail,
 )
-from county_hub.tier import describe_skew
 from county_hub.workflow import ROLES, ActResult, act, parse_operators_toml
 from node.cli_support import (
     RESTORE_ADVICE,
@@ -51,7 +50,7 @@ from node.cli_support import (
 )
 from node.kernel.authority import AUTHORITY, EFFECTS, REASONS
 from node.kernel.catalog import parse_catalog_toml
-from node.kernel.clock import CST
+from node.kernel.clock import CST, describe_skew
 from node.kernel.deadlines import Calendar, parse_calendar_toml
 from node.kernel.errors import BianminError, UsageError
 from node.kernel.identity import fingerprint

@@ -14,6 +14,7 @@ meant for others, so nothing is scanned twice.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -23,7 +24,8 @@ from cryptography import x509
 from county_hub.blobs import DbBlobStore
 from county_hub.ca import check_csr, issue_certificate
 from county_hub.hub import Hub
-from county_hub.tier import HubTier
+from county_hub.tier import CountyTransaction, HubTier
+from node.kernel.clock import from_ms
 from node.kernel.errors import PeerError, UsageError
 from node.kernel.identity import (
     CATALOG_LOG_ID,
@@ -48,6 +50,22 @@ __all__ = ["Ingest"]
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+
+def relayed_at(tx: CountyTransaction, *, township: str,
+               received_at_ms: int) -> dt.datetime:
+    """When a relayed heartbeat reached the township, by the county's clock: the township's
+    time of it, less the township's own clock skew at its last heartbeat; never later than
+    now (a township cannot make a village look fresher than the relay itself)."""
+    if not received_at_ms:
+        return tx.now
+    node = tx.node(township)
+    skew = node.clock_skew_s if node is not None and node.clock_skew_s is not None else 0.0
+    try:
+        at = from_ms(received_at_ms) - dt.timedelta(seconds=skew)
+    except (OverflowError, ValueError, OSError):
+        return tx.now
+    return min(at, tx.now)
 
 
 class Ingest:
@@ -123,14 +141,18 @@ class Ingest:
             raise PeerError(message, code="wrong_log")
         result = self.receiver.receive(Inbound(peer=who.node_id, log_id=log_id, raw=pairs,
                                                offered=certificates))
-        claim = None
-        if heartbeat is not None and log_id == who.node_id:
-            claim = self.receiver.heartbeat(peer=who.node_id, body=heartbeat.body,
+        claim, at = None, None
+        if heartbeat is not None:
+            # the caller's own, or a village's its township relays (signed by the village)
+            claim = self.receiver.heartbeat(peer=log_id, body=heartbeat.body,
                                             signature=heartbeat.signature)
         with self.hub.store.transaction() as tx:
+            if claim is not None and log_id != who.node_id:
+                at = relayed_at(tx, township=who.node_id, received_at_ms=heartbeat.received_at_ms
+                                if heartbeat is not None else 0)
             if claim is not None:
                 tx.record_heartbeat(node_id=claim.node_id, head_seq=claim.head_seq,
-                                    head_hash=claim.head_hash, sent_at=claim.sent_at)
+                                    head_hash=claim.head_hash, sent_at=claim.sent_at, at=at)
             tx.touch_node(who.node_id)
         return push_result(result)
 

@@ -62,11 +62,14 @@ class MemoryHubTransaction(MemoryTransaction, MemoryHubReader):
                                              last_seen=None)
 
     def record_heartbeat(self, *, node_id: str, head_seq: int, head_hash: bytes,
-                         sent_at: dt.datetime) -> None:
+                         sent_at: dt.datetime, at: dt.datetime | None = None) -> None:
         row = self.county.nodes[node_id]
+        at = at or self.now
+        if row.heartbeat_at is not None and row.heartbeat_at > at:
+            return
         self.county.nodes[node_id] = dataclasses.replace(
-            row, heartbeat_at=self.now, claimed_seq=head_seq,
-            clock_skew_s=(sent_at - self.now).total_seconds())
+            row, heartbeat_at=at, claimed_seq=head_seq,
+            clock_skew_s=(sent_at - at).total_seconds())
 
     def touch_node(self, node_id: str) -> None:
         row = self.county.nodes[node_id]

@@ -309,10 +309,16 @@ class HubTransaction(SqlTransaction, HubReader):
             tls_fingerprint=tls_fingerprint, enrolled_at_ms=to_ms(self.now)))
 
     def record_heartbeat(self, *, node_id: str, head_seq: int, head_hash: bytes,
-                         sent_at: dt.datetime) -> None:
+                         sent_at: dt.datetime, at: dt.datetime | None = None) -> None:
+        """A node's heartbeat, received ``at`` (a relayed one: when it reached the township,
+        by the county's clock; default now). An older one than the one held changes nothing
+        (a village that also syncs directly through its fallback)."""
         n = self.h.nodes
-        self.conn.execute(update(n).where(n.c.node_id == node_id).values(
-            heartbeat_at_ms=to_ms(self.now), heartbeat_sent_ms=to_ms(sent_at),
+        at_ms = to_ms(at or self.now)
+        self.conn.execute(update(n).where(
+            (n.c.node_id == node_id)
+            & (n.c.heartbeat_at_ms.is_(None) | (n.c.heartbeat_at_ms <= at_ms))).values(
+            heartbeat_at_ms=at_ms, heartbeat_sent_ms=to_ms(sent_at),
             claimed_seq=head_seq, claimed_hash=head_hash))
 
     def touch_node(self, node_id: str) -> None:

@@ -26,6 +26,7 @@ from county_hub.hub import Hub
 from county_hub.store import GrantRow, NodeRow
 from node.kernel.authority import CaseInfo, GrantInfo, NodeInfo, audience_of
 from node.kernel.catalog import Item
+from node.kernel.clock import describe_skew
 from node.kernel.errors import NotFoundError
 from node.kernel.identity import HUB_NODE_ID
 from node.kernel.payloads import (
@@ -41,19 +42,7 @@ from node.kernel.projector import Case, Change, Context, Refusal, View
 from node.kernel.records import Record
 from node.store.seam import Transaction
 
-__all__ = ["HubFacts", "HubTier", "describe_skew"]
-
-
-def describe_skew(seconds: float) -> str:
-    """``3 d 2 h ahead of`` / ``12 min behind``: how far a clock is off, in words."""
-    direction = "ahead of" if seconds > 0 else "behind"
-    left = abs(int(seconds))
-    days, left = divmod(left, 86_400)
-    hours, left = divmod(left, 3_600)
-    minutes = left // 60
-    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [
-        f"{minutes} min"] * bool(minutes and not days)
-    return f"{' '.join(parts) or 'under a minute'} {direction}"
+__all__ = ["HubFacts", "HubTier"]
 
 
 class CountyTransaction(Transaction, Protocol):

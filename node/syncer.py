@@ -166,8 +166,23 @@ class Syncer:
         """Forward another node's log verbatim (a township relaying its village's records);
         returns how many records the upstream now holds that it did not before."""
         before = self.report.pushed
+        self._relay_beat(log_id)  # first, as a node's own hello: its clock is known for its cases
         self.push_log(log_id, f"relayed:{log_id}", relay=True)
         return self.report.pushed - before
+
+    def _relay_beat(self, log_id: str) -> None:
+        """The village's latest heartbeat, with when it came here: so the
+        county sees the village's silence, gaps and clock wherever it sits (issue 12)."""
+        with self.store.reading() as r:
+            beat = next((b for b in r.village_beats() if b.node_id == log_id), None)
+        if beat is None or beat.relayed:
+            return
+        self.policy.run(functools.partial(
+            self.client.push, log_id, [], WireRecord(
+                body=beat.body, signature=beat.signature,
+                received_at_ms=int(beat.received_at.timestamp() * 1000))))
+        with self.store.transaction() as tx:
+            tx.village_beat_relayed(log_id, beat.body)
 
     def push_log(self, log_id: str, mark_name: str, *, relay: bool = False) -> None:
         while True:

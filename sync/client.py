@@ -116,6 +116,7 @@ class UpstreamClient:
         if heartbeat is not None:
             request.heartbeat.CopyFrom(records_pb2.SignedRecord(body=heartbeat.body,
                                                                 signature=heartbeat.signature))
+            request.heartbeat_received_at_ms = heartbeat.received_at_ms
         try:
             reply = self._stub.Push(request, timeout=self._timeout)
         except grpc.RpcError as exc:

@@ -43,6 +43,8 @@ class WireRecord:
     body: bytes
     signature: bytes
     seq: int = 0  # the sender's seq for this record, for batching bookkeeping only
+    # a heartbeat a township relays: when it received it (its clock, ms); 0: received now
+    received_at_ms: int = 0
 
     @property
     def size(self) -> int:

@@ -116,7 +116,8 @@ class _SyncServicer(sync_pb2_grpc.SyncServicer):
         peer = _peer(context)
         records = [WireRecord(body=r.body, signature=r.signature) for r in request.records]
         heartbeat = (WireRecord(body=request.heartbeat.body,
-                                signature=request.heartbeat.signature)
+                                signature=request.heartbeat.signature,
+                                received_at_ms=request.heartbeat_received_at_ms)
                      if request.HasField("heartbeat") else None)
         try:
             result = self._handler.push(peer, request.log_id, records, heartbeat,

@@ -19,7 +19,7 @@ from node.service import open_node, upstream_client
 from township_agent.decide import current_delegation, township_cases
 from township_agent.decide import decide as decide_case
 from township_agent.health import township_health
-from township_agent.serve import ServeInfo, one_round
+from township_agent.serve import ServeInfo, one_round, village_rows
 from township_agent.serve import serve as serve_township
 
 __all__ = ["township"]
@@ -102,6 +102,20 @@ def sync_cmd(home: Path, out: Output) -> None:
                 "pulled": report.own.pulled, "decisions": report.own.decisions},
                f"relayed {report.relayed} village record(s); pushed {report.own.pushed}, "
                f"pulled {report.own.pulled} ({report.own.decisions} decision(s))")
+
+
+@bianmin_command(township, "nodes")
+def nodes(home: Path, out: Output) -> None:
+    """This township's villages: their last heartbeat here (and their clocks against the
+    township's), the records held here and how far they are relayed to the county."""
+    with open_node(home, clock()) as service:
+        rows = village_rows(service)
+    out.result({"villages": rows}, [
+        f"{r['node_id']:<6} heartbeat {r['heartbeat_at'] or 'never':<25} "
+        f"claims seq {r['claimed_seq']:<5} held {r['held_seq']:<5} relayed {r['relayed_seq']:<5}"
+        + (f" clock {r['clock']}" if r["clock"] else "")
+        + ("" if r["heartbeat_relayed"] else " (heartbeat not yet at the county)")
+        for r in rows] or ["no village has synced with this township yet"])
 
 
 @bianmin_command(township, "cases")

@@ -19,9 +19,10 @@ from pathlib import Path
 from node.daemon import ROUND_POLICY, DaemonSettings, LineLog, guarded_round
 from node.desk.serve import serving_desk
 from node.errmap import from_sync_error
-from node.kernel.clock import Clock
+from node.kernel.clock import Clock, describe_skew
 from node.kernel.errors import ConfigError, PeerError
 from node.kernel.identity import CATALOG_LOG_ID, HUB_NODE_ID
+from node.kernel.wire import decode_heartbeat
 from node.runner import GRACE_S, Runner, draining
 from node.service import NodeService, open_node, upstream_client
 from node.settings import ServeSettings
@@ -53,10 +54,36 @@ class LinkReport:
 
 
 def village_logs(service: NodeService) -> list[str]:
+    """The villages this township relays: those whose records or heartbeats it holds."""
     with service.store.reading() as r:
-        logs = r.all_log_ids()
-    return [log for log in logs
-            if log not in (service.config.node_id, HUB_NODE_ID, CATALOG_LOG_ID)]
+        logs = set(r.all_log_ids()) | {b.node_id for b in r.village_beats()}
+    return sorted(log for log in logs
+                  if log not in (service.config.node_id, HUB_NODE_ID, CATALOG_LOG_ID))
+
+
+def village_rows(service: NodeService) -> list[dict[str, object]]:
+    """What ``township nodes`` shows of each village (issue 12)."""
+    with service.store.reading() as r:
+        beats = {b.node_id: b for b in r.village_beats()}
+        logs = village_logs(service)
+        rows: list[dict[str, object]] = []
+        for log_id in logs:
+            beat = beats.get(log_id)
+            claimed, skew = 0, None
+            if beat is not None:
+                decoded = decode_heartbeat(beat.body)
+                claimed = decoded.head_seq
+                skew = (decoded.sent_at - beat.received_at).total_seconds()
+            rows.append({
+                "node_id": log_id,
+                "heartbeat_at": beat.received_at.isoformat() if beat else None,
+                "claimed_seq": claimed, "held_seq": r.head(log_id).seq,
+                "relayed_seq": r.mark(f"relayed:{log_id}"),
+                "heartbeat_relayed": beat.relayed if beat else True,
+                "clock_skew_s": skew,
+                "clock": describe_skew(skew) if skew is not None and abs(skew) > 600 else "",
+            })
+    return rows
 
 
 def one_round(service: NodeService, client: UpstreamClient, policy: RetryPolicy,

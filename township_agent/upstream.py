@@ -100,6 +100,8 @@ class TownshipUpstream:
         if heartbeat is not None:
             receiver.heartbeat(peer=who.node_id, body=heartbeat.body,
                                signature=heartbeat.signature)
+            with self.service.store.transaction() as tx:  # relayed to the county (issue 12)
+                tx.keep_village_beat(who.node_id, heartbeat.body, heartbeat.signature)
         return push_result(result)
 
     # -- pull -----------------------------------------------------------------------------------

@@ -9,8 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-__all__ = ["CST", "MAX_MS", "MIN_MS", "Clock", "FixedClock", "OffsetClock", "SystemClock",
-           "from_ms", "to_ms"]
+__all__ = [
+    "CST",
+    "MAX_MS",
+    "MIN_MS",
+    "Clock",
+    "FixedClock",
+    "OffsetClock",
+    "SystemClock",
+    "describe_skew",
+    "from_ms",
+    "to_ms",
+]
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 
@@ -72,3 +82,15 @@ def from_ms(ms: int) -> dt.datetime:
 # not a date, and refused as malformed)
 MIN_MS = to_ms(dt.datetime(1, 1, 2, tzinfo=dt.UTC))
 MAX_MS = to_ms(dt.datetime(9999, 12, 30, tzinfo=dt.UTC))
+
+
+def describe_skew(seconds: float) -> str:
+    """``3 d 2 h ahead of`` / ``12 min behind``: how far a clock is off, in words."""
+    direction = "ahead of" if seconds > 0 else "behind"
+    left = abs(int(seconds))
+    days, left = divmod(left, 86_400)
+    hours, left = divmod(left, 3_600)
+    minutes = left // 60
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [
+        f"{minutes} min"] * bool(minutes and not days)
+    return f"{' '.join(parts) or 'under a minute'} {direction}"

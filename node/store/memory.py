@@ -24,7 +24,7 @@ from node.kernel.payloads import NodeRevoked, Payload
 from node.kernel.projector import RECEIVABLE, Case, Change, OpinionGiven
 from node.kernel.records import LogHead, Record, parse_record, seal
 from node.kernel.workflow import State
-from node.store.seam import Alarm, Audience, Revocation
+from node.store.seam import Alarm, Audience, Revocation, VillageBeat
 from node.store.sql import case_of
 
 __all__ = ["MemoryStore", "MemoryTransaction"]
@@ -56,6 +56,7 @@ class _State:
     opinions: dict[tuple[str, str], OpinionGiven] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    beats: dict[str, VillageBeat] = field(default_factory=dict)
 
     def copy(self) -> _State:
         return _State(**{f.name: _copied(getattr(self, f.name))
@@ -227,6 +228,9 @@ class MemoryReader:
         return {k.removeprefix("cursor:"): v for k, v in self.s.marks.items()
                 if k.startswith("cursor:")}
 
+    def village_beats(self) -> list[VillageBeat]:
+        return [self.s.beats[k] for k in sorted(self.s.beats)]
+
 
 class MemoryTransaction(MemoryReader):
     def lock_head(self, log_id: str) -> LogHead:
@@ -312,6 +316,15 @@ class MemoryTransaction(MemoryReader):
 
     def set_mark(self, name: str, value: int) -> None:
         self.s.marks[name] = value
+
+    def keep_village_beat(self, node_id: str, body: bytes, signature: bytes) -> None:
+        self.s.beats[node_id] = VillageBeat(node_id=node_id, body=body, signature=signature,
+                                            received_at=self.now, relayed=False)
+
+    def village_beat_relayed(self, node_id: str, body: bytes) -> None:
+        beat = self.s.beats.get(node_id)
+        if beat is not None and beat.body == body:
+            self.s.beats[node_id] = dataclasses.replace(beat, relayed=True)
 
     def set_cursors(self, cursors: Mapping[str, int]) -> None:
         for log_id, after in cursors.items():

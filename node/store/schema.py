@@ -167,6 +167,18 @@ class NodeSyncState(NodeBase, table=True):
     value: int = Field(sa_type=BigInteger)
 
 
+class NodeVillageHeartbeat(NodeBase, table=True):
+    """A township's villages' latest signed heartbeats, relayed to the county with their logs
+    (issue 12): the body and signature as the village sent them, and when they came."""
+
+    __tablename__ = "village_heartbeats"
+    node_id: str = Field(primary_key=True, max_length=32)
+    body: bytes = Field(sa_type=LargeBinary)
+    signature: bytes = Field(sa_type=LargeBinary)
+    received_at_ms: int = Field(sa_type=BigInteger)
+    relayed: bool = False
+
+
 class NodeCaseCounter(NodeBase, table=True):
     """The last daily number used for case ids, per local date."""
 

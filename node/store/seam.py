@@ -32,6 +32,7 @@ __all__ = [
     "Revocation",
     "Store",
     "Transaction",
+    "VillageBeat",
 ]
 
 Audience = Callable[[Record], str | None]
@@ -44,6 +45,17 @@ class Revocation:
     reason: str
     operator: str
     revoked_at: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class VillageBeat:
+    """A village's latest signed heartbeat as its township holds it (issue 12)."""
+
+    node_id: str
+    body: bytes
+    signature: bytes
+    received_at: dt.datetime  # the township's clock
+    relayed: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +151,10 @@ class Reader(Protocol):
 
     def mark(self, name: str) -> int: ...
 
+    def village_beats(self) -> list[VillageBeat]:
+        """A township's villages' latest heartbeats, by node id."""
+        ...
+
     def cursors(self) -> dict[str, int]: ...
 
 
@@ -187,6 +203,14 @@ class Transaction(Reader, Protocol):
         ...
 
     def set_mark(self, name: str, value: int) -> None: ...
+
+    def keep_village_beat(self, node_id: str, body: bytes, signature: bytes) -> None:
+        """A village's heartbeat, checked, received now: the one to relay next."""
+        ...
+
+    def village_beat_relayed(self, node_id: str, body: bytes) -> None:
+        """The county has that heartbeat (unless a newer one came meanwhile)."""
+        ...
 
     def set_cursors(self, cursors: Mapping[str, int]) -> None: ...
 

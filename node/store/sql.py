@@ -50,9 +50,10 @@ from node.store.schema import (
     NodeRecord,
     NodeRevocation,
     NodeSyncState,
+    NodeVillageHeartbeat,
     table_of,
 )
-from node.store.seam import Alarm, Audience, Revocation
+from node.store.seam import Alarm, Audience, Revocation, VillageBeat
 
 __all__ = ["PUSHED", "NodeStore", "SqlCases", "SqlReader", "SqlStore", "SqlTransaction",
            "Tables", "case_of", "node_tables"]
@@ -85,6 +86,7 @@ class Tables:
     opinions: Table | None = None
     sync_state: Table | None = None
     counters: Table | None = None
+    beats: Table | None = None
 
 
 def node_tables() -> Tables:
@@ -93,7 +95,7 @@ def node_tables() -> Tables:
                   evidence=table_of(NodeEvidence), alarms=table_of(NodeAlarm),
                   revocations=table_of(NodeRevocation), cases=table_of(NodeCase),
                   blob_claims=table_of(NodeBlobClaim), sync_state=table_of(NodeSyncState),
-                  counters=table_of(NodeCaseCounter))
+                  counters=table_of(NodeCaseCounter), beats=table_of(NodeVillageHeartbeat))
 
 
 # -- cases ------------------------------------------------------------------------------------
@@ -457,6 +459,18 @@ class SqlReader:
         rows = self.conn.execute(select(s.c.name, s.c.value).where(s.c.name.like("cursor:%")))
         return {r.name.removeprefix("cursor:"): int(r.value) for r in rows}
 
+    def village_beats(self) -> list[VillageBeat]:
+        b = self._beats
+        return [VillageBeat(node_id=r.node_id, body=bytes(r.body), signature=bytes(r.signature),
+                            received_at=from_ms(r.received_at_ms), relayed=bool(r.relayed))
+                for r in self.conn.execute(select(b).order_by(b.c.node_id))]
+
+    @property
+    def _beats(self) -> Table:
+        if self.t.beats is None:
+            raise TypeError("this tier keeps no villages' heartbeats")
+        return self.t.beats
+
     @property
     def _sync_state(self) -> Table:
         if self.t.sync_state is None:
@@ -586,6 +600,19 @@ class SqlTransaction(SqlReader):
     def set_cursors(self, cursors: Mapping[str, int]) -> None:
         for log_id, after in cursors.items():
             self.set_mark(f"cursor:{log_id}", after)
+
+    def keep_village_beat(self, node_id: str, body: bytes, signature: bytes) -> None:
+        b = self._beats
+        values = {"body": body, "signature": signature, "received_at_ms": to_ms(self.now),
+                  "relayed": False}
+        done = self.conn.execute(update(b).where(b.c.node_id == node_id).values(**values))
+        if done.rowcount == 0:
+            self.conn.execute(insert(b).values(node_id=node_id, **values))
+
+    def village_beat_relayed(self, node_id: str, body: bytes) -> None:
+        b = self._beats
+        self.conn.execute(update(b).where((b.c.node_id == node_id) & (b.c.body == body))
+                          .values(relayed=True))
 
     def next_daily_number(self, day: dt.date) -> int:
         counters = self.t.counters

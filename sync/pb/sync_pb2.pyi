@@ -60,16 +60,18 @@ class BlobChunk(_message.Message):
     def __init__(self, sha256: _Optional[bytes] = ..., size: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., log_id: _Optional[str] = ...) -> None: ...
 
 class PushRequest(_message.Message):
-    __slots__ = ("log_id", "records", "heartbeat", "certificates")
+    __slots__ = ("log_id", "records", "heartbeat", "certificates", "heartbeat_received_at_ms")
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_RECEIVED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     log_id: str
     records: _containers.RepeatedCompositeFieldContainer[_records_pb2.SignedRecord]
     heartbeat: _records_pb2.SignedRecord
     certificates: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, log_id: _Optional[str] = ..., records: _Optional[_Iterable[_Union[_records_pb2.SignedRecord, _Mapping]]] = ..., heartbeat: _Optional[_Union[_records_pb2.SignedRecord, _Mapping]] = ..., certificates: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    heartbeat_received_at_ms: int
+    def __init__(self, log_id: _Optional[str] = ..., records: _Optional[_Iterable[_Union[_records_pb2.SignedRecord, _Mapping]]] = ..., heartbeat: _Optional[_Union[_records_pb2.SignedRecord, _Mapping]] = ..., certificates: _Optional[_Iterable[bytes]] = ..., heartbeat_received_at_ms: _Optional[int] = ...) -> None: ...
 
 class RecordResult(_message.Message):
     __slots__ = ("seq", "status", "reason_code", "message")

@@ -1,0 +1,73 @@
+"""Villages behind a township are seen by the county's monitoring (issue 12): the township
+relays each village's signed heartbeat with its log, with when it came, and the county checks
+it as the village's, so silence, claimed heads and clocks -- behind as well as ahead -- work
+for every village wherever it sits; ``township nodes`` shows the township's own villages."""
+
+from __future__ import annotations
+
+import pytest
+
+from bianmin.demo import resident_id
+from bianmin.procs import run
+from node.cli_support import clock
+from node.service import open_node
+from sync import CallRefused
+from tests.e2e.helpers import TEMP_RELIEF, client_of, hub
+
+pytestmark = pytest.mark.e2e
+
+THREE_DAYS_BEHIND = {"BIANMIN_UNSAFE_CLOCK_OFFSET_S": str(-3 * 86_400)}
+
+
+def nodes(federation) -> dict[str, dict]:
+    return {n["node_id"]: n for n in hub(federation, "nodes", "--json").json()["nodes"]}
+
+
+def test_the_county_sees_a_village_behind_its_township(federation, tree):
+    v11, v12 = tree.village("V011"), tree.village("V012")
+    assert nodes(federation)["V011"]["last_heartbeat"] is None
+    case_id = run("node", "intake", "--home", str(v11), "--applicant-name", "甲",
+                  "--applicant-id", resident_id("36011219580301102"), *TEMP_RELIEF, "--json",
+                  env=THREE_DAYS_BEHIND).json()["case_id"]
+    run("node", "sync", "--home", str(v11), env=THREE_DAYS_BEHIND)
+    run("node", "sync", "--home", str(v12))
+    tree.sync()
+
+    seen = nodes(federation)
+    for village in ("V011", "V012"):
+        assert seen[village]["last_heartbeat"] is not None, village
+        assert not seen[village]["silent"], village
+    assert seen["V011"]["clock_skew_s"] == pytest.approx(-3 * 86_400, abs=120)
+    assert seen["V011"]["clock_flagged"]
+    assert abs(seen["V012"]["clock_skew_s"]) < 120
+    assert not seen["V012"]["clock_flagged"]
+    text = hub(federation, "nodes").stdout
+    assert "V011" in text
+    assert "CLOCK 3 d behind the county's" in text
+    # the case that village took is flagged, as one taken by a clock running ahead would be
+    cases = {c["case_id"]: c for c in hub(federation, "cases", "--json").json()["cases"]}
+    assert any("behind" in flag for flag in cases[case_id]["flags"])
+
+    # the township's own view of its villages
+    villages = {v["node_id"]: v for v in run("township", "nodes", "--home", str(tree.home),
+                                            "--json").json()["villages"]}
+    assert set(villages) == {"V011", "V012"}
+    assert villages["V011"]["clock_skew_s"] == pytest.approx(-3 * 86_400, abs=120)
+    assert villages["V011"]["heartbeat_relayed"] is True
+    assert villages["V011"]["held_seq"] == villages["V011"]["relayed_seq"] == 2
+
+
+def test_a_township_cannot_relay_a_heartbeat_another_node_signed(federation, tree):
+    """The county checks a relayed heartbeat as the village's own: one signed by the township
+    (or by another village) for V011 is refused."""
+    v11 = tree.village("V011")
+    run("node", "sync", "--home", str(v11))
+    tree.sync()
+    before = nodes(federation)["V011"]["last_heartbeat"]
+    with open_node(tree.home, clock()) as township:
+        own_beat = township.heartbeat()  # T01's own heartbeat, offered as V011's
+    with client_of(tree.home, federation.sync_at) as client, \
+            pytest.raises(CallRefused) as refused:
+        client.push("V011", [], own_beat)
+    assert refused.value.code == "wrong_log"
+    assert nodes(federation)["V011"]["last_heartbeat"] == before
