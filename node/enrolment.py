@@ -78,8 +78,8 @@ def init_node(home: Path, *, upstream: str, token: str, clock: Clock,
     except ValueError as exc:
         raise UsageError(f"--upstream {upstream!r} is not HOST:PORT") from exc
     _secret, ca_fp = parse_token(token)
-    enrolled = _enrol(enrol_address or default_enrol_address(upstream), token, ca_fp, node_id,
-                      clock)
+    enrol_at = enrol_address or default_enrol_address(upstream)
+    enrolled = _enrol(enrol_at, token, ca_fp, node_id, clock)
     who = identity_of(enrolled.records_cert)
     if fallback:
         try:
@@ -90,7 +90,7 @@ def init_node(home: Path, *, upstream: str, token: str, clock: Clock,
         "node_id": who.node_id, "tier": who.tier, "county_code": who.county_code,
         "name": enrolled.name, "upstream": upstream,
         "upstream_node_id": enrolled.upstream_node_id, "fallback": fallback or "",
-        "fallback_node_id": HUB_NODE_ID if fallback else ""})
+        "fallback_node_id": HUB_NODE_ID if fallback else "", "enrol": enrol_at})
     _write_home(home, config, enrolled, clock)
     return config
 

@@ -53,7 +53,7 @@ class ServeSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     listen: str = "127.0.0.1:50051"
-    enrol_listen: str = ""  # default: the sync port + 1 (hub only)
+    enrol_listen: str = ""  # default: the sync port + 1 (a township: the relay to the county's)
     metrics: str = ""  # HOST:PORT for Prometheus; empty: off
     log_format: Literal["text", "json"] = "text"
     workers: int = Field(default=32, ge=1, le=1000)
@@ -139,6 +139,8 @@ class NodeConfig(Settings):
     # a village under a township may also reach the county directly when the township is away
     fallback: str = ""
     fallback_node_id: str = ""
+    # where this node enrolled (a township passes its villages' enrolment through to it)
+    enrol: str = ""
     run: RunSettings = RunSettings()
     limits: LimitSettings = LimitSettings()
     serve: ServeSettings = ServeSettings(listen="127.0.0.1:50061")
@@ -146,7 +148,7 @@ class NodeConfig(Settings):
 
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "node_id", "tier", "county_code", "name", "upstream", "upstream_node_id", "fallback",
-        "fallback_node_id")
+        "fallback_node_id", "enrol")
 
     @field_validator("upstream")
     @classmethod

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from node.settings import ServeSettings
 from node.syncer import Stopped, Syncer, SyncReport
 from sync import RetryPolicy, SyncError
 from sync.client import UpstreamClient
+from sync.relay import TcpRelay
 from sync.server import start_server
 from sync.tls import ServerTls
 from township_agent.desk import FOLDER as DESK_FOLDER
@@ -45,6 +47,7 @@ class ServeInfo:
     sync: str
     pid: int
     desk: str = ""  # the township's desk pages (issue 11)
+    enrol: str = ""  # the relay of its villages' enrolment to the county's (issue 12)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +146,22 @@ def _wait_for_work(service: NodeService, stop: threading.Event, delay: float) ->
             return
 
 
+@contextmanager
+def enrolment_relay(service: NodeService, serving: ServeSettings,
+                    sync_port: int) -> Iterator[str]:
+    """The villages' enrolment passed through to the county's (``sync.relay``), on
+    ``serve.enrol_listen`` or the sync port + 1; its address ("" when the township does not
+    know where the county enrols: a home made before the address was kept)."""
+    county = service.config.enrol
+    if not county:
+        yield ""
+        return
+    host, _sep, port = serving.listen.rpartition(":")
+    listen = serving.enrol_listen or f"{host}:{sync_port + 1 if int(port) else 0}"
+    with TcpRelay(listen, county) as relay:
+        yield relay.address
+
+
 def serve(home: Path, *, serving: ServeSettings, clock: Clock,
           on_ready: Callable[[ServeInfo], None], settings: DaemonSettings,
           write: Callable[[str], None]) -> None:
@@ -169,13 +188,15 @@ def serve(home: Path, *, serving: ServeSettings, clock: Clock,
         server = start_server(tls=tls, listen=serving.listen,
                               handler=TownshipUpstream(service), max_workers=serving.workers)
         with draining(server, serving.drain_s), \
+                enrolment_relay(service, serving, server.sync_port) as relay, \
                 upstream_client(home, service.config, call_timeout_s=30) as client, \
                 serving_desk(service, extra=township_routes(service), nav=DESK_NAV,
                              folders=[DESK_FOLDER]) as desk:
             host = serving.listen.rpartition(":")[0]
             info = ServeInfo(node_id=service.config.node_id,
                              county_code=service.config.county_code,
-                             sync=f"{host}:{server.sync_port}", pid=os.getpid(), desk=desk)
+                             sync=f"{host}:{server.sync_port}", pid=os.getpid(), desk=desk,
+                             enrol=relay)
             link = threading.Thread(target=_county_link,
                                     args=(service, client, runner.stop, settings, write),
                                     name="county-link", daemon=True)

@@ -71,3 +71,29 @@ def test_a_township_cannot_relay_a_heartbeat_another_node_signed(federation, tre
         client.push("V011", [], own_beat)
     assert refused.value.code == "wrong_log"
     assert nodes(federation)["V011"]["last_heartbeat"] == before
+
+
+def test_a_village_that_reaches_only_its_township_enrols_through_it(federation, tree):
+    """The township passes the enrolment through to the county (end-to-end TLS, the county's
+    CA pinned by the token): the village needs no route to the county."""
+    assert tree.proc is not None
+    relay = tree.proc.info["enrol"]
+    assert relay and relay != federation.enrol_at
+    tok = run("hub", "token", "--home", str(federation.hub_home), "--node-id", "V011",
+              "--tier", "village", "--parent", "T01", "--json").json()["token"]
+    home = federation.root / "v011"
+    enrolled = run("node", "init", "--home", str(home), "--upstream", tree.address,
+                   "--enrol", relay, "--token", tok, "--json").json()
+    assert enrolled["node_id"] == "V011"
+    case_id = run("node", "intake", "--home", str(home), "--applicant-name", "甲",
+                  "--applicant-id", resident_id("36011219580301102"), *TEMP_RELIEF,
+                  "--json").json()["case_id"]
+    run("node", "sync", "--home", str(home))
+    tree.sync()
+    cases = {c["case_id"] for c in hub(federation, "cases", "--json").json()["cases"]}
+    assert case_id in cases
+    # a used token stays used, through the relay too
+    again = run("node", "init", "--home", str(federation.root / "again"), "--upstream",
+                tree.address, "--enrol", relay, "--token", tok, "--json", check=False)
+    assert again.returncode == 1
+    assert again.json()["error"]["code"] == "token_used"
