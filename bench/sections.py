@@ -33,6 +33,7 @@ from bench.harness import (
 from bianmin.backlog import make_backlog
 from bianmin.procs import bianmin_argv, run
 from node.kernel.identity import new_records_key
+from node.settings import NodeConfig
 from sync import batches
 
 __all__ = ["backlog_sync", "cli_latency", "ingest", "ingest_against_base", "many_nodes",
@@ -271,9 +272,12 @@ def cli_latency(samples: int = 15) -> dict[str, Any]:
 # -- a weeks-long backlog (issue 4) ---------------------------------------------------------------
 
 def backlog_sync(cases: int = 10_000, attachments: int = 1_000,
-                 attachment_bytes: int = 20_000) -> dict[str, Any]:
-    from tests.faultproxy import FaultProxy  # noqa: PLC0415
-
+                 attachment_bytes: int = 20_000, *, shaped: bool = True) -> dict[str, Any]:
+    """The weeks-long backlog: one ``node sync`` straight to the hub (its time and peak RSS,
+    with no proxy in the way), then the same backlog again through a link shaped like a weak
+    rural uplink (``bench.shaper``: 1 Mbit/s, 300 ms round trip, cut every 30 s), synced by
+    rounds of ``node sync`` until nothing waits, with the wire bytes against the payload's
+    own size; then the resume after a kill."""
     result: dict[str, Any] = {}
     with scratch("backlog") as root:
         county = County(root=root)
@@ -284,23 +288,21 @@ def backlog_sync(cases: int = 10_000, attachments: int = 1_000,
             made = make_backlog(home, cases=cases, attachments=attachments,
                                 attachment_bytes=attachment_bytes)
             signed = sum(len(r.body) + len(r.signature) for r in own_records(home))
-            spare = root / "spare"
-            shutil.copytree(home, spare)  # the same backlog, for the resume measurement
-            with FaultProxy(hub.sync_address) as proxy:
-                _point(home, proxy.address)
-                seconds, node_rss = run_measured("node", "sync", "--home", str(home))
-                wire = proxy.bytes_up + proxy.bytes_down
+            seconds, node_rss = run_measured("node", "sync", "--home", str(home))
             hub_rss = rss_mb(hub.proc.pid)
             result |= {"cases": made.cases, "records": made.records,
                        "attachments": made.attachments,
                        "attachment_bytes": made.attachment_bytes, "seconds": seconds,
                        "records_per_s": made.records / seconds,
                        "signed_bytes_per_record": signed / made.records,
-                       "wire_bytes_per_record": (wire - made.attachment_bytes) / made.records,
+                       "payload_bytes": signed + made.attachment_bytes,
                        "node_peak_rss_mb": node_rss,
                        "hub_peak_rss_mb": hub_rss}
         finally:
             county.stop()
+        if shaped:
+            result |= _backlog_shaped(root / "shaped", cases=cases, attachments=attachments,
+                                      attachment_bytes=attachment_bytes)
         # resume after a cut at 50%: a second hub, the same backlog, the sync killed halfway
         county2 = County(root=root / "second")
         county2.root.mkdir()
@@ -329,6 +331,66 @@ def backlog_sync(cases: int = 10_000, attachments: int = 1_000,
         finally:
             county2.stop()
     return result
+
+
+def _backlog_shaped(root: Path, *, cases: int, attachments: int,
+                    attachment_bytes: int) -> dict[str, Any]:
+    """The same backlog on a second hub, synced through the shaped link by rounds of ``node
+    sync`` (a cut ends a round with exit 3; the next resumes) until nothing waits."""
+    from bench.shaper import ShapedProxy  # noqa: PLC0415
+
+    root.mkdir()
+    county = County(root=root)
+    county.init()
+    hub = county.serve()
+    rounds, peak = 0, 0.0
+    exits: list[int] = []
+    try:
+        (spare,) = county.enrol(1)
+        make_backlog(spare, cases=cases, attachments=attachments,
+                     attachment_bytes=attachment_bytes)
+        with ShapedProxy(hub.sync_address) as link:
+            _point(spare, link.address)
+            start = time.perf_counter()
+            while rounds < 200 and time.perf_counter() - start < 3_600:
+                rounds += 1
+                code, rss = _sync_once(spare)
+                peak, exits = max(peak, rss), [*exits, code]
+                with sqlite3.connect(spare / "node.db") as db:
+                    pushed = db.execute("SELECT value FROM sync_state WHERE name='pushed'"
+                                        ).fetchone()
+                    head = db.execute("SELECT max(seq) FROM records WHERE log_id=?",
+                                      (_node_id(spare),)).fetchone()
+                if code == 0 and pushed and head and pushed[0] >= head[0]:
+                    break
+            seconds = time.perf_counter() - start
+            wire = link.bytes_up + link.bytes_down
+            cuts = link.cuts
+    finally:
+        county.stop()
+    return {"shaped_seconds": seconds, "shaped_rounds": rounds, "shaped_cuts": cuts,
+            "shaped_wire_bytes": wire, "shaped_node_peak_rss_mb": peak,
+            "shaped_exit_codes": sorted(set(exits))}
+
+
+def _node_id(home: Path) -> str:
+    return NodeConfig.load(home).node_id
+
+
+def _sync_once(home: Path) -> tuple[int, float]:
+    """One ``node sync``: its exit code (0, or 3 when a cut ended the round) and peak RSS."""
+    proc = subprocess.Popen(bianmin_argv("node", "sync", "--home", str(home)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 1_800
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            return -9, 0.0
+        time.sleep(0.05)
 
 
 def _point(home: Path, address: str) -> None:

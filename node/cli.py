@@ -570,8 +570,9 @@ def recover(home: Path, out: Output) -> None:
     that every record fetched back is its own. The damaged file is kept beside, renamed."""
     check_home(home)
     with home_held(home, by="recover"):
+        fresh = fresh_database(home, home / "certs" / "records.pem", clock())
         kept = set_aside(home / "node.db", "damaged", clock())
-        fresh_database(home, home / "certs" / "records.pem", clock())
+        fresh.replace(home / "node.db")
     _catch_up_now(home, out, {"kept": str(kept or "")},
                   "a new, empty database" + (f" (the old one is kept as {kept})" if kept else ""))
 

@@ -201,24 +201,33 @@ def set_aside(db: Path, why: str, clock: Clock) -> Path | None:
     return kept
 
 
-def fresh_database(home: Path, records_cert: Path, clock: Clock) -> None:
-    """An empty node database in place of a lost one, knowing this node's own records
-    certificate and marked as catching up; made beside and renamed into place."""
+def fresh_database(home: Path, records_cert: Path, clock: Clock) -> Path:
+    """An empty node database made beside the lost one (``node.db.recovering``), knowing this
+    node's own records certificate and marked as catching up; the caller renames it into
+    place. Nothing is left behind if it cannot be made (a full disk)."""
     from node.enrolment import NODE_MIGRATIONS  # noqa: PLC0415 -- enrolment imports the service
     from node.store.sql import NodeStore  # noqa: PLC0415
 
     scratch = home / "node.db.recovering"
-    for suffix in ("", "-wal", "-shm"):
-        scratch.with_name(scratch.name + suffix).unlink(missing_ok=True)
-    db = Database(sqlite_url(scratch), migrations=NODE_MIGRATIONS)
+
+    def remove() -> None:
+        for suffix in ("", "-wal", "-shm", "-writer.lock"):
+            scratch.with_name(scratch.name + suffix).unlink(missing_ok=True)
+
+    remove()
     try:
-        db.upgrade()
-        with NodeStore(db, clock).transaction() as tx:
-            tx.add_certificate(load_certificate(records_cert.read_bytes()))
-            tx.set_mark(CATCHING_UP, 1)
-    finally:
-        db.close()
-    scratch.replace(home / "node.db")
+        db = Database(sqlite_url(scratch), migrations=NODE_MIGRATIONS)
+        try:
+            db.upgrade()
+            with NodeStore(db, clock).transaction() as tx:
+                tx.add_certificate(load_certificate(records_cert.read_bytes()))
+                tx.set_mark(CATCHING_UP, 1)
+        finally:
+            db.close()
+    except BaseException:
+        remove()
+        raise
+    return scratch
 
 
 # -- node restore ---------------------------------------------------------------------------------

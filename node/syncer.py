@@ -18,7 +18,8 @@ told to stop leaves at a batch boundary.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,6 +30,7 @@ from node.kernel.records import parse_record
 from node.recovery import CATCHING_UP, REBUILD, catch_up, rebuild_cases, rebuild_pending
 from node.store.sql import PUSHED
 from sync import (
+    BlobState,
     RetryPolicy,
     SyncError,
     WireRecord,
@@ -45,6 +47,7 @@ __all__ = ["LAST_ATTEMPT", "LAST_SUCCESS", "Progress", "Stopped", "SyncReport", 
 
 PUSH_READ_LIMIT = 2_000  # records read from the database at a time while pushing
 STATUS_BATCH = 1_000
+BLOB_STREAM_BYTES = 4 * 1024 * 1024  # attachments sent in one PutBlob stream, at most
 LAST_ATTEMPT = "last_attempt_ms"
 LAST_SUCCESS = "last_success_ms"
 
@@ -239,6 +242,7 @@ class Syncer:
             group = wanted[start:start + STATUS_BATCH]
             states = self.policy.run(functools.partial(self.client.blob_status, group,
                                                        log_id=for_log))
+            sending: list[tuple[BlobState, int]] = []
             for state in states:
                 held = blobs.has(state.sha256)
                 size = blobs.size(state.sha256) if held else 0
@@ -253,21 +257,37 @@ class Syncer:
                     # up all the same, and the county asks for the scan again (scan_missing)
                     self.report.lost_scans.append(state.sha256.hex())
                     continue
-                self.policy.run(functools.partial(self._send_blob, state.sha256, size, for_log))
+                sending.append((state, size))
+            for part in _by_bytes(sending, BLOB_STREAM_BYTES):
+                known = {state.sha256: state for state, _size in part}
+                self.policy.run(functools.partial(
+                    self._send_blobs, [(st.sha256, size) for st, size in part], for_log, known))
                 self._check_stop()
 
-    def _send_blob(self, sha256: bytes, size: int, for_log: str) -> None:
-        # ask again on every attempt: a retry resumes from what actually arrived
-        state = self.client.blob_status([sha256], log_id=for_log)[0]
-        if state.complete:
+    def _send_blobs(self, blobs: list[tuple[bytes, int]], for_log: str,
+                    known: dict[bytes, BlobState]) -> None:
+        """Several attachments in one stream: on a link with a long round trip, one stream
+        per scan would cost more in waiting than in sending. The first attempt starts from
+        the states just asked for; a retry asks again and resumes from what arrived."""
+        if known:
+            states = dict(known)
+            known.clear()  # a retry asks again
+        else:
+            states = {s.sha256: s for s in self.client.blob_status([h for h, _ in blobs],
+                                                                   log_id=for_log)}
+        todo = [(sha, size, states[sha].received) for sha, size in blobs
+                if sha in states and not states[sha].complete]
+        if not todo:
             return
-        timeout = 30.0 + (size - state.received) / 20_000  # 20 kB/s: a poor village uplink
-        self.client.put_blob(self.service.blobs.chunks(sha256, chunk_plan(size, state.received),
-                                                       log_id=for_log),
-                             timeout_s=timeout)
-        self.report.blobs += 1
-        self.report.blob_bytes += size - state.received
-        self._bytes_sent += size - state.received
+        remaining = sum(size - received for _sha, size, received in todo)
+        timeout = 30.0 + remaining / 20_000  # 20 kB/s: a poor village uplink
+        chunks = itertools.chain.from_iterable(
+            self.service.blobs.chunks(sha, chunk_plan(size, received), log_id=for_log)
+            for sha, size, received in todo)
+        self.client.put_blob(chunks, timeout_s=timeout)
+        self.report.blobs += len(todo)
+        self.report.blob_bytes += remaining
+        self._bytes_sent += remaining
         self._tell()
 
     # -- 3. pull --------------------------------------------------------------------------------
@@ -286,6 +306,22 @@ class Syncer:
                 self._check_stop()
 
         self.policy.run(once)
+
+
+def _by_bytes(items: list[tuple[BlobState, int]],
+              limit: int) -> Iterator[list[tuple[BlobState, int]]]:
+    """``items`` in runs of at most ``limit`` bytes still to send (a bigger one alone)."""
+    part: list[tuple[BlobState, int]] = []
+    total = 0
+    for state, size in items:
+        left = size - state.received
+        if part and total + left > limit:
+            yield part
+            part, total = [], 0
+        part.append((state, size))
+        total += left
+    if part:
+        yield part
 
 
 def _ms(service: NodeService) -> int:

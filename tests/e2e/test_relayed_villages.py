@@ -78,7 +78,8 @@ def test_a_village_that_reaches_only_its_township_enrols_through_it(federation, 
     CA pinned by the token): the village needs no route to the county."""
     assert tree.proc is not None
     relay = tree.proc.info["enrol"]
-    assert relay and relay != federation.enrol_at
+    assert relay
+    assert relay != federation.enrol_at
     tok = run("hub", "token", "--home", str(federation.hub_home), "--node-id", "V011",
               "--tier", "village", "--parent", "T01", "--json").json()["token"]
     home = federation.root / "v011"
