@@ -266,7 +266,8 @@ def desk_routes(site: Site, service: NodeService, web: WebSettings) -> list[Base
             with Uploads(service) as uploads:
                 result = service.intake(item_code=item.code, applicant=applicant,
                                         materials=_materials(req, item, uploads, web),
-                                        fields=_fields(req, item))
+                                        fields=_fields(req, item),
+                                        confirm_duplicate=bool(duplicates))
         except BianminError as exc:  # the form again, as typed, with what is wrong on top
             return req.render("intake.html", status=400, item=item, form=req.form or {},
                               review=None, problems=[f"{error_headline(exc)}：{exc}",

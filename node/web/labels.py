@@ -61,6 +61,14 @@ _HEADLINES = {
     "forbidden": "没有权限", "rate_limited": "查询太频繁", "bad_request": "输入有误",
     "bad_account_name": "账号名称不符合要求", "case_numbers_exhausted": "今天的受理编号已用完",
     "duplicate": "同一申请人已有同一事项在办",
+    "duplicate_application": "同一申请人已有同一事项在办，请确认后再受理",
+    "bad_name": "姓名不符合要求（不超过 50 个字，不能含控制字符）",
+    "bad_phone": "联系电话格式不对", "bad_text": "文字中有不允许的字符或太长",
+    "catching_up": "本站数据刚恢复，正在从上级取回记录，请先同步",
+    "empty_file": "上传的文件是空的", "unreadable_file": "上传的文件读不出来",
+    "damaged_database": "本站数据库损坏，请联系县信息中心恢复备份",
+    "disk_full": "磁盘已满，请清理空间后重试", "read_only": "磁盘只读，无法保存",
+    "disk_error": "磁盘读写出错，请尽快备份",
 }
 
 

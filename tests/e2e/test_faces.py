@@ -347,3 +347,45 @@ def test_the_township_desk_decides_its_delegated_cases(federation, tree, tmp_pat
             "state"] == "approved"
     eventually(at_village, within_s=30, every_s=1, what="the township's decision at the village")
     assert "赵敏" in run("node", "show", delegated, "--home", str(v11)).stdout
+
+
+def test_the_desk_asks_before_taking_the_same_application_twice(federation, tmp_path):
+    """A second application of the same person for the same item while the first is open:
+    the desk warns, names the open case, and takes it only once the agent confirms."""
+    v1 = federation.enrol("V001")
+    desk_account(v1)
+    with node_run(v1, tmp_path / "v001.log") as daemon, browser_session() as browser:
+        desk = daemon.info["desk"]
+        agent = new_page(browser)
+        login(agent, desk, "wang", DESK_PASSWORD)
+
+        def fill_temp_relief() -> None:
+            agent.goto(f"{desk}/catalog")
+            agent.click("text=临时救助")
+            agent.click("text=受理这个事项")
+            agent.fill("input[name=name]", "张秀英")
+            agent.fill("input[name=id_number]", ID_ZHANG)
+            agent.fill("input[name=phone]", "13800138000")
+            for box in agent.query_selector_all("input[type=checkbox][name^=paper_]"):
+                box.check()
+            for field in agent.query_selector_all("input[name^=field_]"):
+                field.fill("800")
+
+        fill_temp_relief()
+        agent.click("button[value=submit]")
+        agent.wait_for_url(re.compile(r"/receipt"))
+        first = re.search(r"360112-V001-\d{8}-\d{4}", agent.inner_text("article.receipt"))
+        assert first is not None
+        fill_temp_relief()
+        agent.click("button[value=submit]")
+        eventually(lambda: "已有同一事项正在办理" in agent.inner_text("main"),
+                   within_s=10, what="the duplicate warning")
+        assert first.group(0) in agent.inner_text("main")  # it names the open case
+        agent.check("input[name=confirm_duplicate]")
+        for box in agent.query_selector_all("input[type=checkbox][name^=paper_]"):
+            box.check()
+        agent.click("button[value=submit]")
+        agent.wait_for_url(re.compile(r"/receipt"))
+        second = re.search(r"360112-V001-\d{8}-\d{4}", agent.inner_text("article.receipt"))
+        assert second is not None
+        assert second.group(0) != first.group(0)
