@@ -33,6 +33,8 @@ from node.kernel.identity import (
     certificate_der,
     identity_of,
     load_certificate,
+    rotation_message,
+    verify_signature,
 )
 from node.receive import (
     MAX_BLOB_BYTES,
@@ -43,13 +45,27 @@ from node.receive import (
     push_result,
 )
 from node.serving import Followers, serve_pull
+from node.store.seam import Reader
 from node.transfer import Uploads
-from sync import BlobChunk, BlobState, PullBatch, PushResult, WireRecord
+from sync import BlobChunk, BlobState, PullBatch, PushResult, RotateKey, WireRecord
 
 __all__ = ["Ingest"]
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+
+def _current_records_cert(r: Reader, node_id: str) -> x509.Certificate | None:
+    """The records certificate a node's log is signed with now: its head's key, or, before
+    its first record, the last one the county issued it."""
+    head = r.head(node_id)
+    if head.key_id:
+        cert = r.certificate(head.key_id)
+        if cert is not None:
+            return cert
+    issued = [load_certificate(der) for der in r.certificates_of(node_id)]
+    records = [c for c in issued if identity_of(c).purpose == "records"]
+    return max(records, key=lambda c: c.not_valid_before_utc, default=None)
 
 
 def relayed_at(tx: CountyTransaction, *, township: str,
@@ -178,18 +194,35 @@ class Ingest:
 
     # -- key rotation ---------------------------------------------------------------------------
 
-    def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:
-        """Certify a new records key for the calling node; the node then writes a
+    def rotate_key(self, peer_pem: bytes, request: RotateKey) -> bytes:
+        """Certify a new records key for the calling node -- or, from a township, for one of
+        its villages, which proves the request with its current records key (a township
+        cannot rotate a village's key on its own) -- and the node then writes a
         ``KeyRotated`` record, signed by its old key, that puts the new one in force."""
         who = self.peer(peer_pem)
         try:
-            csr = x509.load_der_x509_csr(records_csr)
+            csr = x509.load_der_x509_csr(request.records_csr)
         except ValueError as exc:
             raise UsageError("records CSR is not DER PKCS#10", code="bad_csr") from exc
         check_csr(csr, "records")
+        node_id = request.node_id or who.node_id
+        if node_id != who.node_id and not self._may_push(who, node_id):
+            raise PeerError(f"{who.node_id} may forward key rotations only for its own "
+                            f"villages, not for {node_id}", code="wrong_log")
+        with self.hub.store.reading() as r:
+            current = _current_records_cert(r, node_id)
+        if current is None:
+            raise PeerError(f"node {node_id} holds no records certificate here",
+                            code="not_enrolled")
+        proven = verify_signature(current, rotation_message(node_id, request.records_csr),
+                                  request.authorization) if request.authorization else False
+        if (request.authorization or node_id != who.node_id) and not proven:
+            raise PeerError(f"the key rotation of {node_id} is not signed by its current "
+                            "records key", code="bad_authorization")
+        identity = identity_of(current).with_purpose("records")
         cert = issue_certificate(ca_key=self.hub.keys.ca_key, ca_cert=self.hub.keys.ca_cert,
                                  public_key=csr.public_key(),  # type: ignore[arg-type]
-                                 identity=who.with_purpose("records"), now=self.hub.clock.now())
+                                 identity=identity, now=self.hub.clock.now())
         with self.hub.store.transaction() as tx:
             tx.add_certificate(cert)
         return certificate_der(cert)

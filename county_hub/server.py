@@ -37,6 +37,7 @@ from sync import (
     EnrolRequest,
     PullBatch,
     PushResult,
+    RotateKey,
     WireRecord,
 )
 from sync.server import RunningServer, start_server
@@ -89,8 +90,8 @@ class HubSyncHandler:
              alive: Callable[[], bool]) -> Iterator[PullBatch]:
         return refusing(self._ingest.pull(peer_pem, cursors, follow_s, alive))
 
-    def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:
-        return as_refusal(self._ingest.rotate_key, peer_pem, records_csr)
+    def rotate_key(self, peer_pem: bytes, request: RotateKey) -> bytes:
+        return as_refusal(self._ingest.rotate_key, peer_pem, request)
 
     def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes],
                     log_id: str = "") -> list[BlobState]:

@@ -23,16 +23,24 @@ import fcntl
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from node.kernel.case_id import parse_case_id
 from node.kernel.catalog import Catalog
 from node.kernel.chain import verify_log_batch
 from node.kernel.clock import CST, Clock
 from node.kernel.errors import NotFoundError, StateError, UsageError, VerificationError
-from node.kernel.identity import CATALOG_LOG_ID, check_issued_by, identity_of, load_certificate
+from node.kernel.identity import (
+    CATALOG_LOG_ID,
+    check_issued_by,
+    identity_of,
+    key_id_of,
+    load_certificate,
+)
 from node.kernel.payloads import CaseSubmitted, CatalogPublished, KeyRotated
 from node.kernel.projector import Case, Change, Refusal, apply
 from node.store.db import Database, check_sqlite_file, sqlite_url, storage_error
@@ -100,7 +108,7 @@ def catch_up(service: NodeService, client: UpstreamClient, *, upto: int) -> int:
             tx.add_certificate(cert)
         result = verify_log_batch(raw, log_id=own, head=tx.head(own),
                                   known_hash=lambda seq: tx.hash_at(own, seq),
-                                  keyring=tx.keyring())
+                                  keyring=tx.keyring(), admit_key=_admit(service))
         if result.refused:
             first = result.refused[0]
             raise VerificationError(
@@ -124,6 +132,24 @@ def catch_up(service: NodeService, client: UpstreamClient, *, upto: int) -> int:
             with contextlib.suppress(StateError, NotFoundError):
                 service.project_own(tx, record, item=item)
     return len(records)
+
+
+def _admit(service: NodeService) -> Callable[[bytes], bytes]:
+    """The check of a key this node's own ``KeyRotated`` records put in force: a records
+    certificate the county CA issued to this node."""
+
+    def admit(der: bytes) -> bytes:
+        cert = load_certificate(der)
+        check_issued_by(cert, service.ca, None)
+        who = identity_of(cert)
+        public_key = cert.public_key()
+        if (who.node_id != service.node_id or who.purpose != "records"
+                or not isinstance(public_key, ed25519.Ed25519PublicKey)):
+            raise VerificationError(f"a KeyRotated record names a certificate that is not a "
+                                    f"records certificate of {service.node_id}")
+        return key_id_of(public_key)
+
+    return admit
 
 
 def _catalog(reader: Reader) -> Catalog | None:

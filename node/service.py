@@ -51,6 +51,7 @@ from node.kernel.identity import (
     load_certificate,
     make_csr,
     new_records_key,
+    rotation_message,
 )
 from node.kernel.payloads import (
     Applicant,
@@ -84,7 +85,7 @@ from node.store.seam import Reader, Transaction
 from node.store.sql import PUSHED, NodeStore
 from node.syncer import LAST_ATTEMPT, LAST_SUCCESS, Progress, Syncer, SyncReport
 from node.tier import NodeTier
-from sync import PullBatch, RetryPolicy, SyncError, WireRecord
+from sync import PullBatch, RetryPolicy, RotateKey, SyncError, WireRecord
 from sync.client import UpstreamClient
 from sync.tls import ClientTls
 
@@ -420,7 +421,9 @@ class NodeService:
         new_key = new_records_key()
         csr = make_csr(new_key, self.node_id).public_bytes(serialization.Encoding.DER)
         try:
-            der = client.rotate_key(csr)
+            der = client.rotate_key(RotateKey(
+                records_csr=csr, node_id=self.node_id,
+                authorization=self.signer.sign(rotation_message(self.node_id, csr))))
         except SyncError as exc:
             raise from_sync_error(exc) from exc
         cert = load_certificate(der)

@@ -24,6 +24,7 @@ from sync.protocol import (
     PullBatch,
     PushResult,
     RecordOutcome,
+    RotateKey,
     WireRecord,
 )
 from sync.status import reason_in
@@ -130,11 +131,12 @@ class UpstreamClient:
             ),
         )
 
-    def rotate_key(self, records_csr: bytes) -> bytes:
-        """A certificate for a new records key of this node (DER)."""
+    def rotate_key(self, request: RotateKey) -> bytes:
+        """A certificate for a new records key of this node, or of a township's village (DER)."""
         try:
-            reply = self._stub.RotateKey(sync_pb2.RotateKeyRequest(records_csr=records_csr),
-                                         timeout=self._timeout)
+            reply = self._stub.RotateKey(sync_pb2.RotateKeyRequest(
+                records_csr=request.records_csr, node_id=request.node_id,
+                authorization=request.authorization), timeout=self._timeout)
         except grpc.RpcError as exc:
             raise translate_rpc_error(exc, self.address, self.name) from exc
         return bytes(reply.records_certificate)

@@ -26,6 +26,7 @@ __all__ = [
     "PullBatch",
     "PushResult",
     "RecordOutcome",
+    "RotateKey",
     "WireRecord",
     "batches",
     "chunk_plan",
@@ -34,6 +35,16 @@ __all__ = [
 
 DEFAULT_BATCH_RECORDS = 500
 DEFAULT_BATCH_BYTES = 1 << 20  # 1 MiB of record bytes per message, far below the message bound
+
+
+@dataclass(frozen=True, slots=True)
+class RotateKey:
+    """A request to certify a new records key (``Sync/RotateKey``): for the caller, or, from a
+    township, for one of its villages with that village's own authorization."""
+
+    records_csr: bytes
+    node_id: str = ""
+    authorization: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

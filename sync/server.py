@@ -33,6 +33,7 @@ from sync.protocol import (
     EnrolRequest,
     PullBatch,
     PushResult,
+    RotateKey,
     WireRecord,
 )
 from sync.reflection import enable_reflection
@@ -70,7 +71,7 @@ class SyncHandler(Protocol):
     def pull(self, peer_pem: bytes, cursors: Mapping[str, int], follow_s: float,
              alive: Callable[[], bool]) -> Iterator[PullBatch]: ...
 
-    def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes: ...
+    def rotate_key(self, peer_pem: bytes, request: RotateKey) -> bytes: ...
 
     def blob_status(self, peer_pem: bytes, hashes: Sequence[bytes],
                     log_id: str) -> list[BlobState]: ...
@@ -174,7 +175,9 @@ class _SyncServicer(sync_pb2_grpc.SyncServicer):
                   context: grpc.ServicerContext) -> sync_pb2.RotateKeyReply:
         peer = _peer(context)
         try:
-            certificate = self._handler.rotate_key(peer, request.records_csr)
+            certificate = self._handler.rotate_key(peer, RotateKey(
+                records_csr=request.records_csr, node_id=request.node_id,
+                authorization=request.authorization))
         except Exception as exc:
             _abort(context, exc)
         return sync_pb2.RotateKeyReply(records_certificate=certificate)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from node.errmap import as_refusal
+from node.errmap import as_refusal, from_sync_error
 from node.kernel.authority import NodeInfo
-from node.kernel.errors import PeerError
+from node.kernel.errors import ConfigError, PeerError, UsageError
 from node.kernel.identity import (
     CATALOG_LOG_ID,
     HUB_NODE_ID,
@@ -35,16 +35,16 @@ from node.receive import (
     check_push_size,
     push_result,
 )
-from node.service import NodeService
+from node.service import NodeService, upstream_client
 from node.serving import Followers, serve_pull
 from node.transfer import Uploads
 from sync import (
     BlobChunk,
     BlobState,
-    CallRefused,
     PullBatch,
     PushResult,
-    Refusal,
+    RotateKey,
+    SyncError,
     WireRecord,
 )
 
@@ -136,7 +136,28 @@ class TownshipUpstream:
         return as_refusal(self.uploads.receive, chunks,
                           log_of=lambda c: self._log_for(who, c.log_id))
 
-    def rotate_key(self, peer_pem: bytes, records_csr: bytes) -> bytes:
-        raise CallRefused(Refusal.FAILED_PRECONDITION,
-                          "the county certifies new keys: rotate while connected to the county "
-                          "(node.toml fallback, or a direct --upstream)", code="rotate_at_county")
+    def rotate_key(self, peer_pem: bytes, request: RotateKey) -> bytes:
+        return as_refusal(self._rotate_key, peer_pem, request)
+
+    def _rotate_key(self, peer_pem: bytes, request: RotateKey) -> bytes:
+        """Forward a village's key rotation to the county, which certifies it only with the
+        village's own authorization (its current records key's signature): a village that
+        reaches only its township rotates through it (issue 12)."""
+        who = self.village(peer_pem)
+        if request.node_id not in ("", who.node_id):
+            raise PeerError(f"village {who.node_id} may rotate only its own key",
+                            code="wrong_log")
+        if not request.authorization:
+            raise UsageError("a key rotation through a township needs the village's "
+                             "authorization (update bianmin at the village)",
+                             code="bad_authorization")
+        home = self.service.home
+        if home is None:
+            raise ConfigError("the township's home folder is not known")
+        forwarded = RotateKey(records_csr=request.records_csr, node_id=who.node_id,
+                              authorization=request.authorization)
+        try:
+            with upstream_client(home, self.service.config, call_timeout_s=30) as county:
+                return county.rotate_key(forwarded)
+        except SyncError as exc:
+            raise from_sync_error(exc) from exc

@@ -53,6 +53,7 @@ __all__ = [
     "new_records_key",
     "new_tls_key",
     "private_key_pem",
+    "rotation_message",
     "verify_signature",
 ]
 
@@ -151,6 +152,14 @@ def new_records_key() -> ed25519.Ed25519PrivateKey:
 
 def new_tls_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
+
+
+def rotation_message(node_id: str, records_csr: bytes) -> bytes:
+    """What a node's current records key signs to ask for a new one (``RotateKeyRequest``'s
+    ``authorization``): so that a township forwarding the request cannot rotate its village's
+    key on its own."""
+    return (b"bianmin rotate-key v1\0" + node_id.encode() + b"\0"
+            + hashlib.sha256(records_csr).digest())
 
 
 def key_id_of(public_key: ed25519.Ed25519PublicKey) -> bytes:

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from . import records_pb2 as bianmin_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62ianmin/v1/sync.proto\x12\nbianmin.v1\x1a\x18\x62ianmin/v1/records.proto\"3\n\x11\x42lobStatusRequest\x12\x0e\n\x06sha256\x18\x01 \x03(\x0c\x12\x0e\n\x06log_id\x18\x02 \x01(\t\"M\n\tBlobState\x12\x0e\n\x06sha256\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x10\n\x08received\x18\x03 \x01(\x04\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\"7\n\x0f\x42lobStatusReply\x12$\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\x15.bianmin.v1.BlobState\"W\n\tBlobChunk\x12\x0e\n\x06sha256\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0e\n\x06log_id\x18\x05 \x01(\t\"\xad\x01\n\x0bPushRequest\x12\x0e\n\x06log_id\x18\x01 \x01(\t\x12)\n\x07records\x18\x02 \x03(\x0b\x32\x18.bianmin.v1.SignedRecord\x12+\n\theartbeat\x18\x03 \x01(\x0b\x32\x18.bianmin.v1.SignedRecord\x12\x14\n\x0c\x63\x65rtificates\x18\x04 \x03(\x0c\x12 \n\x18heartbeat_received_at_ms\x18\x05 \x01(\x04\"k\n\x0cRecordResult\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.bianmin.v1.RecordStatus\x12\x13\n\x0breason_code\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"M\n\tPushReply\x12\x15\n\rcommitted_seq\x18\x01 \x01(\x04\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.bianmin.v1.RecordResult\".\n\tLogCursor\x12\x0e\n\x06log_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x04\"G\n\x0bPullRequest\x12&\n\x07\x63ursors\x18\x01 \x03(\x0b\x32\x15.bianmin.v1.LogCursor\x12\x10\n\x08\x66ollow_s\x18\x02 \x01(\r\"t\n\tPullReply\x12)\n\x07records\x18\x01 \x03(\x0b\x32\x18.bianmin.v1.SignedRecord\x12\x14\n\x0c\x63\x65rtificates\x18\x02 \x03(\x0c\x12&\n\x07\x63ursors\x18\x03 \x03(\x0b\x32\x15.bianmin.v1.LogCursor\"\'\n\x10RotateKeyRequest\x12\x13\n\x0brecords_csr\x18\x01 \x01(\x0c\"-\n\x0eRotateKeyReply\x12\x1b\n\x13records_certificate\x18\x01 \x01(\x0c\"T\n\x0c\x45nrolRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x13\n\x0brecords_csr\x18\x03 \x01(\x0c\x12\x0f\n\x07tls_csr\x18\x04 \x01(\x0c\"\xc4\x01\n\nEnrolReply\x12\x1b\n\x13records_certificate\x18\x01 \x01(\x0c\x12\x17\n\x0ftls_certificate\x18\x02 \x01(\x0c\x12\x16\n\x0e\x63\x61_certificate\x18\x03 \x01(\x0c\x12\x1d\n\x15upstream_certificates\x18\x04 \x03(\x0c\x12\x13\n\x0b\x63ounty_code\x18\x05 \x01(\t\x12\x0c\n\x04tier\x18\x06 \x01(\t\x12\x18\n\x10upstream_node_id\x18\x07 \x01(\t\x12\x0c\n\x04name\x18\x08 \x01(\t*\x83\x01\n\x0cRecordStatus\x12\x1d\n\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16RECORD_STATUS_ACCEPTED\x10\x01\x12\x1d\n\x19RECORD_STATUS_ALREADY_HAD\x10\x02\x12\x19\n\x15RECORD_STATUS_REFUSED\x10\x03\x32\xca\x02\n\x04Sync\x12\x36\n\x04Push\x12\x17.bianmin.v1.PushRequest\x1a\x15.bianmin.v1.PushReply\x12\x38\n\x04Pull\x12\x17.bianmin.v1.PullRequest\x1a\x15.bianmin.v1.PullReply0\x01\x12\x45\n\tRotateKey\x12\x1c.bianmin.v1.RotateKeyRequest\x1a\x1a.bianmin.v1.RotateKeyReply\x12H\n\nBlobStatus\x12\x1d.bianmin.v1.BlobStatusRequest\x1a\x1b.bianmin.v1.BlobStatusReply\x12?\n\x07PutBlob\x12\x15.bianmin.v1.BlobChunk\x1a\x1b.bianmin.v1.BlobStatusReply(\x01\x32\x46\n\tEnrolment\x12\x39\n\x05\x45nrol\x12\x18.bianmin.v1.EnrolRequest\x1a\x16.bianmin.v1.EnrolReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62ianmin/v1/sync.proto\x12\nbianmin.v1\x1a\x18\x62ianmin/v1/records.proto\"3\n\x11\x42lobStatusRequest\x12\x0e\n\x06sha256\x18\x01 \x03(\x0c\x12\x0e\n\x06log_id\x18\x02 \x01(\t\"M\n\tBlobState\x12\x0e\n\x06sha256\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x10\n\x08received\x18\x03 \x01(\x04\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\"7\n\x0f\x42lobStatusReply\x12$\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\x15.bianmin.v1.BlobState\"W\n\tBlobChunk\x12\x0e\n\x06sha256\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0e\n\x06log_id\x18\x05 \x01(\t\"\xad\x01\n\x0bPushRequest\x12\x0e\n\x06log_id\x18\x01 \x01(\t\x12)\n\x07records\x18\x02 \x03(\x0b\x32\x18.bianmin.v1.SignedRecord\x12+\n\theartbeat\x18\x03 \x01(\x0b\x32\x18.bianmin.v1.SignedRecord\x12\x14\n\x0c\x63\x65rtificates\x18\x04 \x03(\x0c\x12 \n\x18heartbeat_received_at_ms\x18\x05 \x01(\x04\"k\n\x0cRecordResult\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.bianmin.v1.RecordStatus\x12\x13\n\x0breason_code\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"M\n\tPushReply\x12\x15\n\rcommitted_seq\x18\x01 \x01(\x04\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.bianmin.v1.RecordResult\".\n\tLogCursor\x12\x0e\n\x06log_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x04\"G\n\x0bPullRequest\x12&\n\x07\x63ursors\x18\x01 \x03(\x0b\x32\x15.bianmin.v1.LogCursor\x12\x10\n\x08\x66ollow_s\x18\x02 \x01(\r\"t\n\tPullReply\x12)\n\x07records\x18\x01 \x03(\x0b\x32\x18.bianmin.v1.SignedRecord\x12\x14\n\x0c\x63\x65rtificates\x18\x02 \x03(\x0c\x12&\n\x07\x63ursors\x18\x03 \x03(\x0b\x32\x15.bianmin.v1.LogCursor\"O\n\x10RotateKeyRequest\x12\x13\n\x0brecords_csr\x18\x01 \x01(\x0c\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x15\n\rauthorization\x18\x03 \x01(\x0c\"-\n\x0eRotateKeyReply\x12\x1b\n\x13records_certificate\x18\x01 \x01(\x0c\"T\n\x0c\x45nrolRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x13\n\x0brecords_csr\x18\x03 \x01(\x0c\x12\x0f\n\x07tls_csr\x18\x04 \x01(\x0c\"\xc4\x01\n\nEnrolReply\x12\x1b\n\x13records_certificate\x18\x01 \x01(\x0c\x12\x17\n\x0ftls_certificate\x18\x02 \x01(\x0c\x12\x16\n\x0e\x63\x61_certificate\x18\x03 \x01(\x0c\x12\x1d\n\x15upstream_certificates\x18\x04 \x03(\x0c\x12\x13\n\x0b\x63ounty_code\x18\x05 \x01(\t\x12\x0c\n\x04tier\x18\x06 \x01(\t\x12\x18\n\x10upstream_node_id\x18\x07 \x01(\t\x12\x0c\n\x04name\x18\x08 \x01(\t*\x83\x01\n\x0cRecordStatus\x12\x1d\n\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16RECORD_STATUS_ACCEPTED\x10\x01\x12\x1d\n\x19RECORD_STATUS_ALREADY_HAD\x10\x02\x12\x19\n\x15RECORD_STATUS_REFUSED\x10\x03\x32\xca\x02\n\x04Sync\x12\x36\n\x04Push\x12\x17.bianmin.v1.PushRequest\x1a\x15.bianmin.v1.PushReply\x12\x38\n\x04Pull\x12\x17.bianmin.v1.PullRequest\x1a\x15.bianmin.v1.PullReply0\x01\x12\x45\n\tRotateKey\x12\x1c.bianmin.v1.RotateKeyRequest\x1a\x1a.bianmin.v1.RotateKeyReply\x12H\n\nBlobStatus\x12\x1d.bianmin.v1.BlobStatusRequest\x1a\x1b.bianmin.v1.BlobStatusReply\x12?\n\x07PutBlob\x12\x15.bianmin.v1.BlobChunk\x1a\x1b.bianmin.v1.BlobStatusReply(\x01\x32\x46\n\tEnrolment\x12\x39\n\x05\x45nrol\x12\x18.bianmin.v1.EnrolRequest\x1a\x16.bianmin.v1.EnrolReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bianmin.v1.sync_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECORDSTATUS']._serialized_start=1318
-  _globals['_RECORDSTATUS']._serialized_end=1449
+  _globals['_RECORDSTATUS']._serialized_start=1358
+  _globals['_RECORDSTATUS']._serialized_end=1489
   _globals['_BLOBSTATUSREQUEST']._serialized_start=63
   _globals['_BLOBSTATUSREQUEST']._serialized_end=114
   _globals['_BLOBSTATE']._serialized_start=116
@@ -55,15 +55,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PULLREPLY']._serialized_start=826
   _globals['_PULLREPLY']._serialized_end=942
   _globals['_ROTATEKEYREQUEST']._serialized_start=944
-  _globals['_ROTATEKEYREQUEST']._serialized_end=983
-  _globals['_ROTATEKEYREPLY']._serialized_start=985
-  _globals['_ROTATEKEYREPLY']._serialized_end=1030
-  _globals['_ENROLREQUEST']._serialized_start=1032
-  _globals['_ENROLREQUEST']._serialized_end=1116
-  _globals['_ENROLREPLY']._serialized_start=1119
-  _globals['_ENROLREPLY']._serialized_end=1315
-  _globals['_SYNC']._serialized_start=1452
-  _globals['_SYNC']._serialized_end=1782
-  _globals['_ENROLMENT']._serialized_start=1784
-  _globals['_ENROLMENT']._serialized_end=1854
+  _globals['_ROTATEKEYREQUEST']._serialized_end=1023
+  _globals['_ROTATEKEYREPLY']._serialized_start=1025
+  _globals['_ROTATEKEYREPLY']._serialized_end=1070
+  _globals['_ENROLREQUEST']._serialized_start=1072
+  _globals['_ENROLREQUEST']._serialized_end=1156
+  _globals['_ENROLREPLY']._serialized_start=1159
+  _globals['_ENROLREPLY']._serialized_end=1355
+  _globals['_SYNC']._serialized_start=1492
+  _globals['_SYNC']._serialized_end=1822
+  _globals['_ENROLMENT']._serialized_start=1824
+  _globals['_ENROLMENT']._serialized_end=1894
 # @@protoc_insertion_point(module_scope)

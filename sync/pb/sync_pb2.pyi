@@ -120,10 +120,14 @@ class PullReply(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[_records_pb2.SignedRecord, _Mapping]]] = ..., certificates: _Optional[_Iterable[bytes]] = ..., cursors: _Optional[_Iterable[_Union[LogCursor, _Mapping]]] = ...) -> None: ...
 
 class RotateKeyRequest(_message.Message):
-    __slots__ = ("records_csr",)
+    __slots__ = ("records_csr", "node_id", "authorization")
     RECORDS_CSR_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_FIELD_NUMBER: _ClassVar[int]
     records_csr: bytes
-    def __init__(self, records_csr: _Optional[bytes] = ...) -> None: ...
+    node_id: str
+    authorization: bytes
+    def __init__(self, records_csr: _Optional[bytes] = ..., node_id: _Optional[str] = ..., authorization: _Optional[bytes] = ...) -> None: ...
 
 class RotateKeyReply(_message.Message):
     __slots__ = ("records_certificate",)

@@ -98,3 +98,56 @@ def test_a_village_that_reaches_only_its_township_enrols_through_it(federation, 
                 tree.address, "--enrol", relay, "--token", tok, "--json", check=False)
     assert again.returncode == 1
     assert again.json()["error"]["code"] == "token_used"
+
+
+def take_case(home, name="甲", id17="36011219580301102") -> str:
+    return run("node", "intake", "--home", str(home), "--applicant-name", name,
+               "--applicant-id", resident_id(id17), *TEMP_RELIEF, "--json").json()["case_id"]
+
+
+def test_a_village_behind_a_township_rotates_its_key_and_recovers_through_it(federation,
+                                                                           tree):
+    v11 = tree.village("V011")
+    first = take_case(v11)
+    run("node", "sync", "--home", str(v11))
+    rotated = run("node", "rotate-key", "--home", str(v11), "--json").json()  # via T01
+    second = take_case(v11, name="乙", id17="36011219700101101")
+    run("node", "sync", "--home", str(v11))
+    tree.sync()
+    at_hub = {c["case_id"] for c in hub(federation, "cases", "--json").json()["cases"]}
+    assert {first, second} <= at_hub  # the records signed with the new key are taken
+    assert hub(federation, "audit", "verify", "--json").json()["clean"] is True
+    assert rotated["key_id"]
+
+    # the box loses its database: it comes back from its township
+    before = {c["case_id"]: c["state"] for c in run(
+        "node", "cases", "--home", str(v11), "--json").json()["cases"]}
+    (v11 / "node.db").write_bytes(b"")
+    done = run("node", "recover", "--home", str(v11), "--json").json()
+    assert done["caught_up"] is True
+    after = {c["case_id"]: c["state"] for c in run(
+        "node", "cases", "--home", str(v11), "--json").json()["cases"]}
+    assert after == before
+
+
+def test_a_township_cannot_rotate_its_villages_key_on_its_own(federation, tree):
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    from node.kernel.identity import make_csr, new_records_key, rotation_message  # noqa: PLC0415
+    from sync import RotateKey  # noqa: PLC0415
+
+    v11 = tree.village("V011")
+    run("node", "sync", "--home", str(v11))
+    stolen = new_records_key()  # the township's choice of V011's next key
+    csr = make_csr(stolen, "V011").public_bytes(serialization.Encoding.DER)
+    with open_node(tree.home, clock()) as township:
+        forged = township.signer.sign(rotation_message("V011", csr))  # signed by T01, not V011
+    with client_of(tree.home, federation.sync_at) as client:
+        for request in (RotateKey(records_csr=csr, node_id="V011"),
+                        RotateKey(records_csr=csr, node_id="V011", authorization=forged)):
+            with pytest.raises(CallRefused) as refused:
+                client.rotate_key(request)
+            assert refused.value.code == "bad_authorization"
+        with pytest.raises(CallRefused) as refused:  # nor another township's village's
+            client.rotate_key(RotateKey(records_csr=csr, node_id="V001"))
+        assert refused.value.code == "wrong_log"

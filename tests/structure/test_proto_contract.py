@@ -89,4 +89,5 @@ def test_the_additions_since_the_release_are_the_ones_we_know():
     assert added == ["BlobChunk.5", "BlobStatusRequest.2", "CalendarPublished.1",
                      "CalendarPublished.2", "CalendarPublished.3", "DecisionConfirmed.1",
                      "DecisionConfirmed.2", "DecisionConfirmed.3", "DecisionConfirmed.4",
-                     "PushRequest.5", "RecordBody.26", "RecordBody.44"]
+                     "PushRequest.5", "RecordBody.26", "RecordBody.44", "RotateKeyRequest.2",
+                     "RotateKeyRequest.3"]
