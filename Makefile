@@ -2,7 +2,7 @@
 # `make demo` leaves the county console and the desks running for a browser until Ctrl-C.
 PYTHON ?= python3
 # Tests run in parallel workers (pytest-xdist): most of their time is real processes starting.
-PYTEST_ARGS ?= -n 2 --dist load
+PYTEST_ARGS ?= -n 2 --dist worksteal
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed

@@ -43,32 +43,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "both_databases: run once on SQLite, once on PostgreSQL")
 
 
-# The longest tests (a minute or more each on 2 cores: kills, a whole demo, two hub processes)
-# start first, spread over the workers (``--dist load`` in the Makefile), so that the suite
-# does not end waiting for one of them that happened to be collected last.
-SLOW_FIRST = (
-    "test_demo.py::test_demo_runs_a_federation_and_exits_zero",
-    "test_field_sync.py::test_hub_killed_during_ingest_loses_nothing",
-    "test_multi_hub.py::test_two_hub_processes_on_one_postgresql",
-    "test_field_sync.py::test_node_killed_at_random_points_of_a_large_sync_loses_nothing",
-    "test_who_may_say_what.py::test_a_village_shows_an_unconfirmed_township_decision",
-    "test_field_sync.py::test_sync_converges_through_a_link_that_cuts_stalls_and_delays",
-    "test_township.py::test_three_tiers_with_the_county_down_then_converging",
-    "test_field_sync.py::test_a_ten_thousand_case_backlog_with_attachments_syncs_in_one_sync",
-    "test_recovery.py::",
-    "test_bad_day.py::",
-    "test_faces.py::",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        return next((n for n, name in enumerate(SLOW_FIRST) if name in item.nodeid),
-                    len(SLOW_FIRST))
-
-    items.sort(key=rank)  # stable: the others keep their order
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "hub_backend" in metafunc.fixturenames:
         both = metafunc.definition.get_closest_marker("both_databases") is not None
