@@ -479,14 +479,15 @@ def _one_ingest(nodes: int, total_records: int, code: Path | None) -> dict[str, 
     with scratch("ingest-rev") as root:
         county = County(root=root, code=code, enrolled_days_ago=BACKLOG_DAYS)
         county.init()
-        hub = county.serve()
+        county.serve()
         try:
-            homes = county.enrol(nodes)
+            homes = county.enrol(nodes)  # (restarts the hub: its clock is set back meanwhile)
             for n, home in enumerate(homes):
                 make_backlog(home, cases=total_records // nodes // 2, seed=n)
             work = {home: list(batches(own_records(home))) for home in homes}
             records = sum(len(b) for bs in work.values() for b in bs)
-            clients = {home: client_for(home, hub.sync_address) for home in homes}
+            assert county.hub is not None
+            clients = {home: client_for(home, county.hub.sync_address) for home in homes}
             with Timer() as t, ThreadPoolExecutor(max_workers=nodes) as pool:
                 list(pool.map(_push_all, [(clients[h], h, work[h]) for h in homes]))
             for c in clients.values():

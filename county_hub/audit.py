@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from county_hub.hub import Hub
 from county_hub.store import HubReader
 from node.kernel.authority import AUTHORITY, REASONS, CaseInfo, GrantInfo, NodeInfo, judge_batch
-from node.kernel.chain import chain_batch, check_records
+from node.kernel.chain import chain_batch, check_records, key_replacement_admitter
 from node.kernel.clock import from_ms
 from node.kernel.errors import NotFoundError, UsageError, VerificationError
 from node.kernel.identity import (
@@ -35,7 +35,7 @@ from node.kernel.identity import (
     check_issued_by,
     identity_of,
     key_id_of,
-    load_certificate,
+    records_key_admitter,
 )
 from node.kernel.payloads import ActionRefused, CaseSubmitted
 from node.kernel.records import LogHead, Record, Verdict, parse_record
@@ -217,9 +217,11 @@ def _verify_log(hub: Hub, reader: HubReader, log_id: str, rows: Stored,
         expected = seq + 1
     raw = [(body, sig) for _s, _h, body, sig, _a in rows]
     checked = check_records(raw, log_id=log_id, keyring=_Keyring(keys))
+    admit = records_key_admitter(hub.keys.ca_cert, log_id, None)
     placed = chain_batch(checked, log_id=log_id, head=LogHead(), known_hash=lambda _s: None,
-                         revoked_from=reader.revoked_from(log_id),
-                         admit_key=_admit(hub, keys, log_id), collect=True)
+                         revoked_from=reader.revoked_from(log_id), admit_key=admit,
+                         admit_replacement=key_replacement_admitter(admit, _Keyring(keys)),
+                         collect=True)
     for verdict, (seq, *_rest) in zip(placed.verdicts, rows, strict=True):
         if verdict.verdict is Verdict.REFUSED:
             problem(seq, verdict.reason_code, verdict.message)
@@ -265,21 +267,6 @@ def _items(facts: _AuditFacts, record: Record) -> dict[str, str]:
         if first is not None:
             return {payload.item_code: first[2].decided_by}
     return {}
-
-
-def _admit(hub: Hub, keys: dict[bytes, x509.Certificate],
-           log_id: str) -> Callable[[bytes], bytes]:
-    def admit(der: bytes) -> bytes:
-        cert = load_certificate(der)
-        check_issued_by(cert, hub.keys.ca_cert, None)
-        public_key = cert.public_key()
-        who = identity_of(cert)
-        if who.node_id != log_id or not isinstance(public_key, ed25519.Ed25519PublicKey):
-            raise VerificationError(f"the new certificate is not a records certificate of "
-                                    f"{log_id}")
-        return key_id_of(public_key)
-
-    return admit
 
 
 VERIFY_MD = """# Verifying case {case_id}

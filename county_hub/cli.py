@@ -178,23 +178,38 @@ def health(home: Path, out: Output, address: str | None, enrol_address: str | No
 
 @bianmin_command(hub, "token")
 @click.option("--node-id", required=True, help="The node to enrol, e.g. V001.")
-@click.option("--tier", type=click.Choice(["village", "township"]), required=True)
+@click.option("--tier", type=click.Choice(["village", "township"]),
+              help="The new node's tier (required unless --replace-keys).")
 @click.option("--name", default="", help="Human name of the node, e.g. 某某村便民服务站.")
 @click.option("--parent", default="", help="Township the village belongs to (default: none).")
 @click.option("--ttl-hours", default=168, show_default=True, type=click.IntRange(1, 24 * 90))
-def token(home: Path, out: Output, node_id: str, tier: str, name: str, parent: str,
-          ttl_hours: int) -> None:
-    """Make a one-time enrolment token for a node."""
+@click.option("--replace-keys", "replace_keys", metavar="REASON", default="",
+              help="For an enrolled node whose keys were lost (box stolen, wiped): a token "
+                   "that re-enrols it under new keys ('bianmin node recover --token'); its old "
+                   "keys sign nothing more here. Give the reason.")
+def token(home: Path, out: Output, node_id: str, tier: str | None, name: str, parent: str,
+          ttl_hours: int, replace_keys: str) -> None:
+    """Make a one-time enrolment token for a node (or, with --replace-keys, for an enrolled
+    node that lost its keys)."""
+    if replace_keys and (tier or name or parent):
+        raise UsageError("--replace-keys re-enrols a node as it is enrolled: leave out --tier, "
+                         "--name and --parent", code="conflicting_options")
+    if not replace_keys and not tier:
+        raise UsageError("--tier is required: village or township", code="missing_option")
     with _open(home) as the_hub:
-        issued = issue_token(the_hub, node_id=node_id, tier=tier, name=name, parent=parent,
-                             ttl=dt.timedelta(hours=ttl_hours))
+        issued = issue_token(the_hub, node_id=node_id, tier=tier or "", name=name,
+                             parent=parent, ttl=dt.timedelta(hours=ttl_hours),
+                             replace_keys=replace_keys)
     out.result(
         {"token": issued.token, "node_id": issued.node_id, "tier": issued.tier,
+         "replaces_keys": bool(replace_keys),
          "name": issued.name, "parent": issued.parent, "expires_at": issued.expires_at,
          "ca_fingerprint": issued.ca_fingerprint},
         [issued.token,
          f"  for {issued.tier} {issued.node_id} ({issued.name}), valid until "
-         f"{issued.expires_at.astimezone(CST):%Y-%m-%d %H:%M} CST, use once"],
+         f"{issued.expires_at.astimezone(CST):%Y-%m-%d %H:%M} CST, use once"
+         + (f"; replaces its keys: at the new box run 'bianmin node recover --home HOME "
+            f"--upstream HOST:PORT --token {issued.token[:8]}...'" if replace_keys else "")],
     )
 
 

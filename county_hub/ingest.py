@@ -31,6 +31,7 @@ from node.kernel.identity import (
     CATALOG_LOG_ID,
     NodeIdentity,
     certificate_der,
+    fingerprint,
     identity_of,
     load_certificate,
     rotation_message,
@@ -114,15 +115,21 @@ class Ingest:
 
     def peer(self, peer_pem: bytes) -> NodeIdentity:
         """The enrolled, unrevoked node behind a TLS certificate."""
-        who = identity_of(load_certificate(peer_pem))
+        cert = load_certificate(peer_pem)
+        who = identity_of(cert)
         if who.purpose != "tls" or who.county_code != self.hub.config.county_code:
             raise PeerError(f"certificate of {who.node_id} is not a TLS certificate of county "
                             f"{self.hub.config.county_code}", code="bad_peer")
         with self.hub.store.reading() as r:
-            if r.node(who.node_id) is None:
+            node = r.node(who.node_id)
+            if node is None:
                 raise PeerError(f"node {who.node_id} is not enrolled at this hub",
                                 code="not_enrolled")
             revoked = r.revocation(who.node_id)
+        if node.tls_fingerprint and node.tls_fingerprint != fingerprint(cert):
+            raise PeerError(f"this TLS certificate of {who.node_id} was replaced when the node "
+                            "re-enrolled after losing its keys; it opens nothing any more",
+                            code="retired_certificate")
         if revoked is not None:
             raise PeerError(f"node {who.node_id} was revoked at {revoked.revoked_at:%Y-%m-%d} "
                             f"({revoked.reason}); its certificates are no longer accepted",

@@ -59,7 +59,11 @@ class MemoryHubTransaction(MemoryTransaction, MemoryHubReader):
                  tls_fingerprint: str = "") -> None:
         self.county.nodes[node_id] = NodeRow(node_id=node_id, tier=tier, name=name,
                                              parent=parent, enrolled_at=self.now,
-                                             last_seen=None)
+                                             last_seen=None, tls_fingerprint=tls_fingerprint)
+
+    def set_tls_fingerprint(self, node_id: str, tls_fingerprint: str) -> None:
+        self.county.nodes[node_id] = dataclasses.replace(self.county.nodes[node_id],
+                                                         tls_fingerprint=tls_fingerprint)
 
     def record_heartbeat(self, *, node_id: str, head_seq: int, head_hash: bytes,
                          sent_at: dt.datetime, at: dt.datetime | None = None) -> None:

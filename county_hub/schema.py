@@ -114,6 +114,8 @@ class HubToken(HubBase, table=True):
     created_at_ms: int = Field(sa_type=BigInteger)
     expires_at_ms: int = Field(sa_type=BigInteger)
     used_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    replaces_keys: bool = False  # for an enrolled node that lost its keys (issue 12)
+    reason: str = ""
 
 
 class HubCase(CaseColumns, HubBase, table=True):

@@ -55,6 +55,8 @@ class TokenRow:
     parent: str
     expires_at: dt.datetime
     used_at: dt.datetime | None
+    replaces_keys: bool = False
+    reason: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +70,7 @@ class NodeRow:
     heartbeat_at: dt.datetime | None = None
     claimed_seq: int = 0
     clock_skew_s: float | None = None  # node clock minus hub clock at the last heartbeat
+    tls_fingerprint: str = ""  # of the TLS certificate in force ("" where none is recorded)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,7 +138,7 @@ def _node(row: object) -> NodeRow:
                    enrolled_at=from_ms(r["enrolled_at_ms"]),
                    last_seen=None if r["last_seen_ms"] is None else from_ms(r["last_seen_ms"]),
                    heartbeat_at=None if beat is None else from_ms(beat),
-                   claimed_seq=r["claimed_seq"],
+                   claimed_seq=r["claimed_seq"], tls_fingerprint=r["tls_fingerprint"] or "",
                    clock_skew_s=None if beat is None or r["heartbeat_sent_ms"] is None
                    else (r["heartbeat_sent_ms"] - beat) / 1000)
 
@@ -166,7 +169,8 @@ class HubReader(SqlReader):
             return None
         return TokenRow(node_id=row.node_id, tier=row.tier, name=row.name, parent=row.parent,
                         expires_at=from_ms(row.expires_at_ms),
-                        used_at=None if row.used_at_ms is None else from_ms(row.used_at_ms))
+                        used_at=None if row.used_at_ms is None else from_ms(row.used_at_ms),
+                        replaces_keys=bool(row.replaces_keys), reason=row.reason)
 
     def node(self, node_id: str) -> NodeRow | None:
         n = self.h.nodes
@@ -289,10 +293,12 @@ class HubTransaction(SqlTransaction, HubReader):
     """The county's unit of work: the seam's writes, and its own tables'."""
 
     def add_token(self, *, token_hash: str, node_id: str, tier: str, name: str, parent: str,
-                  expires_at: dt.datetime) -> None:
+                  expires_at: dt.datetime, replaces_keys: bool = False,
+                  reason: str = "") -> None:
         self.conn.execute(insert(self.h.tokens).values(
             token_hash=token_hash, node_id=node_id, tier=tier, name=name, parent=parent,
-            created_at_ms=to_ms(self.now), expires_at_ms=to_ms(expires_at)))
+            created_at_ms=to_ms(self.now), expires_at_ms=to_ms(expires_at),
+            replaces_keys=replaces_keys, reason=reason))
 
     def use_token(self, token_hash: str) -> bool:
         """Mark a token used; False if another enrolment used it first."""
@@ -307,6 +313,13 @@ class HubTransaction(SqlTransaction, HubReader):
         self.conn.execute(insert(self.h.nodes).values(
             node_id=node_id, tier=tier, name=name, parent=parent,
             tls_fingerprint=tls_fingerprint, enrolled_at_ms=to_ms(self.now)))
+
+    def set_tls_fingerprint(self, node_id: str, tls_fingerprint: str) -> None:
+        """The node's TLS certificate in force from now on (a key replacement): the old one no
+        longer opens a connection."""
+        n = self.h.nodes
+        self.conn.execute(update(n).where(n.c.node_id == node_id)
+                          .values(tls_fingerprint=tls_fingerprint))
 
     def record_heartbeat(self, *, node_id: str, head_seq: int, head_hash: bytes,
                          sent_at: dt.datetime, at: dt.datetime | None = None) -> None:

@@ -29,6 +29,7 @@ from node.kernel.payloads import (
     CatalogPublished,
     Concluded,
     Decision,
+    KeyReplaced,
     KeyRotated,
     NodeRevoked,
     NotAccepted,
@@ -250,6 +251,8 @@ def describe(record: Record) -> str:
             return f"{p.refused_log_id}#{p.refused_seq} refused upstream: {p.reason}"
         case KeyRotated():
             return "records key rotated"
+        case KeyReplaced():
+            return f"records key replaced after the old one was lost: {p.reason}"
         case NodeRevoked():
             return f"{p.node_id} revoked from seq {p.from_seq}: {p.reason}"
     return "record"
@@ -564,10 +567,33 @@ def restore(home: Path, out: Output, backup_file: Path) -> None:
 
 
 @bianmin_command(node, "recover")
-def recover(home: Path, out: Output) -> None:
+@click.option("--token", default=None, help="A key-replacement token ('bianmin hub token "
+              "--replace-keys'), when the keys are lost too: the node re-enrols under new keys "
+              "into an empty --home and its log continues.")
+@click.option("--upstream", default=None, help="With --token: HOST:PORT of the upstream's "
+              "sync service.")
+@click.option("--enrol", "enrol_address", default=None, help="With --token: HOST:PORT of the "
+              "enrolment service (default: the upstream's port + 1).")
+@click.option("--fallback", default=None, help="With --token: HOST:PORT of the county hub, "
+              "for a village under a township.")
+def recover(home: Path, out: Output, token: str | None, upstream: str | None,
+            enrol_address: str | None, fallback: str | None) -> None:
     """Rebuild a lost or damaged database from the upstream, which holds every record of this
     node's log it acknowledged: this node's keys and certificates (in the home folder) check
-    that every record fetched back is its own. The damaged file is kept beside, renamed."""
+    that every record fetched back is its own. The damaged file is kept beside, renamed.
+    With --token, when the keys are lost as well: re-enrol under new keys, fetch the log back
+    and continue it (the old keys sign nothing more at the county)."""
+    if token is not None or upstream is not None:
+        if token is None or upstream is None:
+            raise UsageError("--token and --upstream go together: a key-replacement token and "
+                             "the upstream to re-enrol with", code="missing_option")
+        config = init_node(home, upstream=upstream, token=token, clock=clock(),
+                           enrol_address=enrol_address, fallback=fallback, replacing=True)
+        _catch_up_now(home, out, {"node_id": config.node_id, "keys_replaced": True},
+                      f"re-enrolled {config.tier} {config.node_id} under new keys")
+        return
+    if enrol_address is not None or fallback is not None:
+        raise UsageError("--enrol and --fallback only go with --token", code="conflicting_options")
     check_home(home)
     with home_held(home, by="recover"):
         fresh = fresh_database(home, home / "certs" / "records.pem", clock())
@@ -591,6 +617,9 @@ def _catch_up_now(home: Path, out: Output, done: dict[str, object], said: str) -
         cases = len(service.cases())
     lines = [f"{said}. Fetched {report.recovered} record(s) of this node's own log back from "
              f"the upstream and {report.pulled} of the county's; {cases} case(s) here now"]
+    if report.keys_replaced:
+        lines.append("  the log continues under the new key (its KeyReplaced record goes up "
+                     "with this round); the old keys sign nothing more at the county")
     lines += [f"  still without effect here: {line}" for line in report.not_reprojected]
     out.result({**done, "caught_up": True, "recovered": report.recovered,
                 "pulled": report.pulled, "cases": cases,

@@ -9,6 +9,7 @@ folder, so a failed enrolment leaves nothing half made.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -34,17 +35,47 @@ from node.kernel.identity import (
     new_records_key,
     new_tls_key,
 )
+from node.recovery import KEY_REPLACEMENT
 from node.store.db import Database, sqlite_url
 from node.store.sql import NodeStore
-from sync import EnrolRequest, SyncError
+from sync import EnrolRequest, KeyReplacementGrant, SyncError
 from sync.client import enrol
 from sync.tls import fetch_pinned_ca, parse_address
 
-__all__ = ["NODE_MIGRATIONS", "TOKEN_PREFIX", "default_enrol_address", "init_node",
-           "parse_token"]
+__all__ = ["KEY_REPLACEMENT", "NODE_MIGRATIONS", "TOKEN_PREFIX", "default_enrol_address",
+           "init_node", "load_grant", "parse_token", "save_grant"]
 
 TOKEN_PREFIX = "bm1"  # noqa: S105 -- a format tag, not a secret
 NODE_MIGRATIONS = "node:migrations"
+
+
+
+
+def save_grant(home: Path, grant: KeyReplacementGrant) -> None:
+    path = home / KEY_REPLACEMENT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({
+        "after_seq": grant.after_seq, "prev_hash": grant.prev_hash.hex(),
+        "authorization": grant.authorization.hex(), "hub_key_id": grant.hub_key_id.hex(),
+        "reason": grant.reason}))
+    partial.replace(path)
+
+
+def load_grant(home: Path) -> KeyReplacementGrant | None:
+    path = home / KEY_REPLACEMENT
+    if not path.exists():
+        return None
+    try:
+        raw = json.loads(path.read_text())
+        return KeyReplacementGrant(
+            after_seq=int(raw["after_seq"]), prev_hash=bytes.fromhex(raw["prev_hash"]),
+            authorization=bytes.fromhex(raw["authorization"]),
+            hub_key_id=bytes.fromhex(raw["hub_key_id"]), reason=str(raw["reason"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path} is damaged ({exc}); ask the county for a new "
+                          "key-replacement token and run 'bianmin node recover --token' "
+                          "into a new home", code="damaged_home") from exc
 
 
 def parse_token(token: str) -> tuple[str, str]:
@@ -65,7 +96,11 @@ def default_enrol_address(upstream: str) -> str:
 
 def init_node(home: Path, *, upstream: str, token: str, clock: Clock,
               enrol_address: str | None = None, node_id: str | None = None,
-              fallback: str | None = None) -> NodeConfig:
+              fallback: str | None = None, replacing: bool = False) -> NodeConfig:
+    """Enrol a node into an empty ``home``. ``replacing``: the token is a key-replacement
+    token (``hub token --replace-keys``) for a node that lost its keys; the home then also
+    keeps the county's leave to continue the log (``KEY_REPLACEMENT``), used by the first sync
+    once the log is fetched back (``node.recovery``)."""
     if (home / "node.toml").exists():
         raise UsageError(f"{home} already holds an enrolled node", code="already_initialized")
     if home.exists() and any(home.iterdir()):
@@ -79,8 +114,10 @@ def init_node(home: Path, *, upstream: str, token: str, clock: Clock,
         raise UsageError(f"--upstream {upstream!r} is not HOST:PORT") from exc
     _secret, ca_fp = parse_token(token)
     enrol_at = enrol_address or default_enrol_address(upstream)
-    enrolled = _enrol(enrol_at, token, ca_fp, node_id, clock)
+    enrolled = _enrol(enrol_at, token, ca_fp, node_id, clock, replacing=replacing)
     who = identity_of(enrolled.records_cert)
+    if replacing != (enrolled.grant is not None):  # the hub checks it before it changes a thing
+        raise VerificationError("the hub's answer does not match the kind of token sent")
     if fallback:
         try:
             parse_address(fallback)
@@ -105,10 +142,11 @@ class _Enrolled:
     upstream_certs: tuple[x509.Certificate, ...]
     name: str
     upstream_node_id: str
+    grant: KeyReplacementGrant | None = None
 
 
 def _enrol(enrol_at: str, token: str, ca_fp: str, node_id: str | None,
-           clock: Clock) -> _Enrolled:
+           clock: Clock, *, replacing: bool = False) -> _Enrolled:
     """Pin the CA, send CSRs, and check that what comes back certifies our keys."""
     records_key, tls_key = new_records_key(), new_tls_key()
     der = serialization.Encoding.DER
@@ -118,7 +156,8 @@ def _enrol(enrol_at: str, token: str, ca_fp: str, node_id: str | None,
             enrol_at,
             EnrolRequest(token=token.strip(), node_id=node_id or "",
                          records_csr=make_csr(records_key, node_id or "NODE").public_bytes(der),
-                         tls_csr=make_csr(tls_key, node_id or "NODE").public_bytes(der)),
+                         tls_csr=make_csr(tls_key, node_id or "NODE").public_bytes(der),
+                         replace_keys=replacing),
             ca_pem=certificate_pem(ca), expected_node_id=HUB_NODE_ID,
         )
     except SyncError as exc:
@@ -137,7 +176,7 @@ def _enrol(enrol_at: str, token: str, ca_fp: str, node_id: str | None,
     return _Enrolled(records_key=records_key, tls_key=tls_key, ca=ca,
                      records_cert=records_cert, tls_cert=tls_cert,
                      upstream_certs=upstream_certs, name=reply.name,
-                     upstream_node_id=reply.upstream_node_id)
+                     upstream_node_id=reply.upstream_node_id, grant=reply.key_replacement)
 
 
 def _write_home(home: Path, config: NodeConfig, enrolled: _Enrolled, clock: Clock) -> None:
@@ -155,8 +194,12 @@ def _write_home(home: Path, config: NodeConfig, enrolled: _Enrolled, clock: Cloc
             with NodeStore(db, clock).transaction() as tx:
                 for cert in (enrolled.records_cert, *enrolled.upstream_certs):
                     tx.add_certificate(cert)
+                if enrolled.grant is not None:  # its log comes back first (node.recovery)
+                    tx.set_mark("catching_up", 1)
         finally:
             db.close()
+        if enrolled.grant is not None:
+            save_grant(scratch, enrolled.grant)
         config.save(scratch)
         if home.exists():
             home.rmdir()

@@ -26,7 +26,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _UNAUTHENTICATED = frozenset({"token_unknown", "token_used", "token_expired", "bad_peer",
-                              "not_enrolled", "revoked"})
+                              "not_enrolled", "revoked", "retired_certificate"})
 
 
 def from_sync_error(exc: SyncError) -> BianminError:

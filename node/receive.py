@@ -31,7 +31,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from node.kernel.authority import AUTHORITY, REASONS, Facts, judge_batch
-from node.kernel.chain import BatchResult, Keyring, MapFn, chain_batch, check_records, cut
+from node.kernel.chain import (
+    BatchResult,
+    Keyring,
+    MapFn,
+    chain_batch,
+    check_records,
+    cut,
+    key_replacement_admitter,
+)
 from node.kernel.clock import Clock
 from node.kernel.errors import StateError, UsageError, VerificationError
 from node.kernel.identity import (
@@ -39,9 +47,10 @@ from node.kernel.identity import (
     identity_of,
     key_id_of,
     load_certificate,
+    records_key_admitter,
     verify_signature,
 )
-from node.kernel.payloads import Heartbeat, KeyRotated
+from node.kernel.payloads import Heartbeat, KeyReplaced, KeyRotated
 from node.kernel.projector import Case, Change, Context, Refusal, apply
 from node.kernel.records import LogHead, Record, RecordVerdict, Verdict, parse_record
 from node.kernel.wire import decode_heartbeat
@@ -267,7 +276,9 @@ class Receiver:
         result = chain_batch(checked.checked, log_id=log_id, head=head,
                              known_hash=lambda seq: tx.hash_at(log_id, seq),
                              contiguous=inbound.contiguous, revoked_from=tx.revoked_from(log_id),
-                             admit_key=self.admit_key(log_id))
+                             admit_key=self.admit_key(log_id),
+                             admit_replacement=key_replacement_admitter(
+                                 self.admit_key(log_id), tx.keyring()))
         judged = _Judged(result=result)
         if result.accepted:
             judged = self._judge(tx, result, head, void=void)
@@ -283,7 +294,7 @@ class Receiver:
         if result.head.seq > head.seq or result.head != head:
             tx.set_head(log_id, result.head)
         for record in accepted:
-            if isinstance(record.payload, KeyRotated):
+            if isinstance(record.payload, KeyRotated | KeyReplaced):
                 tx.add_certificate(load_certificate(record.payload.new_certificate))
         standing = [r for r in accepted if r.seq not in judged.void]
         if standing:
@@ -450,18 +461,7 @@ class Receiver:
     def admit_key(self, node_id: str) -> Callable[[bytes], bytes]:
         """The check of a certificate a ``KeyRotated`` record of ``node_id``'s log names."""
 
-        def admit(der: bytes) -> bytes:
-            cert = load_certificate(der)
-            check_issued_by(cert, self.ca, self.clock.now())
-            who = identity_of(cert)
-            public_key = cert.public_key()
-            if (who.node_id != node_id or who.purpose != "records"
-                    or not isinstance(public_key, ed25519.Ed25519PublicKey)):
-                raise VerificationError(f"the new certificate is not a records certificate of "
-                                        f"{node_id}")
-            return key_id_of(public_key)
-
-        return admit
+        return records_key_admitter(self.ca, node_id, self.clock.now())
 
     def _offered(self, inbound: Inbound) -> dict[bytes, x509.Certificate]:
         found: dict[bytes, x509.Certificate] = {}
@@ -477,11 +477,12 @@ class Receiver:
         found: dict[bytes, x509.Certificate] = {}
         admit = self.admit_key(inbound.log_id)
         for body, signature in inbound.raw:
-            if b"\xca\x02" not in body:  # field 41 (key_rotated), length-delimited: cheap filter
+            # fields 41 (key_rotated) and 45 (key_replaced), length-delimited: a cheap filter
+            if b"\xca\x02" not in body and b"\xea\x02" not in body:
                 continue
             try:
                 payload = parse_record(body, signature).payload
-                if isinstance(payload, KeyRotated):
+                if isinstance(payload, KeyRotated | KeyReplaced):
                     found[admit(payload.new_certificate)] = load_certificate(
                         payload.new_certificate)
             except VerificationError:

@@ -23,35 +23,38 @@ import fcntl
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from node.kernel.case_id import parse_case_id
 from node.kernel.catalog import Catalog
-from node.kernel.chain import verify_log_batch
+from node.kernel.chain import key_replacement_admitter, verify_log_batch
 from node.kernel.clock import CST, Clock
 from node.kernel.errors import NotFoundError, StateError, UsageError, VerificationError
 from node.kernel.identity import (
     CATALOG_LOG_ID,
+    certificate_der,
     check_issued_by,
     identity_of,
-    key_id_of,
     load_certificate,
+    records_key_admitter,
 )
-from node.kernel.payloads import CaseSubmitted, CatalogPublished, KeyRotated
+from node.kernel.payloads import CaseSubmitted, CatalogPublished, KeyReplaced, KeyRotated
 from node.kernel.projector import Case, Change, Refusal, apply
+from node.kernel.records import Record
 from node.store.db import Database, check_sqlite_file, sqlite_url, storage_error
 from node.store.seam import Reader
 from node.store.sql import PUSHED
+
+KEY_REPLACEMENT = Path("keys") / "key-replacement.json"  # (node.enrolment writes it)
 
 if TYPE_CHECKING:
     from node.service import NodeService
     from sync.client import UpstreamClient
 
-__all__ = ["CATCHING_UP", "REBUILD", "catch_up", "catching_up", "fresh_database", "home_held",
+__all__ = ["CATCHING_UP", "REBUILD", "catch_up", "catching_up", "finish_key_replacement",
+           "fresh_database", "home_held",
            "rebuild_cases", "rebuild_pending", "refuse_while_catching_up", "restore_node",
            "set_aside"]
 
@@ -66,7 +69,8 @@ def catching_up(service: NodeService) -> bool:
 
 def refuse_while_catching_up(service: NodeService) -> None:
     """Signing now could fork this node's own log (see the module's docstring)."""
-    if catching_up(service):
+    if catching_up(service) or (service.home is not None
+                                and (service.home / KEY_REPLACEMENT).exists()):
         raise StateError(
             "this node was restored or recovered and has not yet fetched the newer records "
             "of its own log from its upstream; signing now could fork the log. Run 'bianmin "
@@ -106,9 +110,12 @@ def catch_up(service: NodeService, client: UpstreamClient, *, upto: int) -> int:
                 raise VerificationError(f"the upstream sent back records of this node's log "
                                         f"signed by {identity_of(cert).node_id}'s key")
             tx.add_certificate(cert)
+        admit = records_key_admitter(service.ca, own, None)  # old keys: the signature only
         result = verify_log_batch(raw, log_id=own, head=tx.head(own),
                                   known_hash=lambda seq: tx.hash_at(own, seq),
-                                  keyring=tx.keyring(), admit_key=_admit(service))
+                                  keyring=tx.keyring(), admit_key=admit,
+                                  admit_replacement=key_replacement_admitter(
+                                      admit, tx.keyring()))
         if result.refused:
             first = result.refused[0]
             raise VerificationError(
@@ -121,7 +128,7 @@ def catch_up(service: NodeService, client: UpstreamClient, *, upto: int) -> int:
         catalog = _catalog(tx)
         for record in records:
             payload = record.payload
-            if isinstance(payload, KeyRotated):
+            if isinstance(payload, KeyRotated | KeyReplaced):
                 tx.add_certificate(load_certificate(payload.new_certificate))
             item = None
             if isinstance(payload, CaseSubmitted):
@@ -134,22 +141,38 @@ def catch_up(service: NodeService, client: UpstreamClient, *, upto: int) -> int:
     return len(records)
 
 
-def _admit(service: NodeService) -> Callable[[bytes], bytes]:
-    """The check of a key this node's own ``KeyRotated`` records put in force: a records
-    certificate the county CA issued to this node."""
+def finish_key_replacement(service: NodeService) -> Record | None:
+    """After a re-enrolment with a key-replacement token, once the log is fetched back: the
+    ``KeyReplaced`` record, signed by the new key with the county's authorization, right after
+    the last record the county held -- where the authorization says. Then the leave is spent
+    (its file removed). None when there is nothing to finish."""
+    from node.enrolment import load_grant  # noqa: PLC0415 -- enrolment imports the service
 
-    def admit(der: bytes) -> bytes:
-        cert = load_certificate(der)
-        check_issued_by(cert, service.ca, None)
-        who = identity_of(cert)
-        public_key = cert.public_key()
-        if (who.node_id != service.node_id or who.purpose != "records"
-                or not isinstance(public_key, ed25519.Ed25519PublicKey)):
-            raise VerificationError(f"a KeyRotated record names a certificate that is not a "
-                                    f"records certificate of {service.node_id}")
-        return key_id_of(public_key)
-
-    return admit
+    if service.home is None:
+        return None
+    grant = load_grant(service.home)
+    if grant is None:
+        return None
+    own = service.node_id
+    record: Record | None = None
+    with service.store.transaction() as tx:
+        head = tx.lock_head(own)
+        if head.seq != grant.after_seq or head.hash != grant.prev_hash:
+            raise StateError(
+                f"the county let this node continue its log after seq {grant.after_seq}, but "
+                f"the log fetched back ends at seq {head.seq}: its upstream holds records the "
+                "county has not received yet (a township not synced since). Have the township "
+                "sync with the county, then ask the county for a new key-replacement token",
+                code="replacement_misplaced")
+        if head.key_id != service.signer.key_id:
+            der = (service.home / "certs" / "records.pem").read_bytes()
+            record = tx.seal_append(
+                KeyReplaced(new_certificate=certificate_der(load_certificate(der)),
+                            authorization=grant.authorization, hub_key_id=grant.hub_key_id,
+                            reason=grant.reason),
+                log_id=own, signer=service.signer, clock=service.clock, of_case=False)
+    (service.home / KEY_REPLACEMENT).unlink(missing_ok=True)
+    return record
 
 
 def _catalog(reader: Reader) -> Catalog | None:

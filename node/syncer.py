@@ -27,7 +27,14 @@ from node.errmap import from_sync_error
 from node.kernel.errors import BianminError, ConfigError, PeerError
 from node.kernel.payloads import referenced_blobs
 from node.kernel.records import parse_record
-from node.recovery import CATCHING_UP, REBUILD, catch_up, rebuild_cases, rebuild_pending
+from node.recovery import (
+    CATCHING_UP,
+    REBUILD,
+    catch_up,
+    finish_key_replacement,
+    rebuild_cases,
+    rebuild_pending,
+)
 from node.store.sql import PUSHED
 from sync import (
     BlobState,
@@ -69,6 +76,7 @@ class SyncReport:
     catalog_version: int = 0
     received: int = 0
     revocations: int = 0
+    keys_replaced: bool = False  # this round wrote the node's KeyReplaced (node recover --token)
     requests: int = 0
     blobs: int = 0
     blob_bytes: int = 0
@@ -144,6 +152,9 @@ class Syncer:
             # backup, or recovered empty): fetch the rest of the log back (node.recovery)
             self.report.recovered = self.policy.run(functools.partial(
                 catch_up, self.service, self.client, upto=hello.committed_seq))
+        # a node re-enrolled under new keys continues its log where the county said (issue 12)
+        if finish_key_replacement(self.service) is not None:
+            self.report.keys_replaced = True
         with self.store.transaction() as tx:
             head = tx.head(node_id)
             if hello.committed_seq > head.seq:  # pragma: no cover -- catch_up raised

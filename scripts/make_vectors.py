@@ -37,6 +37,7 @@ from node.kernel.identity import (  # noqa: E402
     NodeIdentity,
     Signer,
     certificate_der,
+    key_replacement_message,
 )
 from node.kernel.payloads import (  # noqa: E402
     Accepted,
@@ -51,6 +52,7 @@ from node.kernel.payloads import (  # noqa: E402
     Delegation,
     DelegationWithdrawn,
     Heartbeat,
+    KeyReplaced,
     KeyRotated,
     MaterialRef,
     NodeRevoked,
@@ -120,6 +122,7 @@ class World:
             ("CATALOG", "CATALOG", "county", "", "catalog"),
             *[(n, n, t, p, "records") for n, (t, p) in NODES.items()],
             ("V001-rotated", "V001", "village", "HUB", "records"),
+            ("V001-replaced", "V001", "village", "HUB", "records"),  # after its keys were lost
         ]:
             serial += 1
             self.keys[name] = self._certified(name, node_id, tier, parent, purpose, serial)
@@ -358,6 +361,7 @@ def encodings(world: World) -> list[dict[str, Any]]:
         ("V001", Concluded(case_id=case, note="结果已当面告知")),
         ("V001", KeyRotated(new_certificate=certificate_der(
             world.keys["V001-rotated"].certificate))),  # type: ignore[arg-type]
+        ("V001", replacement(world, seq=2, prev_hash=bytes(32))),
         ("HUB", Accepted(case_id=case, operator="刘芳", department="区民政局")),
         ("HUB", NotAccepted(case_id=case, reason="不属于本机关职权范围", operator="刘芳",
                             department="区民政局")),
@@ -643,6 +647,56 @@ def chains_suite(world: World) -> list[dict[str, Any]]:
                           f"KeyRotated naming a certificate of {vid.replace('-', ' ')}",
                           [push("V001", [wire(b1), wire(b2)],
                                 results=[(1, "accepted", ""), (2, "refused", "bad_rotation")],
+                                committed=1, alarms=[("forgery", "V001")])]))
+    out += _replacements(world)
+    return out
+
+
+def replacement(world: World, *, seq: int, prev_hash: bytes, key: str = "V001-replaced",
+                signer: str = "HUB") -> KeyReplaced:
+    """V001's KeyReplaced for ``seq``: the new key's certificate and the county's
+    authorization for that place (``signer``: who signs the authorization)."""
+    new = world.keys[key]
+    assert new.certificate is not None
+    return KeyReplaced(new_certificate=certificate_der(new.certificate),
+                       authorization=world.keys[signer].signer.sign(key_replacement_message(
+                           "V001", seq, prev_hash, new.signer.key_id)),
+                       hub_key_id=world.keys[signer].signer.key_id, reason="服务站电脑被盗")
+
+
+def _replacements(world: World) -> list[dict[str, Any]]:
+    """A node that lost its keys: the record after the last one the county held is signed by
+    the new key and carries the county's authorization for exactly that place."""
+    out = []
+    w = world.writer("V001")
+    r1 = w.next(submission(world, "V001"))
+    r2 = w.next(replacement(world, seq=2, prev_hash=r1.hash), key="V001-replaced")
+    old = w.next(reviewed(world, case_of(1)), advance=False)
+    r3 = w.next(reviewed(world, case_of(1)), key="V001-replaced")
+    out.append(vector("chains/valid/key-replacement",
+                      "KeyReplaced at seq 2, signed by the new key with the hub's authorization "
+                      "for (V001, 2, hash of seq 1, new key id), puts the new key in force",
+                      [push("V001", [wire(r1), wire(r2), wire(r3)], results=ok(1, 2, 3),
+                            committed=3)]))
+    out.append(vector("chains/retired_key/lost-key-after-replacement",
+                      "after the replacement, seq 3 signed by the lost key",
+                      [push("V001", [wire(r1), wire(r2), wire(old)],
+                            results=[(1, "accepted", ""), (2, "accepted", ""),
+                                     (3, "refused", "retired_key")], committed=2,
+                            alarms=[("retired_key", "V001")])]))
+    for vid, what, payload in (
+            ("another-place", "an authorization for seq 3, not 2",
+             replacement(world, seq=3, prev_hash=r1.hash)),
+            ("another-chain", "an authorization chained on another record",
+             replacement(world, seq=2, prev_hash=bytes(32))),
+            ("not-the-county", "an authorization signed by village V003, not the hub",
+             replacement(world, seq=2, prev_hash=r1.hash, signer="V003"))):
+        bad = world.writer("V001")
+        b1 = bad.next(submission(world, "V001"))
+        b2 = bad.next(payload, key="V001-replaced")
+        out.append(vector(f"chains/bad_replacement/{vid}", f"KeyReplaced with {what}",
+                          [push("V001", [wire(b1), wire(b2)],
+                                results=[(1, "accepted", ""), (2, "refused", "bad_replacement")],
                                 committed=1, alarms=[("forgery", "V001")])]))
     return out
 

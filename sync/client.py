@@ -21,6 +21,7 @@ from sync.protocol import (
     BlobState,
     EnrolReply,
     EnrolRequest,
+    KeyReplacementGrant,
     PullBatch,
     PushResult,
     RecordOutcome,
@@ -207,7 +208,8 @@ def enrol(address: str, request: EnrolRequest, *, ca_pem: bytes, expected_node_i
         try:
             reply = stub.Enrol(
                 sync_pb2.EnrolRequest(token=request.token, node_id=request.node_id,
-                                      records_csr=request.records_csr, tls_csr=request.tls_csr),
+                                      records_csr=request.records_csr, tls_csr=request.tls_csr,
+                                      replace_keys=request.replace_keys),
                 timeout=timeout_s,
             )
         except grpc.RpcError as exc:
@@ -221,4 +223,8 @@ def enrol(address: str, request: EnrolRequest, *, ca_pem: bytes, expected_node_i
         tier=reply.tier,
         upstream_node_id=reply.upstream_node_id,
         name=reply.name,
+        key_replacement=KeyReplacementGrant(
+            after_seq=grant.after_seq, prev_hash=grant.prev_hash,
+            authorization=grant.authorization, hub_key_id=grant.hub_key_id, reason=grant.reason)
+        if reply.HasField("key_replacement") and (grant := reply.key_replacement) else None,
     )

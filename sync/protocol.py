@@ -23,6 +23,7 @@ __all__ = [
     "Certificates",
     "EnrolReply",
     "EnrolRequest",
+    "KeyReplacementGrant",
     "PullBatch",
     "PushResult",
     "RecordOutcome",
@@ -96,6 +97,19 @@ class EnrolRequest:
     node_id: str
     records_csr: bytes
     tls_csr: bytes
+    replace_keys: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyReplacementGrant:
+    """The county's leave for a node that lost its keys to continue its log under new ones
+    after ``after_seq`` (sync.proto)."""
+
+    after_seq: int
+    prev_hash: bytes
+    authorization: bytes
+    hub_key_id: bytes
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +122,7 @@ class EnrolReply:
     tier: str
     upstream_node_id: str
     name: str
+    key_replacement: KeyReplacementGrant | None = None
 
 
 DEFAULT_CHUNK_BYTES = 256 * 1024

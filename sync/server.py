@@ -198,7 +198,8 @@ class _EnrolmentServicer(sync_pb2_grpc.EnrolmentServicer):
         try:
             reply = self._handler.enrol(
                 EnrolRequest(token=request.token, node_id=request.node_id,
-                             records_csr=request.records_csr, tls_csr=request.tls_csr),
+                             records_csr=request.records_csr, tls_csr=request.tls_csr,
+                             replace_keys=request.replace_keys),
             )
         except Exception as exc:
             _abort(context, exc)
@@ -211,6 +212,10 @@ class _EnrolmentServicer(sync_pb2_grpc.EnrolmentServicer):
             tier=reply.tier,
             upstream_node_id=reply.upstream_node_id,
             name=reply.name,
+            key_replacement=None if (grant := reply.key_replacement) is None else
+            sync_pb2.KeyReplacementGrant(after_seq=grant.after_seq, prev_hash=grant.prev_hash,
+                                         authorization=grant.authorization,
+                                         hub_key_id=grant.hub_key_id, reason=grant.reason),
         )
 
 

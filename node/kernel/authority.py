@@ -67,6 +67,7 @@ from node.kernel.payloads import (
     DecisionConfirmed,
     Delegation,
     DelegationWithdrawn,
+    KeyReplaced,
     KeyRotated,
     MaterialRef,
     NodeRevoked,
@@ -159,6 +160,8 @@ TABLE: dict[type, Rule] = {
                     writes="the result handed over at the desk"),
     KeyRotated: Rule(logs=NODE_LOGS, speaker=Speaker.NOBODY, audience=Audience.UPSTREAM,
                      writes="the log continues under a new key"),
+    KeyReplaced: Rule(logs=NODE_LOGS, speaker=Speaker.NOBODY, audience=Audience.UPSTREAM,
+                      writes="the log continues under new keys after the old ones were lost"),
     Accepted: Rule(logs=_HUB, speaker=Speaker.COUNTY, audience=Audience.COUNTY,
                    writes="the county takes the case into processing"),
     Opinion: Rule(logs=_HUB, speaker=Speaker.COUNTY, audience=Audience.COUNTY,
@@ -218,8 +221,11 @@ REASONS: dict[str, Reason] = {
     "broken_chain": Reason(means="its previous hash is not the hash of the record before it",
                            alarm="tampering"),
     "revoked": Reason(means="signed after its log's keys were revoked", alarm="revoked_key"),
-    "retired_key": Reason(means="signed by a key its log had rotated away",
+    "retired_key": Reason(means="signed by a key its log had rotated away, or that the "
+                                "county replaced after the node lost it",
                           alarm="retired_key"),
+    "bad_replacement": Reason(means="a key replacement without the county's authorization for "
+                                    "that place in the log", alarm="forgery"),
     "bad_rotation": Reason(means="a key rotation naming a certificate the county CA did not "
                                  "issue to this node", alarm="forgery"),
     "after_refusal": Reason(means="not applied because an earlier record in the batch was "

@@ -23,9 +23,22 @@ from typing import Protocol
 from cryptography import x509
 
 from node.kernel.errors import ForkError, VerificationError
-from node.kernel.identity import CATALOG_LOG_ID, identity_of, verify_signature
-from node.kernel.payloads import KeyRotated
-from node.kernel.records import LogHead, Record, RecordVerdict, Verdict, parse_record
+from node.kernel.identity import (
+    CATALOG_LOG_ID,
+    HUB_NODE_ID,
+    identity_of,
+    key_replacement_message,
+    verify_signature,
+)
+from node.kernel.payloads import KeyReplaced, KeyRotated
+from node.kernel.records import (
+    REPLACEMENT_PENDING,
+    LogHead,
+    Record,
+    RecordVerdict,
+    Verdict,
+    parse_record,
+)
 
 __all__ = [
     "BatchResult",
@@ -34,6 +47,7 @@ __all__ = [
     "chain_batch",
     "check_records",
     "cut",
+    "key_replacement_admitter",
     "verify_log_batch",
 ]
 
@@ -76,6 +90,7 @@ def verify_log_batch(
     map_fn: MapFn = map,
     revoked_from: int | None = None,
     admit_key: Callable[[bytes], bytes] | None = None,
+    admit_replacement: Callable[[Record], bytes] | None = None,
 ) -> BatchResult:
     """Check a batch of one log's records against where that log stands here.
 
@@ -88,7 +103,8 @@ def verify_log_batch(
     """
     return chain_batch(check_records(raw, log_id=log_id, keyring=keyring, map_fn=map_fn),
                        log_id=log_id, head=head, known_hash=known_hash, contiguous=contiguous,
-                       revoked_from=revoked_from, admit_key=admit_key)
+                       revoked_from=revoked_from, admit_key=admit_key,
+                       admit_replacement=admit_replacement)
 
 
 Signed = tuple[x509.Certificate, bytes, bytes]  # signer's certificate, body, signature
@@ -126,13 +142,17 @@ def chain_batch(checked: Sequence[Record | RecordVerdict], *, log_id: str, head:
                 known_hash: Callable[[int], bytes | None], contiguous: bool = True,
                 revoked_from: int | None = None,
                 admit_key: Callable[[bytes], bytes] | None = None,
+                admit_replacement: Callable[[Record], bytes] | None = None,
                 collect: bool = False) -> BatchResult:
     """Place checked records on the log: accepted, already had, fork, gap or broken chain.
 
     Two rules about keys over time (DESIGN §4) apply here because they depend on the place in
     the log: records from ``revoked_from`` on are refused; and a record must be signed by the
     key in force, which a ``KeyRotated`` record changes. ``admit_key`` checks the certificate
-    a rotation names (issued by the county CA to this log's node) and returns its key id.
+    a rotation names (issued by the county CA to this log's node) and returns its key id. A
+    ``KeyReplaced`` (the old key was lost) is signed by the new key instead and admitted by
+    ``admit_replacement``, which checks the county's authorization for its place in the log
+    (``key_replacement_admitter``).
 
     Ingest stops at the first refusal: nothing after it can chain (``after_refusal``). Audit
     passes ``collect=True`` and gets a verdict on every record on its own: after a refused
@@ -162,7 +182,7 @@ def chain_batch(checked: Sequence[Record | RecordVerdict], *, log_id: str, head:
             continue
         verdict, after = _place(outcome, head, log_id=log_id, known=known,
                                 contiguous=contiguous, revoked_from=revoked_from,
-                                admit_key=admit_key)
+                                admit_key=admit_key, admit_replacement=admit_replacement)
         verdicts.append(verdict)
         if verdict.verdict is Verdict.REFUSED:
             broken = True
@@ -206,7 +226,9 @@ def cut(result: BatchResult, at_seq: int, code: str, message: str, *,
 
 def _place(record: Record, head: LogHead, *, log_id: str,
            known: Callable[[int], bytes | None], contiguous: bool, revoked_from: int | None,
-           admit_key: Callable[[bytes], bytes] | None) -> tuple[RecordVerdict, LogHead]:
+           admit_key: Callable[[bytes], bytes] | None,
+           admit_replacement: Callable[[Record], bytes] | None = None,
+           ) -> tuple[RecordVerdict, LogHead]:
     """The verdict on one record given the head before it, and the head after it."""
     if record.seq <= head.seq:
         stored = known(record.seq)
@@ -229,11 +251,24 @@ def _place(record: Record, head: LogHead, *, log_id: str,
         return _refuse(record, "revoked", f"{record}: {log_id} was revoked from seq "
                                           f"{revoked_from} on; records signed after that are "
                                           "refused"), head
-    if head.key_id and record.header.key_id != head.key_id:
+    replacing = isinstance(record.payload, KeyReplaced)
+    if head.key_id == REPLACEMENT_PENDING and not replacing:
+        return _refuse(record, "retired_key",
+                       f"{record}: the county replaced {log_id}'s keys after seq {head.seq} (the "
+                       "node lost them); the next record must be its KeyReplaced, signed by "
+                       "the new key"), head
+    if head.key_id and record.header.key_id != head.key_id and not replacing:
         return _refuse(record, "retired_key",
                        f"{record}: signed by key {record.header.key_id.hex()[:16]}, but the "
                        f"key in force for {log_id} is {head.key_id.hex()[:16]}"), head
     next_key = head.key_id or record.header.key_id
+    if replacing:
+        try:
+            if admit_replacement is None:
+                raise VerificationError("this receiver does not accept key replacements")
+            next_key = admit_replacement(record)
+        except VerificationError as exc:
+            return _refuse(record, "bad_replacement", f"{record}: {exc}"), head
     if isinstance(record.payload, KeyRotated):
         try:
             if admit_key is None:
@@ -243,6 +278,34 @@ def _place(record: Record, head: LogHead, *, log_id: str,
             return _refuse(record, "bad_rotation", f"{record}: {exc}"), head
     return (RecordVerdict(seq=record.seq, verdict=Verdict.ACCEPTED, record=record),
             LogHead(seq=record.seq, hash=record.hash, key_id=next_key))
+
+
+def key_replacement_admitter(admit_key: Callable[[bytes], bytes],
+                             keyring: Keyring) -> Callable[[Record], bytes]:
+    """The check of a ``KeyReplaced`` record: it names a records certificate the county CA
+    issued to this log's node (``admit_key``), is signed by that very key, and carries the
+    hub's authorization for exactly this place in the log -- log, seq and the hash it chains
+    on. The key id it puts in force."""
+
+    def admit(record: Record) -> bytes:
+        payload = record.payload
+        assert isinstance(payload, KeyReplaced)
+        key_id = admit_key(payload.new_certificate)
+        if key_id != record.header.key_id:
+            raise VerificationError("a key replacement must be signed by the key it names")
+        hub = keyring.certificate(payload.hub_key_id)
+        if hub is None or (identity_of(hub).node_id, identity_of(hub).purpose) != (
+                HUB_NODE_ID, "records"):
+            raise VerificationError("its authorization names no records key of the county hub "
+                                    "known here")
+        message = key_replacement_message(record.log_id, record.seq, record.header.prev_hash,
+                                          key_id)
+        if not verify_signature(hub, message, payload.authorization):
+            raise VerificationError("the county's authorization does not cover this place in "
+                                    "the log (another seq, another chain, or another key)")
+        return key_id
+
+    return admit
 
 
 def _refuse(record: Record, code: str, message: str) -> RecordVerdict:

@@ -22,6 +22,7 @@ import functools
 import hashlib
 import re
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -48,11 +49,13 @@ __all__ = [
     "fingerprint",
     "identity_of",
     "key_id_of",
+    "key_replacement_message",
     "load_certificate",
     "make_csr",
     "new_records_key",
     "new_tls_key",
     "private_key_pem",
+    "records_key_admitter",
     "rotation_message",
     "verify_signature",
 ]
@@ -162,6 +165,14 @@ def rotation_message(node_id: str, records_csr: bytes) -> bytes:
             + hashlib.sha256(records_csr).digest())
 
 
+def key_replacement_message(log_id: str, seq: int, prev_hash: bytes, key_id: bytes) -> bytes:
+    """What the hub's records key signs to let a node that lost its keys continue its log
+    under ``key_id`` at exactly ``log_id#seq`` (chained on ``prev_hash``): ``KeyReplaced``'s
+    ``authorization`` (issue 12)."""
+    return (b"bianmin key-replacement v1\0" + log_id.encode() + b"\0"
+            + seq.to_bytes(8, "big") + prev_hash + key_id)
+
+
 def key_id_of(public_key: ed25519.Ed25519PublicKey) -> bytes:
     """sha256 of the raw 32-byte Ed25519 public key: how a record names its signing key."""
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -233,6 +244,26 @@ def check_issued_by(cert: x509.Certificate, ca: x509.Certificate,
                 f"{at.isoformat()} (valid {which.not_valid_before_utc.isoformat()} to "
                 f"{which.not_valid_after_utc.isoformat()})",
             )
+
+
+def records_key_admitter(ca: x509.Certificate, node_id: str,
+                         at: dt.datetime | None) -> Callable[[bytes], bytes]:
+    """The check of a certificate a ``KeyRotated`` or ``KeyReplaced`` record of ``node_id``'s
+    log names: a records certificate (Ed25519) the county CA issued to that node (valid at
+    ``at``; None: the signature only, as a replay of old records checks). Returns its key id."""
+
+    def admit(der: bytes) -> bytes:
+        cert = load_certificate(der)
+        check_issued_by(cert, ca, at)
+        who = identity_of(cert)
+        public_key = cert.public_key()
+        if (who.node_id != node_id or who.purpose != "records"
+                or not isinstance(public_key, ed25519.Ed25519PublicKey)):
+            raise VerificationError(f"the new certificate is not a records certificate of "
+                                    f"{node_id}")
+        return key_id_of(public_key)
+
+    return admit
 
 
 def load_certificate(data: bytes) -> x509.Certificate:

@@ -28,6 +28,7 @@ __all__ = [
     "Delegation",
     "DelegationWithdrawn",
     "Heartbeat",
+    "KeyReplaced",
     "KeyRotated",
     "MaterialRef",
     "NodeRevoked",
@@ -206,6 +207,17 @@ class KeyRotated:
 
 
 @dataclass(frozen=True, kw_only=True)
+class KeyReplaced:
+    """The log continues under a new key after the old one was lost: signed by the *new* key,
+    with the county's authorization for this very place in the log (records.proto)."""
+
+    new_certificate: bytes  # DER
+    authorization: bytes  # the hub's records key's signature (identity.key_replacement_message)
+    hub_key_id: bytes
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Heartbeat:
     """Not a record payload: a node's signed statement of its log head (see records.proto)."""
 
@@ -254,7 +266,7 @@ class CalendarPublished:
 CasePayload = (CaseSubmitted | PreReviewed | Supplemented | Withdrawn | Concluded | Decision
                | Accepted | NotAccepted | SupplementRequested | Opinion | ActionRefused
                | DecisionConfirmed)
-Payload = (CasePayload | CatalogPublished | NodeRevoked | KeyRotated | Delegation
+Payload = (CasePayload | CatalogPublished | NodeRevoked | KeyRotated | KeyReplaced | Delegation
            | DelegationWithdrawn | CalendarPublished)
 
 

@@ -38,6 +38,9 @@ __all__ = [
 ZERO_HASH = bytes(32)
 MAX_BODY_BYTES = 64 * 1024  # bodies name attachments by hash; 64 KiB is far above any real one
 SIGNATURE_BYTES = 64
+# A log head's key in force while the county waits for the ``KeyReplaced`` of a node that lost
+# its keys: no record is signed by it, so only the replacement itself can come next.
+REPLACEMENT_PENDING = b"\xff" * 32
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -51,6 +51,7 @@ from node.kernel.payloads import (
     Delegation,
     DelegationWithdrawn,
     Heartbeat,
+    KeyReplaced,
     KeyRotated,
     MaterialRef,
     NodeRevoked,
@@ -98,6 +99,7 @@ PAYLOADS: dict[type, str] = {
     Delegation: "delegation",
     DelegationWithdrawn: "delegation_withdrawn",
     CalendarPublished: "calendar_published",
+    KeyReplaced: "key_replaced",
 }
 _BY_FIELD = {name: cls for cls, name in PAYLOADS.items()}
 

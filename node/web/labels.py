@@ -38,6 +38,8 @@ KIND = {
     "Received": "县里收到", "Flagged": "标记", "CalendarLoaded": "载入日历",
     "OperatorAdded": "登记工作人员", "OperatorDisabled": "停用工作人员",
     "NodeRevoked": "吊销节点", "AccountChanged": "账号变更",
+    "KeyRotated": "更换签名密钥", "KeyReplaced": "密钥丢失后更换密钥",
+    "KeyReplacementToken": "签发更换密钥令牌",
 }
 VIA = {"console": "控制台登录", "token": "个人令牌（命令行）",
        "local-admin": "本机管理模式（未认证）", "": ""}

@@ -25,7 +25,7 @@ class SignedRecord(_message.Message):
     def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class RecordBody(_message.Message):
-    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "supplemented", "withdrawn", "concluded", "decision", "accepted", "not_accepted", "supplement_requested", "opinion", "action_refused", "decision_confirmed", "catalog_published", "node_revoked", "key_rotated", "delegation", "delegation_withdrawn", "calendar_published")
+    __slots__ = ("format", "log_id", "seq", "prev_hash", "recorded_at_ms", "key_id", "case_submitted", "pre_reviewed", "supplemented", "withdrawn", "concluded", "decision", "accepted", "not_accepted", "supplement_requested", "opinion", "action_refused", "decision_confirmed", "catalog_published", "node_revoked", "key_rotated", "delegation", "delegation_withdrawn", "calendar_published", "key_replaced")
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,7 @@ class RecordBody(_message.Message):
     DELEGATION_FIELD_NUMBER: _ClassVar[int]
     DELEGATION_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     CALENDAR_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    KEY_REPLACED_FIELD_NUMBER: _ClassVar[int]
     format: int
     log_id: str
     seq: int
@@ -74,7 +75,8 @@ class RecordBody(_message.Message):
     delegation: Delegation
     delegation_withdrawn: DelegationWithdrawn
     calendar_published: CalendarPublished
-    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., supplemented: _Optional[_Union[Supplemented, _Mapping]] = ..., withdrawn: _Optional[_Union[Withdrawn, _Mapping]] = ..., concluded: _Optional[_Union[Concluded, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., not_accepted: _Optional[_Union[NotAccepted, _Mapping]] = ..., supplement_requested: _Optional[_Union[SupplementRequested, _Mapping]] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., action_refused: _Optional[_Union[ActionRefused, _Mapping]] = ..., decision_confirmed: _Optional[_Union[DecisionConfirmed, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ..., node_revoked: _Optional[_Union[NodeRevoked, _Mapping]] = ..., key_rotated: _Optional[_Union[KeyRotated, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., delegation_withdrawn: _Optional[_Union[DelegationWithdrawn, _Mapping]] = ..., calendar_published: _Optional[_Union[CalendarPublished, _Mapping]] = ...) -> None: ...
+    key_replaced: KeyReplaced
+    def __init__(self, format: _Optional[int] = ..., log_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., recorded_at_ms: _Optional[int] = ..., key_id: _Optional[bytes] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., pre_reviewed: _Optional[_Union[PreReviewed, _Mapping]] = ..., supplemented: _Optional[_Union[Supplemented, _Mapping]] = ..., withdrawn: _Optional[_Union[Withdrawn, _Mapping]] = ..., concluded: _Optional[_Union[Concluded, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., not_accepted: _Optional[_Union[NotAccepted, _Mapping]] = ..., supplement_requested: _Optional[_Union[SupplementRequested, _Mapping]] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., action_refused: _Optional[_Union[ActionRefused, _Mapping]] = ..., decision_confirmed: _Optional[_Union[DecisionConfirmed, _Mapping]] = ..., catalog_published: _Optional[_Union[CatalogPublished, _Mapping]] = ..., node_revoked: _Optional[_Union[NodeRevoked, _Mapping]] = ..., key_rotated: _Optional[_Union[KeyRotated, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., delegation_withdrawn: _Optional[_Union[DelegationWithdrawn, _Mapping]] = ..., calendar_published: _Optional[_Union[CalendarPublished, _Mapping]] = ..., key_replaced: _Optional[_Union[KeyReplaced, _Mapping]] = ...) -> None: ...
 
 class Applicant(_message.Message):
     __slots__ = ("name", "id_number", "phone")
@@ -311,6 +313,18 @@ class KeyRotated(_message.Message):
     NEW_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     new_certificate: bytes
     def __init__(self, new_certificate: _Optional[bytes] = ...) -> None: ...
+
+class KeyReplaced(_message.Message):
+    __slots__ = ("new_certificate", "authorization", "hub_key_id", "reason")
+    NEW_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_FIELD_NUMBER: _ClassVar[int]
+    HUB_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    new_certificate: bytes
+    authorization: bytes
+    hub_key_id: bytes
+    reason: str
+    def __init__(self, new_certificate: _Optional[bytes] = ..., authorization: _Optional[bytes] = ..., hub_key_id: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("node_id", "head_seq", "head_hash", "sent_at_ms", "key_id")

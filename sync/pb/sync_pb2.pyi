@@ -136,19 +136,21 @@ class RotateKeyReply(_message.Message):
     def __init__(self, records_certificate: _Optional[bytes] = ...) -> None: ...
 
 class EnrolRequest(_message.Message):
-    __slots__ = ("token", "node_id", "records_csr", "tls_csr")
+    __slots__ = ("token", "node_id", "records_csr", "tls_csr", "replace_keys")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     RECORDS_CSR_FIELD_NUMBER: _ClassVar[int]
     TLS_CSR_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_KEYS_FIELD_NUMBER: _ClassVar[int]
     token: str
     node_id: str
     records_csr: bytes
     tls_csr: bytes
-    def __init__(self, token: _Optional[str] = ..., node_id: _Optional[str] = ..., records_csr: _Optional[bytes] = ..., tls_csr: _Optional[bytes] = ...) -> None: ...
+    replace_keys: bool
+    def __init__(self, token: _Optional[str] = ..., node_id: _Optional[str] = ..., records_csr: _Optional[bytes] = ..., tls_csr: _Optional[bytes] = ..., replace_keys: _Optional[bool] = ...) -> None: ...
 
 class EnrolReply(_message.Message):
-    __slots__ = ("records_certificate", "tls_certificate", "ca_certificate", "upstream_certificates", "county_code", "tier", "upstream_node_id", "name")
+    __slots__ = ("records_certificate", "tls_certificate", "ca_certificate", "upstream_certificates", "county_code", "tier", "upstream_node_id", "name", "key_replacement")
     RECORDS_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     TLS_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     CA_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +159,7 @@ class EnrolReply(_message.Message):
     TIER_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_REPLACEMENT_FIELD_NUMBER: _ClassVar[int]
     records_certificate: bytes
     tls_certificate: bytes
     ca_certificate: bytes
@@ -165,4 +168,19 @@ class EnrolReply(_message.Message):
     tier: str
     upstream_node_id: str
     name: str
-    def __init__(self, records_certificate: _Optional[bytes] = ..., tls_certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ..., upstream_certificates: _Optional[_Iterable[bytes]] = ..., county_code: _Optional[str] = ..., tier: _Optional[str] = ..., upstream_node_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    key_replacement: KeyReplacementGrant
+    def __init__(self, records_certificate: _Optional[bytes] = ..., tls_certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ..., upstream_certificates: _Optional[_Iterable[bytes]] = ..., county_code: _Optional[str] = ..., tier: _Optional[str] = ..., upstream_node_id: _Optional[str] = ..., name: _Optional[str] = ..., key_replacement: _Optional[_Union[KeyReplacementGrant, _Mapping]] = ...) -> None: ...
+
+class KeyReplacementGrant(_message.Message):
+    __slots__ = ("after_seq", "prev_hash", "authorization", "hub_key_id", "reason")
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    PREV_HASH_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_FIELD_NUMBER: _ClassVar[int]
+    HUB_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    prev_hash: bytes
+    authorization: bytes
+    hub_key_id: bytes
+    reason: str
+    def __init__(self, after_seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., authorization: _Optional[bytes] = ..., hub_key_id: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...

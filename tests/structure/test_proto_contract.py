@@ -89,5 +89,8 @@ def test_the_additions_since_the_release_are_the_ones_we_know():
     assert added == ["BlobChunk.5", "BlobStatusRequest.2", "CalendarPublished.1",
                      "CalendarPublished.2", "CalendarPublished.3", "DecisionConfirmed.1",
                      "DecisionConfirmed.2", "DecisionConfirmed.3", "DecisionConfirmed.4",
-                     "PushRequest.5", "RecordBody.26", "RecordBody.44", "RotateKeyRequest.2",
-                     "RotateKeyRequest.3"]
+                     "EnrolReply.9", "EnrolRequest.5", "KeyReplaced.1", "KeyReplaced.2",
+                     "KeyReplaced.3", "KeyReplaced.4", "KeyReplacementGrant.1",
+                     "KeyReplacementGrant.2", "KeyReplacementGrant.3", "KeyReplacementGrant.4",
+                     "KeyReplacementGrant.5", "PushRequest.5", "RecordBody.26", "RecordBody.44",
+                     "RecordBody.45", "RotateKeyRequest.2", "RotateKeyRequest.3"]

@@ -88,6 +88,7 @@ class County:
             self.certs[node_id] = cert
             return Signer(key)
 
+        self.certify = certify  # a new key for a node, certified by the county CA
         hub_signer = certify(HUB_NODE_ID, "county", "")
         catalog_signer = certify(CATALOG_LOG_ID, "county", "", purpose="catalog")
         tls_key = new_tls_key()
