@@ -354,6 +354,10 @@ def _sync_round(home: Path, service: NodeService, out: Output,
             return service.sync(client, ONE_SHOT, progress=progress)
 
 
+def _cst(iso: str) -> str:
+    return dt.datetime.fromisoformat(iso).astimezone(CST).strftime("%Y-%m-%d %H:%M")
+
+
 @bianmin_command(node, "status")
 def status(home: Path, out: Output) -> None:
     """This node: identity, upstream reachable or not, last sync, what is unsynced, catalog."""
@@ -367,14 +371,16 @@ def status(home: Path, out: Output) -> None:
             info["upstream_reachable"] = False
     catalog: Any = info["catalog"]
     revoked: Any = info["revoked"]
+    failure: Any = info["last_failure"]
     last = str(info["last_sync"] or "")
     lines = [
         f"node {info['node_id']} ({info['tier']}), upstream {info['upstream']}: "
         + ("reachable" if info["upstream_reachable"] else "NOT reachable"),
         "  last successful sync "
-        + (dt.datetime.fromisoformat(last).astimezone(CST).strftime("%Y-%m-%d %H:%M")
-           if last else "never")
-        + (" (the last attempt failed)" if info["last_attempt_failed"] else ""),
+        + (_cst(last) if last else "never")
+        + (" (the last attempt failed)" if info["last_attempt_failed"] and not failure else ""),
+        *([f"  the last attempt failed at {_cst(failure['at'])}: {failure['reason']}"]
+          if failure else []),
         f"  log head {info['log_head']}, synced up to {info['synced_seq']} "
         f"({info['unsynced_records']} unsynced records, {info['unsynced_bytes']} bytes with "
         "their files)",

@@ -83,7 +83,7 @@ from node.recovery import refuse_while_catching_up
 from node.store.db import Database, sqlite_url
 from node.store.seam import Reader, Transaction
 from node.store.sql import PUSHED, NodeStore
-from node.syncer import LAST_ATTEMPT, LAST_SUCCESS, Progress, Syncer, SyncReport
+from node.syncer import LAST_ATTEMPT, LAST_FAILURE, LAST_SUCCESS, Progress, Syncer, SyncReport
 from node.tier import NodeTier
 from sync import PullBatch, RetryPolicy, RotateKey, SyncError, WireRecord
 from sync.client import UpstreamClient
@@ -388,9 +388,13 @@ class NodeService:
             waiting = self.unsynced(r, pushed)
             record_bytes, blob_bytes = waiting.record_bytes, waiting.blob_bytes
             last_ok, last_try = r.mark(LAST_SUCCESS), r.mark(LAST_ATTEMPT)
+            failed_at = r.mark(LAST_FAILURE)
             return {
                 "last_sync": from_ms(last_ok).isoformat() if last_ok else None,
                 "last_attempt_failed": bool(last_try and last_try > last_ok),
+                "last_failure": {"at": from_ms(failed_at).isoformat(),
+                                 "reason": r.mark_note(LAST_FAILURE)}
+                if failed_at and failed_at >= last_ok else None,
                 "unsynced_bytes": record_bytes + blob_bytes,
                 "revoked": None if revoked is None else {
                     "from_seq": revoked.from_seq, "reason": revoked.reason,

@@ -17,6 +17,7 @@ told to stop leaves at a batch boundary.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 from collections.abc import Callable, Iterator, Sequence
@@ -50,13 +51,20 @@ from sync.client import UpstreamClient
 if TYPE_CHECKING:
     from node.service import NodeService
 
-__all__ = ["LAST_ATTEMPT", "LAST_SUCCESS", "Progress", "Stopped", "SyncReport", "Syncer"]
+__all__ = ["LAST_ATTEMPT", "LAST_FAILURE", "LAST_SUCCESS", "Progress", "Stopped", "SyncReport",
+           "Syncer", "failure_code"]
 
 PUSH_READ_LIMIT = 2_000  # records read from the database at a time while pushing
 STATUS_BATCH = 1_000
 BLOB_STREAM_BYTES = 4 * 1024 * 1024  # attachments sent in one PutBlob stream, at most
 LAST_ATTEMPT = "last_attempt_ms"
 LAST_SUCCESS = "last_success_ms"
+LAST_FAILURE = "last_failure_ms"  # with why, as a note
+
+
+def failure_code(note: str) -> str:
+    """The error code at the end of a ``LAST_FAILURE`` note ("" if none)."""
+    return note.rsplit("[", 1)[-1].rstrip("]") if note.endswith("]") and "[" in note else ""
 
 
 class Stopped(BianminError):
@@ -105,6 +113,22 @@ class Syncer:
         self._bytes_sent = 0  # records and scans
 
     def run(self) -> SyncReport:
+        try:
+            return self._round()
+        except Stopped:
+            raise
+        except BianminError as exc:
+            self._note_failure(exc)
+            raise
+
+    def _note_failure(self, exc: BianminError) -> None:
+        """Why this round failed, for ``node status`` and the desk; best effort: the failure
+        may be the database itself (a full disk)."""
+        why = f"{exc} [{exc.code}]" if exc.code else str(exc)
+        with contextlib.suppress(Exception), self.store.transaction() as tx:
+            tx.set_mark(LAST_FAILURE, _ms(self.service), note=why[:500])
+
+    def _round(self) -> SyncReport:
         with self.store.transaction() as tx:
             tx.set_mark(LAST_ATTEMPT, _ms(self.service))
         refused: PeerError | None = None

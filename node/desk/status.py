@@ -14,7 +14,8 @@ from node.kernel.errors import NotFoundError
 from node.kernel.identity import HUB_NODE_ID
 from node.service import NodeService, latest_catalog
 from node.store.sql import PUSHED
-from node.syncer import LAST_ATTEMPT, LAST_SUCCESS
+from node.syncer import LAST_ATTEMPT, LAST_FAILURE, LAST_SUCCESS, failure_code
+from node.web.labels import headline_of
 
 __all__ = ["StatusLine", "status_line"]
 
@@ -35,6 +36,7 @@ def status_line(service: NodeService) -> StatusLine:
     with service.store.reading() as r:
         synced = r.mark(PUSHED)
         last_ok, last_try = r.mark(LAST_SUCCESS), r.mark(LAST_ATTEMPT)
+        failed_at, why = r.mark(LAST_FAILURE), failure_code(r.mark_note(LAST_FAILURE))
         revoked = r.revocation(service.node_id)
         alarms = len(r.open_alarms())
         try:
@@ -47,7 +49,12 @@ def status_line(service: NodeService) -> StatusLine:
     parts.append(f"上次同步 {_short(from_ms(last_ok))}" if last_ok
                  else f"还没有和{upstream}同步过")
     text, tone = "，".join(parts), "ok"
-    if last_try and last_try > last_ok:
+    if failed_at and failed_at >= last_ok and why not in ("", "unreachable"):
+        # not the network: something only the county's IT team can mend
+        text += (f"；上次同步没有成功（{headline_of(why)}），数据已安全保存在本机，"
+                 "请联系县里的信息中心")
+        tone = "bad"
+    elif last_try and last_try > last_ok:
         text += f"；{upstream}暂时连不上，数据已安全保存在本机，连通后会自动上传"
         tone = "warn"
     if expired:

@@ -55,6 +55,7 @@ class _State:
         default_factory=dict)
     opinions: dict[tuple[str, str], OpinionGiven] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     beats: dict[str, VillageBeat] = field(default_factory=dict)
 
@@ -224,6 +225,9 @@ class MemoryReader:
     def mark(self, name: str) -> int:
         return self.s.marks.get(name, 0)
 
+    def mark_note(self, name: str) -> str:
+        return self.s.notes.get(name, "")
+
     def cursors(self) -> dict[str, int]:
         return {k.removeprefix("cursor:"): v for k, v in self.s.marks.items()
                 if k.startswith("cursor:")}
@@ -314,8 +318,9 @@ class MemoryTransaction(MemoryReader):
                              "operator": operator, "detail": detail,
                              "record": str(record) if record else "", "via": via})
 
-    def set_mark(self, name: str, value: int) -> None:
+    def set_mark(self, name: str, value: int, note: str | None = None) -> None:
         self.s.marks[name] = value
+        self.s.notes[name] = note or ""
 
     def keep_village_beat(self, node_id: str, body: bytes, signature: bytes) -> None:
         self.s.beats[node_id] = VillageBeat(node_id=node_id, body=body, signature=signature,

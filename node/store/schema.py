@@ -160,11 +160,13 @@ class NodeRevocation(RevocationColumns, NodeBase, table=True):
 
 
 class NodeSyncState(NodeBase, table=True):
-    """Sync marks: ``pushed`` (own log, acked upstream) and ``cursor:LOG`` (pulled logs)."""
+    """Sync marks: ``pushed`` (own log, acked upstream) and ``cursor:LOG`` (pulled logs); a
+    mark may carry a line of text (``last_failure_ms``: why)."""
 
     __tablename__ = "sync_state"
     name: str = Field(primary_key=True, max_length=64)
     value: int = Field(sa_type=BigInteger)
+    note: str | None = None
 
 
 class NodeVillageHeartbeat(NodeBase, table=True):

@@ -151,6 +151,10 @@ class Reader(Protocol):
 
     def mark(self, name: str) -> int: ...
 
+    def mark_note(self, name: str) -> str:
+        """The line of text a mark carries ("" if none)."""
+        ...
+
     def village_beats(self) -> list[VillageBeat]:
         """A township's villages' latest heartbeats, by node id."""
         ...
@@ -202,7 +206,7 @@ class Transaction(Reader, Protocol):
                   via: str = "") -> None:
         ...
 
-    def set_mark(self, name: str, value: int) -> None: ...
+    def set_mark(self, name: str, value: int, note: str | None = None) -> None: ...
 
     def keep_village_beat(self, node_id: str, body: bytes, signature: bytes) -> None:
         """A village's heartbeat, checked, received now: the one to relay next."""

@@ -454,6 +454,10 @@ class SqlReader:
         value = self.conn.execute(select(s.c.value).where(s.c.name == name)).scalar()
         return int(value or 0)
 
+    def mark_note(self, name: str) -> str:
+        s = self._sync_state
+        return str(self.conn.execute(select(s.c.note).where(s.c.name == name)).scalar() or "")
+
     def cursors(self) -> dict[str, int]:
         s = self._sync_state
         rows = self.conn.execute(select(s.c.name, s.c.value).where(s.c.name.like("cursor:%")))
@@ -591,11 +595,12 @@ class SqlTransaction(SqlReader):
             operator=operator, detail=detail, log_id=record.log_id if record else "",
             seq=record.seq if record else 0, via=via))
 
-    def set_mark(self, name: str, value: int) -> None:
+    def set_mark(self, name: str, value: int, note: str | None = None) -> None:
         s = self._sync_state
-        done = self.conn.execute(update(s).where(s.c.name == name).values(value=value))
+        done = self.conn.execute(update(s).where(s.c.name == name)
+                                 .values(value=value, note=note))
         if done.rowcount == 0:
-            self.conn.execute(insert(s).values(name=name, value=value))
+            self.conn.execute(insert(s).values(name=name, value=value, note=note))
 
     def set_cursors(self, cursors: Mapping[str, int]) -> None:
         for log_id, after in cursors.items():

@@ -10,6 +10,9 @@ import shutil
 import pytest
 
 from bianmin.procs import run
+from node.cli_support import clock
+from node.desk.status import status_line
+from node.service import open_node
 from tests.e2e.helpers import hub
 
 pytestmark = pytest.mark.e2e
@@ -66,6 +69,13 @@ def test_a_stolen_box_is_replaced_and_its_log_continues(federation, intake):
     thief = run("node", "sync", "--home", str(stolen), "--json", check=False)
     assert thief.returncode != 0
     assert thief.json()["error"]["code"] == "retired_certificate"
+    # which its status says, and its desk, plainly
+    status = run("node", "status", "--home", str(stolen), "--json").json()
+    assert "retired_certificate" in status["last_failure"]["reason"]
+    with open_node(stolen, clock()) as service:
+        line = status_line(service)
+    assert line.tone == "bad"
+    assert "旧证书已作废" in line.text
     at_hub_after = {c["case_id"] for c in hub(federation, "cases", "--json").json()["cases"]}
     assert at_hub_after == at_hub
     # and the token worked once

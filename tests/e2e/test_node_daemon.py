@@ -107,7 +107,13 @@ def test_status_says_whether_the_upstream_is_reachable_and_what_is_unsynced(fede
     run("node", "sync", "--home", str(v1), check=False)
     text = run("node", "status", "--home", str(v1)).stdout
     assert "NOT reachable" in text
-    assert "the last attempt failed" in text
+    assert "the last attempt failed at" in text
+    assert "[unreachable]" in text  # and why
+    why = run("node", "status", "--home", str(v1), "--json").json()["last_failure"]
+    assert "unreachable" in why["reason"]
+    federation.start_hub(same_ports=True)
+    run("node", "sync", "--home", str(v1))
+    assert run("node", "status", "--home", str(v1), "--json").json()["last_failure"] is None
 
 
 def test_a_node_clock_days_off_is_flagged_never_refused(federation, intake):
