@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from county_hub.hub import Hub
 from county_hub.store import HubReader
 from node.kernel.authority import AUTHORITY, REASONS, CaseInfo, GrantInfo, NodeInfo, judge_batch
-from node.kernel.chain import chain_batch, check_records, key_replacement_admitter
+from node.kernel.chain import chain_batch, check_records
 from node.kernel.clock import from_ms
 from node.kernel.errors import NotFoundError, UsageError, VerificationError
 from node.kernel.identity import (
@@ -217,11 +217,10 @@ def _verify_log(hub: Hub, reader: HubReader, log_id: str, rows: Stored,
         expected = seq + 1
     raw = [(body, sig) for _s, _h, body, sig, _a in rows]
     checked = check_records(raw, log_id=log_id, keyring=_Keyring(keys))
-    admit = records_key_admitter(hub.keys.ca_cert, log_id, None)
     placed = chain_batch(checked, log_id=log_id, head=LogHead(), known_hash=lambda _s: None,
-                         revoked_from=reader.revoked_from(log_id), admit_key=admit,
-                         admit_replacement=key_replacement_admitter(admit, _Keyring(keys)),
-                         collect=True)
+                         revoked_from=reader.revoked_from(log_id),
+                         admit_key=records_key_admitter(hub.keys.ca_cert, log_id, None),
+                         keyring=_Keyring(keys), collect=True)
     for verdict, (seq, *_rest) in zip(placed.verdicts, rows, strict=True):
         if verdict.verdict is Verdict.REFUSED:
             problem(seq, verdict.reason_code, verdict.message)

@@ -9,7 +9,6 @@ folder, so a failed enrolment leaves nothing half made.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -35,47 +34,18 @@ from node.kernel.identity import (
     new_records_key,
     new_tls_key,
 )
-from node.recovery import KEY_REPLACEMENT
+from node.recovery import CATCHING_UP, save_grant
 from node.store.db import Database, sqlite_url
 from node.store.sql import NodeStore
 from sync import EnrolRequest, KeyReplacementGrant, SyncError
 from sync.client import enrol
 from sync.tls import fetch_pinned_ca, parse_address
 
-__all__ = ["KEY_REPLACEMENT", "NODE_MIGRATIONS", "TOKEN_PREFIX", "default_enrol_address",
-           "init_node", "load_grant", "parse_token", "save_grant"]
+__all__ = ["NODE_MIGRATIONS", "TOKEN_PREFIX", "default_enrol_address", "init_node",
+           "parse_token"]
 
 TOKEN_PREFIX = "bm1"  # noqa: S105 -- a format tag, not a secret
 NODE_MIGRATIONS = "node:migrations"
-
-
-
-
-def save_grant(home: Path, grant: KeyReplacementGrant) -> None:
-    path = home / KEY_REPLACEMENT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps({
-        "after_seq": grant.after_seq, "prev_hash": grant.prev_hash.hex(),
-        "authorization": grant.authorization.hex(), "hub_key_id": grant.hub_key_id.hex(),
-        "reason": grant.reason}))
-    partial.replace(path)
-
-
-def load_grant(home: Path) -> KeyReplacementGrant | None:
-    path = home / KEY_REPLACEMENT
-    if not path.exists():
-        return None
-    try:
-        raw = json.loads(path.read_text())
-        return KeyReplacementGrant(
-            after_seq=int(raw["after_seq"]), prev_hash=bytes.fromhex(raw["prev_hash"]),
-            authorization=bytes.fromhex(raw["authorization"]),
-            hub_key_id=bytes.fromhex(raw["hub_key_id"]), reason=str(raw["reason"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path} is damaged ({exc}); ask the county for a new "
-                          "key-replacement token and run 'bianmin node recover --token' "
-                          "into a new home", code="damaged_home") from exc
 
 
 def parse_token(token: str) -> tuple[str, str]:
@@ -195,7 +165,7 @@ def _write_home(home: Path, config: NodeConfig, enrolled: _Enrolled, clock: Cloc
                 for cert in (enrolled.records_cert, *enrolled.upstream_certs):
                     tx.add_certificate(cert)
                 if enrolled.grant is not None:  # its log comes back first (node.recovery)
-                    tx.set_mark("catching_up", 1)
+                    tx.set_mark(CATCHING_UP, 1)
         finally:
             db.close()
         if enrolled.grant is not None:

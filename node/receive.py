@@ -38,7 +38,6 @@ from node.kernel.chain import (
     chain_batch,
     check_records,
     cut,
-    key_replacement_admitter,
 )
 from node.kernel.clock import Clock
 from node.kernel.errors import StateError, UsageError, VerificationError
@@ -276,9 +275,7 @@ class Receiver:
         result = chain_batch(checked.checked, log_id=log_id, head=head,
                              known_hash=lambda seq: tx.hash_at(log_id, seq),
                              contiguous=inbound.contiguous, revoked_from=tx.revoked_from(log_id),
-                             admit_key=self.admit_key(log_id),
-                             admit_replacement=key_replacement_admitter(
-                                 self.admit_key(log_id), tx.keyring()))
+                             admit_key=self.admit_key(log_id), keyring=tx.keyring())
         judged = _Judged(result=result)
         if result.accepted:
             judged = self._judge(tx, result, head, void=void)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import sqlite3
@@ -29,9 +30,15 @@ from typing import TYPE_CHECKING
 
 from node.kernel.case_id import parse_case_id
 from node.kernel.catalog import Catalog
-from node.kernel.chain import key_replacement_admitter, verify_log_batch
+from node.kernel.chain import verify_log_batch
 from node.kernel.clock import CST, Clock
-from node.kernel.errors import NotFoundError, StateError, UsageError, VerificationError
+from node.kernel.errors import (
+    ConfigError,
+    NotFoundError,
+    StateError,
+    UsageError,
+    VerificationError,
+)
 from node.kernel.identity import (
     CATALOG_LOG_ID,
     certificate_der,
@@ -46,20 +53,63 @@ from node.kernel.records import Record
 from node.store.db import Database, check_sqlite_file, sqlite_url, storage_error
 from node.store.seam import Reader
 from node.store.sql import PUSHED
-
-KEY_REPLACEMENT = Path("keys") / "key-replacement.json"  # (node.enrolment writes it)
+from sync import KeyReplacementGrant
 
 if TYPE_CHECKING:
     from node.service import NodeService
     from sync.client import UpstreamClient
 
-__all__ = ["CATCHING_UP", "REBUILD", "catch_up", "catching_up", "finish_key_replacement",
-           "fresh_database", "home_held",
-           "rebuild_cases", "rebuild_pending", "refuse_while_catching_up", "restore_node",
-           "set_aside"]
+__all__ = [
+    "CATCHING_UP",
+    "KEY_REPLACEMENT",
+    "REBUILD",
+    "catch_up",
+    "catching_up",
+    "finish_key_replacement",
+    "fresh_database",
+    "home_held",
+    "load_grant",
+    "rebuild_cases",
+    "rebuild_pending",
+    "refuse_while_catching_up",
+    "restore_node",
+    "save_grant",
+    "set_aside",
+]
 
 CATCHING_UP = "catching_up"  # mark: 1 while the node's log is behind what its upstream holds
 REBUILD = "rebuild_cases"  # mark: 1 from a catch-up until its cases are rebuilt
+
+# in a home: the county's leave to continue the log under new keys, until the KeyReplaced is in
+KEY_REPLACEMENT = Path("keys") / "key-replacement.json"
+
+
+def save_grant(home: Path, grant: KeyReplacementGrant) -> None:
+    """Keep the county's leave in the home until ``finish_key_replacement`` spends it."""
+    path = home / KEY_REPLACEMENT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({
+        "after_seq": grant.after_seq, "prev_hash": grant.prev_hash.hex(),
+        "authorization": grant.authorization.hex(), "hub_key_id": grant.hub_key_id.hex(),
+        "reason": grant.reason}))
+    partial.replace(path)
+
+
+def load_grant(home: Path) -> KeyReplacementGrant | None:
+    path = home / KEY_REPLACEMENT
+    if not path.exists():
+        return None
+    try:
+        raw = json.loads(path.read_text())
+        return KeyReplacementGrant(
+            after_seq=int(raw["after_seq"]), prev_hash=bytes.fromhex(raw["prev_hash"]),
+            authorization=bytes.fromhex(raw["authorization"]),
+            hub_key_id=bytes.fromhex(raw["hub_key_id"]), reason=str(raw["reason"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path} is damaged ({exc}); ask the county for a new "
+                          "key-replacement token and run 'bianmin node recover --token' "
+                          "into a new home", code="damaged_home") from exc
 
 
 def catching_up(service: NodeService) -> bool:
@@ -110,12 +160,10 @@ def catch_up(service: NodeService, client: UpstreamClient, *, upto: int) -> int:
                 raise VerificationError(f"the upstream sent back records of this node's log "
                                         f"signed by {identity_of(cert).node_id}'s key")
             tx.add_certificate(cert)
-        admit = records_key_admitter(service.ca, own, None)  # old keys: the signature only
         result = verify_log_batch(raw, log_id=own, head=tx.head(own),
                                   known_hash=lambda seq: tx.hash_at(own, seq),
-                                  keyring=tx.keyring(), admit_key=admit,
-                                  admit_replacement=key_replacement_admitter(
-                                      admit, tx.keyring()))
+                                  keyring=tx.keyring(),  # old keys: their signature only
+                                  admit_key=records_key_admitter(service.ca, own, None))
         if result.refused:
             first = result.refused[0]
             raise VerificationError(
@@ -146,8 +194,6 @@ def finish_key_replacement(service: NodeService) -> Record | None:
     ``KeyReplaced`` record, signed by the new key with the county's authorization, right after
     the last record the county held -- where the authorization says. Then the leave is spent
     (its file removed). None when there is nothing to finish."""
-    from node.enrolment import load_grant  # noqa: PLC0415 -- enrolment imports the service
-
     if service.home is None:
         return None
     grant = load_grant(service.home)

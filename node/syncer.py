@@ -124,9 +124,9 @@ class Syncer:
     def _note_failure(self, exc: BianminError) -> None:
         """Why this round failed, for ``node status`` and the desk; best effort: the failure
         may be the database itself (a full disk)."""
-        why = f"{exc} [{exc.code}]" if exc.code else str(exc)
+        why = f"{str(exc)[:480]} [{exc.code}]"  # the code last, whole (``failure_code``)
         with contextlib.suppress(Exception), self.store.transaction() as tx:
-            tx.set_mark(LAST_FAILURE, _ms(self.service), note=why[:500])
+            tx.set_mark(LAST_FAILURE, _ms(self.service), note=why)
 
     def _round(self) -> SyncReport:
         with self.store.transaction() as tx:

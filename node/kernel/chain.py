@@ -90,7 +90,6 @@ def verify_log_batch(
     map_fn: MapFn = map,
     revoked_from: int | None = None,
     admit_key: Callable[[bytes], bytes] | None = None,
-    admit_replacement: Callable[[Record], bytes] | None = None,
 ) -> BatchResult:
     """Check a batch of one log's records against where that log stands here.
 
@@ -103,8 +102,7 @@ def verify_log_batch(
     """
     return chain_batch(check_records(raw, log_id=log_id, keyring=keyring, map_fn=map_fn),
                        log_id=log_id, head=head, known_hash=known_hash, contiguous=contiguous,
-                       revoked_from=revoked_from, admit_key=admit_key,
-                       admit_replacement=admit_replacement)
+                       revoked_from=revoked_from, admit_key=admit_key, keyring=keyring)
 
 
 Signed = tuple[x509.Certificate, bytes, bytes]  # signer's certificate, body, signature
@@ -142,16 +140,16 @@ def chain_batch(checked: Sequence[Record | RecordVerdict], *, log_id: str, head:
                 known_hash: Callable[[int], bytes | None], contiguous: bool = True,
                 revoked_from: int | None = None,
                 admit_key: Callable[[bytes], bytes] | None = None,
-                admit_replacement: Callable[[Record], bytes] | None = None,
-                collect: bool = False) -> BatchResult:
+                keyring: Keyring | None = None, collect: bool = False) -> BatchResult:
     """Place checked records on the log: accepted, already had, fork, gap or broken chain.
 
     Two rules about keys over time (DESIGN §4) apply here because they depend on the place in
     the log: records from ``revoked_from`` on are refused; and a record must be signed by the
     key in force, which a ``KeyRotated`` record changes. ``admit_key`` checks the certificate
     a rotation names (issued by the county CA to this log's node) and returns its key id. A
-    ``KeyReplaced`` (the old key was lost) is signed by the new key instead and admitted by
-    ``admit_replacement``, which checks the county's authorization for its place in the log
+    ``KeyReplaced`` (the old key was lost) is signed by the new key instead; it names its
+    certificate as a rotation does (``admit_key``) and carries the county's authorization for
+    its place in the log, checked with the hub's key from ``keyring``
     (``key_replacement_admitter``).
 
     Ingest stops at the first refusal: nothing after it can chain (``after_refusal``). Audit
@@ -165,6 +163,8 @@ def chain_batch(checked: Sequence[Record | RecordVerdict], *, log_id: str, head:
     def known(seq: int) -> bytes | None:
         return in_batch.get(seq) or known_hash(seq)
 
+    admit_replacement = (key_replacement_admitter(admit_key, keyring)
+                         if admit_key is not None and keyring is not None else None)
     broken = False
     for outcome in checked:
         if isinstance(outcome, RecordVerdict):

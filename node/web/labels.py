@@ -71,7 +71,7 @@ _HEADLINES = {
     "damaged_database": "本站数据库损坏，请联系县信息中心恢复备份",
     "disk_full": "磁盘已满，请清理空间后重试", "read_only": "磁盘只读，无法保存",
     "disk_error": "磁盘读写出错，请尽快备份",
-    "retired_certificate": "本站的旧证书已作废（已在新电脑上恢复本站）",
+    "retired_certificate": "本站的旧证书已作废，本站已在新电脑上恢复",
     "revoked": "本站的证书已被县里吊销", "held": "本站的记录有冲突，县里已暂停接收",
     "fork": "本站的记录与县里保存的不一致",
     "replacement_misplaced": "乡镇还没有把本站的记录报给县里",
