@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["BOUNDS", "MULTI_LINE", "SINGLE_LINE", "bound_of", "clean_name", "parse_number",
-           "phone_problem", "text_problem"]
+__all__ = ["BOUNDS", "MULTI_LINE", "SINGLE_LINE", "bound_of", "clean_name", "control_finder",
+           "parse_number", "phone_problem", "text_problem"]
 
 SINGLE_LINE = 200  # characters, for a string field not named below
 MULTI_LINE = 4000  # a reason, a note, a form field's value
@@ -32,7 +33,7 @@ BOUNDS: dict[tuple[str, str], int] = {
 
 # C0 and C1 controls (a line feed and a tab are allowed where text may span lines), the
 # bidirectional embeddings, overrides and isolates, and the byte order mark
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
 _CONTROL_MULTI = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
                             "\ufeff]")
 
@@ -46,6 +47,12 @@ def bound_of(owner: str, field: str) -> tuple[int, bool]:
     """The length bound of ``owner.field`` and whether it may span lines."""
     multi = field in _MULTI_LINE_FIELDS or (owner, field) == ("CaseSubmitted", "fields")
     return BOUNDS.get((owner, field), MULTI_LINE if multi else SINGLE_LINE), multi
+
+
+def control_finder(multiline: bool) -> Callable[[str], re.Match[str] | None]:
+    """The search for the first character no record's text may hold (``text_problem``'s own;
+    the wire's compiled decoders call it directly, the cheap test before the full one)."""
+    return (_CONTROL_MULTI if multiline else _CONTROL).search
 
 
 def text_problem(value: str, *, max_length: int, multiline: bool = False) -> str | None:

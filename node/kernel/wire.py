@@ -64,7 +64,7 @@ from node.kernel.payloads import (
     SupplementRequested,
     Withdrawn,
 )
-from node.kernel.text import bound_of, text_problem
+from node.kernel.text import bound_of, control_finder, text_problem
 from sync.pb import records_pb2 as pb
 
 __all__ = [
@@ -208,6 +208,16 @@ def _text_check(helper: str, owner: str, name: str) -> Callable[[str], str]:
     return lambda value: f"{helper}({value}, {bound}, {multi}, {owner + '.' + name!r})"
 
 
+def _text_check_in(owner: str, name: str) -> Callable[[str], str]:
+    """``_text_check`` for a received string: the common case -- short enough, no character
+    it may not hold -- answered inline, without a call per string (ten per record)."""
+    bound, multi = bound_of(owner, name)
+    full = _text_check("text_in", owner, name)
+    finder = "control_multi" if multi else "control"
+    return lambda value: (f"(_s if len(_s := {value}) <= {bound} and {finder}(_s) is None "
+                          f"else {full('_s')})")
+
+
 @functools.cache
 def _decoder(cls: type) -> Callable[[Message], Any]:
     """The function that turns a message into a value of ``cls``."""
@@ -229,7 +239,7 @@ def _get_expr(owner: str, name: str, hint: Any) -> str:
         return f"decimal(m.{name}, {owner + '.' + name!r})"
     if hint is Outcome:
         return f"outcome(m.{name}, {owner!r})"
-    checked = _text_check("text_in", owner, name)
+    checked = _text_check_in(owner, name)
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
         if item in _MESSAGES:
@@ -246,7 +256,8 @@ def _get_expr(owner: str, name: str, hint: Any) -> str:
 
 def _helpers() -> dict[str, Any]:
     return {"to_ms": to_ms, "time": _time, "decimal": _decimal, "outcome": _outcome,
-            "text_in": _text_in, "text_out": _text_out,
+            "text_in": _text_in, "text_out": _text_out, "control": control_finder(False),
+            "control_multi": control_finder(True),
             "OUTCOMES": _OUTCOMES, "FieldValue": pb.FieldValue, "encoder": _encoder,
             "decoder": _decoder, **{cls.__name__: cls for cls in _MESSAGES}}
 

@@ -239,6 +239,8 @@ BAD_INPUT = [
     pytest.param({"name": "张" * 10_000}, "bad_name", id="10000-character-name"),
     pytest.param({"name": "张\x1b[2J三"}, "bad_name", id="escape-in-name"),
     pytest.param({"name": "张\u202e三"}, "bad_name", id="bidi-override-in-name"),
+    pytest.param({"name": "张\n三"}, "bad_name", id="line-break-in-name"),
+    pytest.param({"name": "张\t三"}, "bad_name", id="tab-in-name"),
     pytest.param({"fields": ["household_size=3", "monthly_income_yuan=1e400"]}, "bad_field",
                  id="exponent-income"),
     pytest.param({"fields": ["household_size=3", "monthly_income_yuan=NaN"]}, "bad_field",

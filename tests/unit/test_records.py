@@ -559,3 +559,56 @@ def test_every_payload_class_has_its_field_of_the_oneof() -> None:
     oneof = {f.name for f in pb.RecordBody.DESCRIPTOR.oneofs_by_name["payload"].fields}
     assert set(WIRE_PAYLOADS.values()) == oneof
     assert set(WIRE_PAYLOADS) == set(typing.get_args(Payload))
+
+
+# --- the text a received record may hold (node.kernel.text, checked by the compiled decoders) --
+
+def _body_with(world: World, edit: Callable[[pb.RecordBody], None],
+               payload: Payload | None = None) -> bytes:
+    record = seal(payload or submitted(), log_id="V001", head=EMPTY,
+                  signer=world.v001, clock=FixedClock(NOW))
+    body = pb.RecordBody()
+    body.ParseFromString(record.body)
+    edit(body)
+    return body.SerializeToString()
+
+
+def _name(value: str) -> Callable[[pb.RecordBody], None]:
+    def edit(body: pb.RecordBody) -> None:
+        body.case_submitted.applicant.name = value
+    return edit
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("张\x1b[2J三", "a control character (u+001b) at character 2"),
+    ("张\u202e三", "right-to-left override (u+202e)"),
+    ("张\n三", "a line break (u+000a)"),
+    ("张" * 51, "has 51 characters, at most 50"),
+])
+def test_a_received_name_out_of_bounds_is_a_malformed_body_naming_the_field(
+        world: World, value: str, says: str) -> None:
+    with pytest.raises(VerificationError) as caught:
+        decode_body(_body_with(world, _name(value)))
+    assert caught.value.code == "malformed_body"
+    assert "Applicant.name" in str(caught.value)
+    assert says in str(caught.value).lower()
+
+
+def test_a_received_reason_may_span_lines_but_a_value_in_a_list_is_checked_too(
+        world: World) -> None:
+    decision = PAYLOADS["decision"]()
+    reason = "收入超过标准\n请补充材料"
+
+    def multi(body: pb.RecordBody) -> None:
+        body.decision.reason = reason
+    _header, payload = decode_body(_body_with(world, multi, decision))
+    assert isinstance(payload, Decision)
+    assert payload.reason == reason
+
+    def bad_item(body: pb.RecordBody) -> None:
+        body.case_submitted.fields[0].value = "3\x00"
+    with pytest.raises(VerificationError, match=r"CaseSubmitted\.fields .*U\+0000"):
+        decode_body(_body_with(world, bad_item))
+    _header, payload = decode_body(_body_with(world, _name("张" * 50)))  # at the bound
+    assert isinstance(payload, CaseSubmitted)
+    assert payload.applicant.name == "张" * 50
