@@ -16,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from cryptography import x509
@@ -85,7 +86,10 @@ def case_of(record: Record) -> str | None:
 
 
 _PLAIN = (BigInteger, Boolean, Integer, LargeBinary, String)  # the driver takes them as they are
-_compiled: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}
+# (dialect, paramstyle, key, columns) -> the SQL, and for a positional paramstyle the
+# function that makes a row's tuple
+_compiled: dict[tuple[str, str, str, tuple[str, ...]],
+                tuple[str, Callable[[Mapping[str, object]], tuple[object, ...]] | None]] = {}
 
 
 def write_many(conn: Connection, statement: ValuesBase, rows: Sequence[Mapping[str, object]],
@@ -111,14 +115,12 @@ def write_many(conn: Connection, statement: ValuesBase, rows: Sequence[Mapping[s
             if not isinstance(kind, _PLAIN):
                 raise TypeError(f"write_many: {key}.{name} is not a plain column")
         compiled = statement.compile(dialect=conn.dialect, column_keys=list(names))
-        found = (str(compiled), tuple(compiled.positiontup or ()) if compiled.positional
-                 else None)
+        order = tuple(compiled.positiontup or ())
+        found = (str(compiled), (itemgetter(*order) if len(order) > 1 else
+                                 lambda row: (row[order[0]],)) if compiled.positional else None)
         _compiled[cache_key] = found
-    sql, order = found
-    if order is None:
-        conn.exec_driver_sql(sql, list(rows))
-    else:
-        conn.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])
+    sql, values = found
+    conn.exec_driver_sql(sql, list(rows) if values is None else list(map(values, rows)))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -76,11 +76,12 @@ def test_write_many_stores_what_execute_would_and_refuses_a_converted_column(
             write_many(conn, sa.update(t).where(t.c.k == sa.bindparam("b_k"))
                        .values(n=sa.bindparam("b_n")), [{"b_k": "c1", "b_n": 7}],
                        key="batch-n")
+            write_many(conn, sa.insert(t), [{"k": "c3"}], key="batch-k")  # a single column
         with engine.connect() as conn:
             got = [tuple(r) for r in conn.execute(sa.select(t.c.k, t.c.n, t.c.ok, t.c.blob)
                                                   .order_by(t.c.k))]
         assert got == [("c0", 2**40, True, bytes([0, 0, 255])), ("c1", 7, False, b"\x01\x00\xff"),
-                       ("c2", 2**40 + 2, True, bytes([2, 0, 255]))]
+                       ("c2", 2**40 + 2, True, bytes([2, 0, 255])), ("c3", None, None, None)]
         # a column whose values SQLAlchemy must convert is not written behind its back
         with pytest.raises(TypeError, match=r"batch-at\.at is not a plain column"), \
                 engine.begin() as conn:
