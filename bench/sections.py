@@ -91,9 +91,11 @@ def ingest(db_url: str | Callable[[], str], node_counts: tuple[int, ...] = (1, 1
             county = County(root=root, db_url=db_url() if callable(db_url) else db_url,
                             enrolled_days_ago=BACKLOG_DAYS)
             county.init()
-            hub = county.serve(*(["--processes", str(processes)] if processes > 1 else []))
+            county.serve(*(["--processes", str(processes)] if processes > 1 else []))
             try:
-                homes = county.enrol(nodes)
+                homes = county.enrol(nodes)  # (restarts the hub: its clock is set back meanwhile)
+                hub = county.hub
+                assert hub is not None
                 per_node = total_records // nodes // 2
                 for n, home in enumerate(homes):
                     make_backlog(home, cases=per_node, seed=n)
