@@ -47,6 +47,7 @@ from node.receive import (
 )
 from node.serving import Followers, serve_pull
 from node.store.seam import Reader
+from node.tier import retired_certificate
 from node.transfer import Uploads
 from sync import BlobChunk, BlobState, PullBatch, PushResult, RotateKey, WireRecord
 
@@ -127,9 +128,7 @@ class Ingest:
                                 code="not_enrolled")
             revoked = r.revocation(who.node_id)
         if node.tls_fingerprint and node.tls_fingerprint != fingerprint(cert):
-            raise PeerError(f"this TLS certificate of {who.node_id} was replaced when the node "
-                            "re-enrolled after losing its keys; it opens nothing any more",
-                            code="retired_certificate")
+            raise retired_certificate(who.node_id)
         if revoked is not None:
             raise PeerError(f"node {who.node_id} was revoked at {revoked.revoked_at:%Y-%m-%d} "
                             f"({revoked.reason}); its certificates are no longer accepted",

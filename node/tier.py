@@ -16,21 +16,39 @@ from dataclasses import dataclass, field
 from node.blobs import BlobStore
 from node.kernel.authority import CaseInfo, GrantInfo, NodeInfo, audience_of
 from node.kernel.catalog import Item
-from node.kernel.clock import Clock
-from node.kernel.identity import CATALOG_LOG_ID, HUB_NODE_ID, Signer
+from node.kernel.clock import Clock, to_ms
+from node.kernel.errors import PeerError
+from node.kernel.identity import CATALOG_LOG_ID, HUB_NODE_ID, Signer, load_certificate
 from node.kernel.payloads import (
     ActionRefused,
     CaseSubmitted,
     CatalogPublished,
     Delegation,
     DelegationWithdrawn,
+    KeyReplaced,
     NodeRevoked,
 )
 from node.kernel.projector import Case, Change, Context, Refusal, View
 from node.kernel.records import Record, parse_record
 from node.store.seam import Reader, Transaction
 
-__all__ = ["NodeFacts", "NodeTier", "catalog_versions", "grants_to"]
+__all__ = ["RETIRED_TLS", "NodeFacts", "NodeTier", "catalog_versions", "grants_to",
+           "retired_certificate", "retired_tls_mark"]
+
+# the mark "tls-retired:V011": TLS certificates of V011 issued before this time (ms) open
+# nothing here -- V011 lost its keys and was re-enrolled (``KeyReplaced``)
+RETIRED_TLS = "tls-retired:"
+
+
+def retired_tls_mark(node_id: str) -> str:
+    return RETIRED_TLS + node_id
+
+
+def retired_certificate(node_id: str) -> PeerError:
+    """What a lost box's TLS certificate gets, at the county and at its township."""
+    return PeerError(f"this TLS certificate of {node_id} was replaced when the node "
+                     "re-enrolled after losing its keys; it opens nothing any more",
+                     code="retired_certificate")
 
 GRANT_SCAN = 100_000  # records of the county's log a node reads to find its township's grants
 
@@ -204,3 +222,10 @@ class NodeTier:
         for record in records:
             if isinstance(record.payload, NodeRevoked):
                 tx.add_revocation(record.payload, tx.now)
+            elif isinstance(record.payload, KeyReplaced) and record.log_id != self.receiver:
+                # a village of this township lost its box and came back under new keys: the
+                # county issued its new TLS certificate with the new records certificate, so
+                # any older one of that village is the lost box's (checked where it calls)
+                issued = load_certificate(record.payload.new_certificate).not_valid_before_utc
+                tx.set_mark(retired_tls_mark(record.log_id), to_ms(issued),
+                            note=f"{record}: keys replaced")

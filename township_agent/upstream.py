@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from node.errmap import as_refusal, from_sync_error
 from node.kernel.authority import NodeInfo
+from node.kernel.clock import to_ms
 from node.kernel.errors import ConfigError, PeerError, UsageError
 from node.kernel.identity import (
     CATALOG_LOG_ID,
@@ -37,6 +38,7 @@ from node.receive import (
 )
 from node.service import NodeService, upstream_client
 from node.serving import Followers, serve_pull
+from node.tier import retired_certificate, retired_tls_mark
 from node.transfer import Uploads
 from sync import (
     BlobChunk,
@@ -63,15 +65,19 @@ class TownshipUpstream:
     # -- who is calling -------------------------------------------------------------------------
 
     def village(self, peer_pem: bytes) -> NodeIdentity:
-        who = identity_of(load_certificate(peer_pem))
+        cert = load_certificate(peer_pem)
+        who = identity_of(cert)
         if (who.purpose != "tls" or who.county_code != self.service.config.county_code
                 or who.tier != "village" or who.parent != self.node_id):
             raise PeerError(f"{who.node_id} is not a village of township {self.node_id}; it "
                             "syncs with its own upstream", code="not_its_village")
         with self.service.store.reading() as r:
             revoked = r.revocation(who.node_id)
+            retired_before = r.mark(retired_tls_mark(who.node_id))
         if revoked is not None:
             raise PeerError(f"node {who.node_id} was revoked ({revoked.reason})", code="revoked")
+        if retired_before and to_ms(cert.not_valid_before_utc) < retired_before:
+            raise retired_certificate(who.node_id)
         return who
 
     def _receiver(self, who: NodeIdentity) -> Receiver:

@@ -13,7 +13,7 @@ from bianmin.procs import run
 from node.cli_support import clock
 from node.desk.status import status_line
 from node.service import open_node
-from tests.e2e.helpers import hub
+from tests.e2e.helpers import TEMP_RELIEF, hub, take
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +104,39 @@ def test_tokens_do_not_cross(federation):
     assert wrong_way.json()["error"]["code"] == "not_a_replacement"
     done = recover(federation, str(federation.root / "box3"), replacing).json()
     assert done["keys_replaced"] is True
+
+
+def test_a_village_behind_a_township_replaces_lost_keys_through_it(federation, tree):
+    """The usual network (village -> township -> county): the new box re-enrols through the
+    township's relay and syncs with the township, which takes the ``KeyReplaced`` and from then
+    on refuses the lost box's TLS certificate itself, before anything of it can be relayed."""
+    v11 = tree.village("V011")
+    first = take(v11, TEMP_RELIEF)
+    run("node", "sync", "--home", str(v11))
+    tree.sync()
+    stolen = federation.root / "stolen-v011"
+    shutil.copytree(v11, stolen)
+    shutil.rmtree(v11)
+
+    tok = hub(federation, "token", "--node-id", "V011", "--replace-keys", "服务站电脑被盗",
+              "--json").json()["token"]
+    assert tree.proc is not None
+    new_box = federation.root / "v011-new"
+    done = run("node", "recover", "--home", str(new_box), "--upstream", tree.address,
+               "--enrol", tree.proc.info["enrol"], "--token", tok, "--json").json()
+    assert done["keys_replaced"] is True
+    assert done["recovered"] == 2
+    second = take(new_box, TEMP_RELIEF, name="乙", id17="36011219700101101")
+    run("node", "sync", "--home", str(new_box))
+
+    # the lost box: its township no longer lets it in
+    take(stolen, TEMP_RELIEF, name="假村民", id17="36011219900101101")
+    thief = run("node", "sync", "--home", str(stolen), "--json", check=False)
+    assert thief.returncode != 0
+    assert thief.json()["error"]["code"] == "retired_certificate"
+
+    tree.sync()
+    at_hub = {c["case_id"] for c in hub(federation, "cases", "--json").json()["cases"]}
+    assert at_hub == {first, second}
+    assert hub(federation, "audit", "verify", "--json").json()["clean"] is True
+    assert set(tree.cases()) == {first, second}
