@@ -45,6 +45,7 @@ def render(r: dict[str, Any]) -> str:
     out += _many(r.get("many_nodes"))
     out += _pushdown(r.get("pushdown"))
     out += _cli(r.get("cli"))
+    out += _against_base(r.get("ingest_vs_base"), r.get("rules"))
     out += _backlog(r.get("backlog"))
     out += _faces(r.get("faces"))
     if ANALYSIS.exists():
@@ -147,6 +148,18 @@ def _targets(r: dict[str, Any]) -> list[str]:
                      f"{faces['desk_rss_mib']:.0f} MiB (peak {faces['desk_rss_peak_mib']:.0f})",
                      f"at start {faces['desk_rss_start_mib']:.0f} MiB",
                      faces["desk_rss_peak_mib"] < 150))
+    base: Any = r.get("ingest_vs_base")
+    if _ok(base):
+        for nodes, ratio in sorted(base["ratio_by_nodes"].items(), key=lambda kv: int(kv[0])):
+            rows.append((f"ingest not slower than before the authority table ({nodes} "
+                         f"node{'s' if int(nodes) > 1 else ''}, SQLite)", f"{ratio:.2f}×",
+                         f"`{base['revision']}` checked out beside it, best of "
+                         f"{_rounds(base)} rounds each", ratio >= 1.0))
+    backlog: Any = r.get("backlog")
+    if _ok(backlog):
+        peak = max(backlog["node_peak_rss_mb"], backlog.get("shaped_node_peak_rss_mb", 0.0))
+        rows.append(("the weeks-long backlog: node peak RSS < 150 MiB (straight and shaped)",
+                     f"{peak:.0f} MiB", "–", peak < 150))
     out = ["## Targets", "", "| target | measured | baseline (same run) | |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {_met(d)} |" for a, b, c, d in rows]
     return [*out, ""]
@@ -300,6 +313,47 @@ def _faces(v: Any) -> list[str]:
                 f"| `node run` RSS at start / after / peak | {v['desk_rss_start_mib']:.0f} / "
                 f"{v['desk_rss_mib']:.0f} / {v['desk_rss_peak_mib']:.0f} MiB |",
                 f"| loading the open cases (backlog + sync) | {v['load_s']:.0f} s |", ""]
+    return out
+
+
+def _rounds(v: Any) -> int:
+    return len({row["round"] for row in v["rows"]})
+
+
+def _against_base(v: Any, rules: Any) -> list[str]:
+    if v is None and rules is None:  # not run this time
+        return []
+    out = ["## Ingest against the revision before the authority table", "",
+           "The ingest workload above (SQLite, one hub process, batches of 500) against the hub",
+           "of the last revision before one receive path and the authority table, checked out",
+           "beside this one (a git worktree) and run alternately with it on the same machine,",
+           "in the same run; the best round of each. Then, in process, what the new rules cost",
+           "per record against the whole ingest of the same batches.", ""]
+    if v is not None:
+        out += _why_not("the same-run comparison", v)
+    if _ok(v):
+        best: dict[tuple[str, int], float] = {}
+        for row in v["rows"]:
+            key = (row["label"], row["nodes"])
+            best[key] = max(best.get(key, 0.0), row["per_s"])
+        out += [f"| nodes | `{v['revision']}` | this revision | ratio |", "|---:|---:|---:|---:|"]
+        for nodes, ratio in sorted(v["ratio_by_nodes"].items(), key=lambda kv: int(kv[0])):
+            n = int(nodes)
+            out.append(f"| {n} | {_n(best[('base', n)])}/s | {_n(best[('this', n)])}/s | "
+                       f"{ratio:.2f}× |")
+        out.append("")
+    if rules is not None:
+        out += _why_not("the rules' cost", rules)
+    if _ok(rules):
+        per = rules["us_per_record"]
+        out += ["| per record, in process (one thread) | µs |", "|---|---:|",
+                f"| parse, signer and signature checks | {per['verify_checks']:.1f} |",
+                f"| placement on the log (`chain_batch`) | {per['placement']:.1f} |",
+                f"| the authority rules (`judge_batch`, the county's facts from the database) "
+                f"| {per['authority_rules']:.1f} |",
+                f"| the whole ingest (verify threads, store, projection, commit) | "
+                f"{per['whole_ingest']:.1f} |",
+                f"| the rules' share of the whole | {rules['rules_share_of_ingest']:.0%} |", ""]
     return out
 
 
