@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from county_hub.enrolment import _replace_keys
+from node.kernel.clock import to_ms
 from node.kernel.identity import Signer, certificate_der
 from node.kernel.payloads import KeyReplaced
-from node.kernel.records import REPLACEMENT_PENDING
-from tests.unit.world import County, Log, submission
+from node.kernel.records import REPLACEMENT_PENDING, Record
+from node.receive import Inbound
+from node.tier import retired_tls_mark
+from tests.unit.world import County, Log, Village, submission
 
 
 @pytest.fixture
@@ -105,3 +108,29 @@ def test_another_village_cannot_use_the_authorization(county: County) -> None:
     result = county.push(v3.next(payload))  # V003 offers V001's leave in its own log
     assert codes(result)[0][1] == "refused"
     assert county.stored("V003") == 1
+
+
+def test_a_township_that_takes_the_replacement_retires_the_lost_boxs_tls(
+        county: County, tmp_path: Path) -> None:
+    """The township learns of the replacement from the ``KeyReplaced`` its village pushes: it
+    marks the village's TLS certificates older than the new records certificate retired
+    (``TownshipUpstream.village`` refuses them)."""
+    township = Village(county, "T01", tmp_path)
+    v11 = county.logs["V011"]
+    first = v11.next(submission("V011", 1))
+
+    def push_to_township(record: Record) -> None:
+        result = township.receiver.receive(Inbound(peer="V011", log_id="V011",
+                                                   raw=[(record.body, record.signature)]))
+        assert [v.verdict.value for v in result.verdicts] == ["accepted"]
+
+    push_to_township(first)
+    county.push(first, log_id="V011")
+    with township.store.reading() as r:
+        assert r.mark(retired_tls_mark("V011")) == 0
+    log, payload = replaced(county, "V011")
+    push_to_township(log.next(payload))
+    with township.store.reading() as r:
+        assert r.mark(retired_tls_mark("V011")) == to_ms(
+            county.certs["V011"].not_valid_before_utc)
+        assert r.head("V011").key_id == log.signer.key_id  # and the new key is in force
