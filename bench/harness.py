@@ -3,6 +3,8 @@ process, timing and summary helpers. Real processes for the hub; real mutual TLS
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import platform
 import statistics
@@ -196,29 +198,44 @@ def enrolled_offline(root: Path) -> tuple[County, Path]:
     return county, home
 
 
+def wait_measured(proc: subprocess.Popen[bytes], timeout_s: float) -> tuple[int, float]:
+    """Wait for ``proc``: its exit code (-9 after ``timeout_s``: killed) and its own peak RSS
+    (MiB). The peak is the image's ``VmHWM``, read every 20 ms while it runs: ``wait4``'s
+    ``ru_maxrss`` is no use here, Linux carries the forking parent's peak into the child's
+    at ``exec``, so a command started by a big benchmark process would report that
+    process's size."""
+    deadline = time.monotonic() + timeout_s
+    peak = 0.0
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            hwm = rss_mb(proc.pid)
+            if not math.isnan(hwm):  # (a zombie has no VmHWM)
+                peak = max(peak, hwm)
+        pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return os.waitstatus_to_exitcode(status), peak
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            return -9, peak
+        time.sleep(0.02)
+
+
 def run_measured(*args: str, timeout_s: float = 900) -> tuple[float, float]:
-    """Run one ``bianmin`` command to completion: its wall time and its own peak RSS (MiB),
-    from ``wait4`` (not ``RUSAGE_CHILDREN``, which would be the largest child ever)."""
+    """Run one ``bianmin`` command to completion: its wall time and its own peak RSS (MiB,
+    ``wait_measured``)."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(bianmin_argv(*args), stdout=subprocess.DEVNULL, stderr=err)
-        deadline = start + timeout_s
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                proc.wait()
-                raise TimeoutError(f"bianmin {' '.join(args)} took over {timeout_s} s")
-            time.sleep(0.02)
+        code, peak = wait_measured(proc, timeout_s)
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
+        if code == -9:
+            raise TimeoutError(f"bianmin {' '.join(args)} took over {timeout_s} s")
+        if code != 0:
             err.seek(0)
             raise RuntimeError(f"bianmin {' '.join(args)} failed: "
                                f"{err.read().decode(errors='replace')[-500:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, peak
 
 
 def client_for(home: Path, address: str, timeout_s: float = 120) -> UpstreamClient:

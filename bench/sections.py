@@ -29,6 +29,7 @@ from bench.harness import (
     rss_mb,
     run_measured,
     scratch,
+    wait_measured,
 )
 from bianmin.backlog import make_backlog
 from bianmin.procs import bianmin_argv, run
@@ -225,8 +226,10 @@ def pushdown_latency(decisions: int = 15) -> dict[str, Any]:
                                                 "--json").json()["cases"]]
             latencies = []
             for case_id in cases[:decisions]:
+                # the county's IT person at the hub's own console (issue 11: an operator
+                # action names how its operator was authenticated)
                 run("hub", "decide", case_id, "--approve", "--reason", "ok", "--operator",
-                    "刘芳", "--home", str(county.home))
+                    "刘芳", "--local-admin", "--home", str(county.home))
                 decided = time.monotonic()
                 deadline = decided + 90
                 while time.monotonic() < deadline:
@@ -383,16 +386,7 @@ def _sync_once(home: Path) -> tuple[int, float]:
     """One ``node sync``: its exit code (0, or 3 when a cut ended the round) and peak RSS."""
     proc = subprocess.Popen(bianmin_argv("node", "sync", "--home", str(home)),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 1_800
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            return -9, 0.0
-        time.sleep(0.05)
+    return wait_measured(proc, 1_800)
 
 
 def _point(home: Path, address: str) -> None:
