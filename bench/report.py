@@ -25,6 +25,9 @@ def render(r: dict[str, Any]) -> str:
         + (" — **quick mode: sizes too small for the figures to mean anything**"
            if r.get("quick") else "") + ".",
         "",
+        *([f"Sections {', '.join(f'`{n}`' for n in r['rerun']['sections'])} re-run "
+           f"{r['rerun']['started']}, revision `{r['rerun']['revision']}`: "
+           f"{r['rerun']['why']}", ""] if r.get("rerun") else []),
         "| machine | |",
         "|---|---|",
         f"| CPU | {m['cpu']}, nproc = {m['nproc']} |",
