@@ -270,7 +270,7 @@ def desk_routes(site: Site, service: NodeService, web: WebSettings) -> list[Base
                                         confirm_duplicate=bool(duplicates))
         except BianminError as exc:  # the form again, as typed, with what is wrong on top
             return req.render("intake.html", status=400, item=item, form=req.form or {},
-                              review=None, problems=[f"{error_headline(exc)}：{exc}",
+                              review=None, problems=[f"{error_headline(exc)}（详细说明：{exc}）",
                                                      "（没有保存；上传的文件请重新选择）"],
                               scanner=_scanner_files(web), duplicates=[], tier_ok=True)
         return redirect(f"/cases/{result.case_id}/receipt?new=1")

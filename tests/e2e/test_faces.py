@@ -389,3 +389,16 @@ def test_the_desk_asks_before_taking_the_same_application_twice(federation, tmp_
         second = re.search(r"360112-V001-\d{8}-\d{4}", agent.inner_text("article.receipt"))
         assert second is not None
         assert second.group(0) != first.group(0)
+
+        # a phone number that is none: the form again, what is wrong in Chinese first, the
+        # detail for the county's IT team after it, nothing saved
+        fill_temp_relief()
+        agent.fill("input[name=name]", "李四")
+        agent.fill("input[name=id_number]", resident_id("36011219700101101"))
+        agent.fill("input[name=phone]", "abc")
+        agent.click("button[value=submit]")
+        eventually(lambda: "联系电话格式不对" in agent.inner_text("main"), within_s=10,
+                   what="the refused phone number")
+        assert "详细说明" in agent.inner_text("main")
+        assert "没有保存" in agent.inner_text("main")
+        shoot(agent, "desk-intake-refused")
