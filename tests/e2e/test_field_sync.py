@@ -21,7 +21,7 @@ from tests.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.e2e
 
-KILLS = 12  # kill -9 at this many random instants of a sync (the suite's time is bounded)
+KILLS = 8  # kill -9 at this many random instants of a sync (the suite's time is bounded)
 
 
 def node_log(home: Path) -> list[tuple[int, bytes]]:
