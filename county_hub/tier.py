@@ -112,6 +112,7 @@ class HubTier:
         self.complete_blobs = complete_blobs
         self._items: dict[tuple[int, str], Item | None] = {}
         self._skew: tuple[Transaction, str, tuple[str, ...]] | None = None  # one batch's
+        self._plain: tuple[Transaction, Context] | None = None
 
     def facts(self, tx: Transaction) -> HubFacts:
         return HubFacts(tx=cast(CountyTransaction, tx),
@@ -139,7 +140,9 @@ class HubTier:
             item, expired = self._cited(tx, record)
             return Context(view=View.COUNTY, now=tx.now, receiver=HUB_NODE_ID, item=item,
                            catalog_expired=expired, flags=self._skew_flags(tx, record.log_id))
-        return Context(view=View.COUNTY, now=tx.now, receiver=HUB_NODE_ID)
+        if self._plain is None or self._plain[0] is not tx:  # one per transaction
+            self._plain = (tx, Context(view=View.COUNTY, now=tx.now, receiver=HUB_NODE_ID))
+        return self._plain[1]
 
     def answer(self, tx: Transaction, record: Record, refusal: Refusal) -> None:
         """The record stays in its writer's log; this signed record says why it had no effect,

@@ -395,14 +395,30 @@ def check_case_id(case_id: str, *, county_code: str, submitter: str,
 
 @dataclass
 class _Batch:
-    """What the records earlier in the batch established, for the ones after them."""
+    """What the records earlier in the batch established, for the ones after them, and what
+    the whole batch shares (looked up once, not once per record)."""
 
     facts: Facts
     log_id: str
     new_cases: dict[str, CaseInfo] = field(default_factory=dict)
+    _kinds: dict[str, Log | None] = field(default_factory=dict)
+    _earliest: dict[bytes, dt.datetime | None] = field(default_factory=dict)
 
     def case(self, case_id: str) -> CaseInfo | None:
         return self.new_cases.get(case_id) or self.facts.case(case_id)
+
+    def kind(self, log_id: str) -> Log | None:
+        if log_id not in self._kinds:
+            self._kinds[log_id] = log_kind(log_id, self.facts)
+        return self._kinds[log_id]
+
+    def earliest(self, key_id: bytes) -> dt.datetime | None:
+        """The earliest time a record signed by ``key_id`` may claim unflagged (rule 10)."""
+        if key_id not in self._earliest:
+            issued = self.facts.not_before(key_id)
+            self._earliest[key_id] = (None if issued is None
+                                      else issued - self.facts.skew_tolerance)
+        return self._earliest[key_id]
 
 
 def judge_batch(records: Sequence[Record], facts: Facts, *,
@@ -418,16 +434,19 @@ def judge_batch(records: Sequence[Record], facts: Facts, *,
     facts.prefetch([c for r in records if isinstance(c := getattr(r.payload, "case_id", None),
                                                           str)])
     batch = _Batch(facts=facts, log_id=log_id)
-    wanted = [h for r in records for h in referenced_blobs(r)]
+    named = [referenced_blobs(r) for r in records]
+    wanted = [h for hashes in named for h in hashes]
     complete, claimed = facts.attachments(log_id, wanted) if wanted else (set(), set())
+    latest = facts.now + facts.skew_tolerance
     out = []
     before = previous_time
-    for record in records:
-        code, message = _judge(record, batch, complete, claimed, items or {})
+    for record, hashes in zip(records, named, strict=True):
+        code, message = _judge(record, batch, hashes, complete, claimed, items or {})
         missing = tuple(m.code for m in _materials(record) if m.sha256 and
-                        m.sha256 not in complete) if not code else ()
+                        m.sha256 not in complete) if not code and hashes else ()
         out.append(Judgement(seq=record.seq, code=code, message=message,
-                             flags=_time_flags(record, facts, before), missing_scans=missing))
+                             flags=_time_flags(record, batch, before, latest),
+                             missing_scans=missing))
         before = record.header.recorded_at
     return out
 
@@ -437,11 +456,11 @@ def _materials(record: Record) -> tuple[MaterialRef, ...]:
     return payload.materials if isinstance(payload, CaseSubmitted | Supplemented) else ()
 
 
-def _judge(record: Record, batch: _Batch, complete: set[bytes], claimed: set[bytes],
-           items: Mapping[str, str]) -> tuple[str, str]:
+def _judge(record: Record, batch: _Batch, named: Sequence[bytes], complete: set[bytes],
+           claimed: set[bytes], items: Mapping[str, str]) -> tuple[str, str]:
     facts, payload = batch.facts, record.payload
     rule = TABLE[type(payload)]
-    kind = log_kind(record.log_id, facts)
+    kind = batch.kind(record.log_id)
     name = type(payload).__name__
     if kind not in rule.logs:
         allowed = " or ".join(sorted(k.value for k in rule.logs))
@@ -459,7 +478,7 @@ def _judge(record: Record, batch: _Batch, complete: set[bytes], claimed: set[byt
     found = _speaker(record, rule.speaker, batch, items)
     if found:
         return found
-    held = [h for h in referenced_blobs(record) if h in complete]
+    held = [h for h in named if h in complete]
     if set(held) - claimed:
         names = ", ".join(h.hex()[:12] for h in held if h not in claimed)
         return "blob_not_yours", (f"{record}: it names attachment(s) {names}, which "
@@ -611,18 +630,25 @@ def _covered_at_the_county(record: Record, grant: GrantInfo,
                              f"force ({why}); a township's own timestamp does not count")
 
 
-def _time_flags(record: Record, facts: Facts, before: dt.datetime | None) -> tuple[str, ...]:
-    """Rule 10: what is odd about the record's time (flags, never refusals)."""
+def _time_flags(record: Record, batch: _Batch, before: dt.datetime | None,
+                latest: dt.datetime) -> tuple[str, ...]:
+    """Rule 10: what is odd about the record's time (flags, never refusals). ``latest``: the
+    receiver's clock plus the tolerance."""
     at = record.header.recorded_at
+    earliest = batch.earliest(record.header.key_id)
+    if (before is None or at >= before) and (earliest is None or at >= earliest) and \
+            at <= latest:
+        return ()  # (most records: one comparison each, no message built)
+    facts = batch.facts
     flags = []
     if before is not None and at < before:
         flags.append(f"{record} is dated {at:%Y-%m-%d %H:%M} UTC, before the record before it "
                      f"in its log ({before:%Y-%m-%d %H:%M}): its writer's clock went back")
-    issued = facts.not_before(record.header.key_id)
-    if issued is not None and at < issued - facts.skew_tolerance:
+    if earliest is not None and at < earliest:
+        issued = earliest + facts.skew_tolerance
         flags.append(f"{record} is dated {at:%Y-%m-%d}, before its signing key was certified "
                      f"({issued:%Y-%m-%d}): its writer's clock is wrong")
-    if at > facts.now + facts.skew_tolerance:
+    if at > latest:
         flags.append(f"{record} is dated {at:%Y-%m-%d %H:%M} UTC, ahead of this receiver's "
                      f"clock ({facts.now:%Y-%m-%d %H:%M}): its writer's clock runs fast")
     return tuple(flags)

@@ -151,6 +151,21 @@ class Case:
     def flagged(self, *found: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*self.flags, *found]))
 
+    def but(self, **fields: Any) -> Case:
+        """``dataclasses.replace(self, **fields)`` at a sixth of its cost (~0.8 against ~5 us:
+        it runs for most records a tier takes): the other fields are copied as they are, not
+        passed through ``__init__`` again; the names are checked."""
+        unknown = fields.keys() - _CASE_FIELDS
+        if unknown:
+            raise TypeError(f"Case has no field(s) {', '.join(sorted(unknown))}")
+        new = object.__new__(Case)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(fields)
+        return new
+
+
+_CASE_FIELDS = frozenset(f.name for f in dataclasses.fields(Case))
+
 
 @dataclass(frozen=True, kw_only=True)
 class OpinionGiven:
@@ -260,7 +275,7 @@ def _submitted(record: Record, payload: CaseSubmitted, context: Context) -> Chan
         updated_at=context.now, last_own_seq=record.seq, flags=context.flags,
     )
     if context.missing_scans:
-        new = dataclasses.replace(new, **_with_missing_scans(new, False, (), context))
+        new = new.but(**_with_missing_scans(new, False, (), context))
     return Change(before=None, after=new, record=record, trail_kind="Received",
                   trail=f"item {payload.item_code}")
 
@@ -271,9 +286,9 @@ def _change(case: Case, record: Record, context: Context, *, trail: str = "",
     """The case with ``fields`` set, as a change; ``trail`` (with the ``actor``) is the line
     the county's trail gets ("": none)."""
     if context.flags:
-        fields["flags"] = (case if "flags" not in fields else dataclasses.replace(
-            case, flags=fields["flags"])).flagged(*context.flags)
-    after = dataclasses.replace(case, updated_at=context.now, **fields)
+        fields["flags"] = (case if "flags" not in fields else case.but(
+            flags=fields["flags"])).flagged(*context.flags)
+    after = case.but(updated_at=context.now, **fields)
     return Change(before=case, after=after, record=record, pause=pause, opinion=opinion,
                   trail_kind=type(record.payload).__name__ if trail else "", trail=trail,
                   operator=actor)

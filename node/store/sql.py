@@ -294,7 +294,7 @@ class SqlCases:
                               "seq": record.seq if record else 0,
                               "via": via})
         if trail and self.t.trail is not None:
-            self.conn.execute(insert(self.t.trail), trail)
+            write_many(self.conn, insert(self.t.trail), trail, key="trail")
 
     def _pause(self, case_id: str, what: str) -> None:
         p = self.t.pauses

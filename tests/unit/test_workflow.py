@@ -379,3 +379,25 @@ def test_a_whole_story_walks_through_the_expected_states(
         assert (action, state) == (action, expected)
     for action in Action:
         refusal(state, action, ACCEPTED, on_node=on_node)  # the story is over
+
+
+def test_a_case_but_some_fields_equals_dataclasses_replace() -> None:
+    import dataclasses  # noqa: PLC0415
+    import datetime as dt  # noqa: PLC0415
+
+    from node.kernel.projector import Case  # noqa: PLC0415
+
+    at = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
+    case = Case(case_id="360112-V001-20261127-0001", origin="V001", item_code="MZ-001",
+                submitted_at=at, received_at=at, updated_at=at, flags=("a",))
+    later = at + dt.timedelta(hours=1)
+    changed = case.but(state=State.RECEIVED, complete=True, updated_at=later)
+    assert changed == dataclasses.replace(case, state=State.RECEIVED, complete=True,
+                                          updated_at=later)
+    assert case.state is State.SUBMITTED  # the original stays
+    assert case.updated_at == at
+    assert hash(changed) == hash(dataclasses.replace(changed))
+    with pytest.raises(TypeError, match="no field"):
+        case.but(stat=State.RECEIVED)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        changed.state = State.SUBMITTED  # type: ignore[misc]
