@@ -131,9 +131,14 @@ class County:
 
     def serve(self, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
         self._extra, self._env = extra, env
+        return self._start(env)
+
+    def _start(self, env: dict[str, str] | None) -> ServerProcess:
+        """(Re)start the hub with the arguments ``serve`` was given and this environment."""
         self.hub = ServerProcess(["hub", "serve", "--home", str(self.home), "--listen",
                                   "127.0.0.1:0", "--enrol-listen", "127.0.0.1:0", "--json",
-                                  *extra], log=self.root / "hub.log", env=env, cwd=self.code)
+                                  *self._extra], log=self.root / "hub.log", env=env,
+                                 cwd=self.code)
         return self.hub
 
     _extra: tuple[str, ...] = ()
@@ -159,7 +164,7 @@ class County:
                 tokens = {i: issue_token(hub, node_id=i, tier="village").token for i in ids}
         if self._then:  # enrolled then: the hub's clock set back while it certifies them
             self.stop()
-            self.serve(*self._extra, env={**(self._env or {}), **self._then})
+            self._start({**(self._env or {}), **self._then})
         hub_process = self.hub
         assert hub_process is not None
 
@@ -179,8 +184,8 @@ class County:
         with ThreadPoolExecutor(max_workers=8) as pool:
             homes = list(pool.map(enrol_one, tokens.items()))
             if self._then:  # and now back to the present, where the backlog is pushed
-                self.stop()
-                self.serve(*self._extra, env=self._env)
+                self.stop()  # (the environment ``serve`` was given: not the set-back clock)
+                self._start(self._env)
             list(pool.map(first_sync, homes))
         self.nodes += homes
         return homes
