@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest_pg": lambda: _ingest_pg(q),
         "ingest_vs_base": lambda: sections.ingest_against_base(
             node_counts=(1,) if q else (1, 10), total_records=2_000 if q else 20_000,
-            rounds=1 if q else 2),
+            rounds=1 if q else 3),
         "rules": lambda: sections.rules_cost(1_000 if q else 6_000),
         "profile": lambda: sections.profile_ingest(1_000 if q else 6_000),
         "peer": lambda: sections.peer_pouchdb(args.shared.resolve(), quick=q),
