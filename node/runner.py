@@ -37,8 +37,8 @@ def settle_heap() -> None:
     catalog, certificates, compiled codecs) moves to the collector's permanent generation, and
     a young collection runs every 20,000 net allocations instead of 700. A push allocates
     hundreds of thousands of short-lived objects (parsed records, rows, cases) that form no
-    cycles and are freed by reference counting; with Python's defaults the collector ran ~400
-    times per 20,000 records ingested and took 9-14 % of the hub's time walking what it had
+    cycles and are freed by reference counting; with Python's defaults the collector ran 400-600
+    times per 20,000 records ingested and took 9-17 % of the hub's time walking what it had
     loaded at start (docs/benchmarks.md). Cycles that do form (a few per call, in gRPC and
     SQLAlchemy) are still collected, later."""
     gc.collect()
