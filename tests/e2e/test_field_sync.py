@@ -24,6 +24,25 @@ pytestmark = pytest.mark.e2e
 KILLS = 8  # kill -9 at this many random instants of a sync (the suite's time is bounded)
 
 
+class KillWindow:
+    """When to kill, after a sync starts (a random instant between ``lower_s`` and ``upper_s``;
+    the sync process takes ~0.5 s to start), and how many cases the next round adds. A sync
+    already over at that instant (a fast machine) narrows the window, down to 0.8 s, and
+    doubles the next round's backlog, up to 4,800 cases: the kills land inside syncs on any
+    machine, still at random points of them."""
+
+    def __init__(self, upper_s: float = 1.6, lower_s: float = 0.3, cases: int = 600) -> None:
+        self.upper_s, self.lower_s, self.cases = upper_s, lower_s, cases
+
+    def pick(self, rng: random.Random) -> float:
+        return rng.uniform(self.lower_s, self.upper_s)
+
+    def saw(self, *, landed: bool) -> None:
+        if not landed:
+            self.upper_s = max(0.8, self.upper_s * 0.75)
+            self.cases = min(4_800, self.cases * 2)
+
+
 def node_log(home: Path) -> list[tuple[int, bytes]]:
     with sqlite3.connect(home / "node.db") as db:
         return db.execute("SELECT seq, hash FROM records WHERE log_id = 'V001' ORDER BY seq"
@@ -131,20 +150,22 @@ def test_node_killed_at_random_points_of_a_large_sync_loses_nothing(federation):
     rng = random.Random(20261127)
     v1 = federation.enrol("V001")
     make_backlog(v1, cases=1_500, attachments=40, attachment_bytes=100_000)
-    kills = 0
-    for round_no in range(KILLS * 2):  # bounded: at most twice the rounds to land the kills
+    kills, within = 0, KillWindow()
+    for round_no in range(KILLS * 4):  # bounded: at most four times the rounds to land the kills
         if kills >= KILLS:
             break
         proc = subprocess.Popen(bianmin_argv("node", "sync", "--home", str(v1)),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 1.6))
-        if proc.poll() is None:
+        time.sleep(within.pick(rng))
+        landed = proc.poll() is None
+        if landed:
             proc.send_signal(signal.SIGKILL)
             kills += 1
+        within.saw(landed=landed)
         proc.wait(timeout=30)
         decide_some(federation, rng, 2)
-        make_backlog(v1, cases=600, attachments=4, attachment_bytes=100_000, seed=round_no,
-                     days_ago=2 + round_no % 19)
+        make_backlog(v1, cases=within.cases, attachments=4, attachment_bytes=100_000,
+                     seed=round_no, days_ago=2 + round_no % 19)
     assert kills >= KILLS
     sync_until_done(v1)
     sync_until_done(v1)  # the decisions made during the last round come down too
@@ -155,26 +176,25 @@ def test_hub_killed_during_ingest_loses_nothing(federation):
     rng = random.Random(1127)
     v1 = federation.enrol("V001")
     make_backlog(v1, cases=1_500, attachments=40, attachment_bytes=100_000)
-    kills = 0
-    # bounded: at most three times the rounds to land the kills while a sync is under way (each
-    # round adds a backlog big enough that its sync outlasts the wait, on a fast machine or a
-    # slow one)
-    for round_no in range(KILLS * 3):
+    kills, within = 0, KillWindow()
+    # bounded: at most four times the rounds to land the kills while a sync is under way
+    for round_no in range(KILLS * 4):
         if kills >= KILLS:
             break
         proc = subprocess.Popen(bianmin_argv("node", "sync", "--home", str(v1)),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.4, 1.5))
+        time.sleep(within.pick(rng))
         assert federation.hub is not None
-        if proc.poll() is None:
-            kills += 1
+        landed = proc.poll() is None
+        kills += landed
+        within.saw(landed=landed)
         federation.hub.kill()  # kill -9 in the middle of whatever it was doing
         proc.wait(timeout=60)
         federation.start_hub(same_ports=True)
         if round_no % 3 == 0:
             decide_some(federation, rng, 1)
-        make_backlog(v1, cases=600, attachments=4, attachment_bytes=100_000, seed=round_no,
-                     days_ago=2 + round_no % 19)
+        make_backlog(v1, cases=within.cases, attachments=4, attachment_bytes=100_000,
+                     seed=round_no, days_ago=2 + round_no % 19)
     assert kills >= KILLS
     sync_until_done(v1)
     sync_until_done(v1)
